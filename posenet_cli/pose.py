@@ -1,0 +1,89 @@
+"""Pose results: a small array-backed type that converts to the tfjs result shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .keypoints import NUM_KEYPOINTS, PART_NAMES
+
+
+@dataclass(frozen=True)
+class Keypoint:
+    """One body part: its name, position in image pixels and confidence in [0, 1]."""
+
+    part: str
+    x: float
+    y: float
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"part": self.part, "position": {"x": self.x, "y": self.y}, "score": self.score}
+
+
+@dataclass
+class Pose:
+    """One person.
+
+    `keypoints` is a float64 array of shape (17, 3); each row is (x, y, score) for the part
+    `PART_NAMES[row]`, in the pixel space of whatever image the pose refers to.
+    `id` is set by tracking and stays None otherwise.
+    """
+
+    score: float
+    keypoints: np.ndarray
+    id: int | None = None
+    raw: np.ndarray | None = field(default=None, repr=False)  # (17, 2) unsmoothed x, y when smoothing
+
+    def __post_init__(self) -> None:
+        self.keypoints = np.asarray(self.keypoints, dtype=np.float64)
+        if self.keypoints.shape != (NUM_KEYPOINTS, 3):
+            raise ValueError(f"a pose needs keypoints of shape (17, 3), got {self.keypoints.shape}")
+        self.score = float(self.score)
+
+    @property
+    def parts(self) -> list[Keypoint]:
+        """The keypoints as named records, in PoseNet's part order."""
+        return [Keypoint(PART_NAMES[i], float(x), float(y), float(s)) for i, (x, y, s) in enumerate(self.keypoints)]
+
+    def __getitem__(self, part: str) -> Keypoint:
+        i = PART_NAMES.index(part)
+        x, y, s = self.keypoints[i]
+        return Keypoint(part, float(x), float(y), float(s))
+
+    def scaled(self, scale_x: float, scale_y: float, offset_x: float = 0.0, offset_y: float = 0.0) -> Pose:
+        """A copy with positions mapped by x' = x * scale_x - offset_x (likewise y)."""
+        kp = self.keypoints.copy()
+        kp[:, 0] = kp[:, 0] * scale_x - offset_x
+        kp[:, 1] = kp[:, 1] * scale_y - offset_y
+        return Pose(self.score, kp, self.id)
+
+    def mirrored(self, width: int) -> Pose:
+        """A copy mirrored left-right in an image `width` pixels wide: x' = width - 1 - x, labels kept."""
+        kp = self.keypoints.copy()
+        kp[:, 0] = (width - 1) - kp[:, 0]
+        return Pose(self.score, kp, self.id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The tfjs result shape: {"score", "keypoints": [{"part", "position": {"x", "y"}, "score"}]}."""
+        out: dict[str, Any] = {}
+        if self.id is not None:
+            out["id"] = self.id
+        out["score"] = self.score
+        keypoints = [kp.to_dict() for kp in self.parts]
+        if self.raw is not None:
+            for entry, (rx, ry) in zip(keypoints, self.raw):
+                entry["raw"] = {"x": float(rx), "y": float(ry)}
+        out["keypoints"] = keypoints
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pose:
+        """Read a pose in the tfjs result shape (keypoints in any order, matched by part name)."""
+        kp = np.zeros((NUM_KEYPOINTS, 3))
+        for entry in data["keypoints"]:
+            i = PART_NAMES.index(entry["part"])
+            kp[i] = (entry["position"]["x"], entry["position"]["y"], entry["score"])
+        return cls(data["score"], kp, data.get("id"))
