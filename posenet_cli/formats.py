@@ -1,0 +1,309 @@
+"""Output records and their serialisations: JSON records (with a JSON Schema), JSON lines, CSV rows
+and COCO keypoint results.
+
+Records carry full-precision floats (results are compared with the tfjs reference); which keypoints
+to keep is the caller's decision, these functions only serialise. Non-finite numbers have no JSON
+form, so a pose holding NaN or infinity raises FormatError instead of producing invalid JSON.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from .keypoints import PART_IDS, PART_NAMES
+from .pose import Pose
+
+# The 17 keypoints of COCO's "person" category, in COCO's order.
+COCO_KEYPOINT_NAMES: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+    "right_knee", "left_ankle", "right_ankle",
+)
+COCO_PERSON_CATEGORY = 1
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(w.capitalize() for w in rest)
+
+
+# Row i of a COCO keypoint list is PoseNet part COCO_ORDER[i] (the orders match; this keeps it explicit).
+COCO_ORDER: tuple[int, ...] = tuple(PART_IDS[_camel(name)] for name in COCO_KEYPOINT_NAMES)
+
+
+class FormatError(ValueError):
+    """A record that cannot be serialised or validated, or a results file that cannot be resumed."""
+
+
+# ---------------------------------------------------------------------------------------------- records
+
+
+def _pose_dict(pose: Pose, where: str) -> dict[str, Any]:
+    arrays = [pose.keypoints] if pose.raw is None else [pose.keypoints, np.asarray(pose.raw, dtype=np.float64)]
+    if not (np.isfinite(pose.score) and all(np.isfinite(a).all() for a in arrays)):
+        raise FormatError(f"{where}: a pose has non-finite values (NaN or infinity), which JSON cannot hold")
+    out = pose.to_dict()
+    if "id" in out:
+        out["id"] = int(out["id"])
+    return out
+
+
+def image_record(path: str | None, width: int, height: int, poses: Sequence[Pose],
+                 settings: dict[str, Any]) -> dict[str, Any]:
+    """One image's result: {"image", "width", "height", "settings", "poses": [tfjs-shaped poses]}."""
+    where = f"image {path!r}"
+    return {"image": None if path is None else str(path), "width": int(width), "height": int(height),
+            "settings": dict(settings), "poses": [_pose_dict(p, where) for p in poses]}
+
+
+def frame_record(frame: int, time_ms: float, poses: Sequence[Pose]) -> dict[str, Any]:
+    """One video frame's result: {"frame", "time_ms", "poses"}."""
+    if not np.isfinite(time_ms):
+        raise FormatError(f"frame {frame}: time_ms is {time_ms}")
+    where = f"frame {frame}"
+    return {"frame": int(frame), "time_ms": float(time_ms), "poses": [_pose_dict(p, where) for p in poses]}
+
+
+def error_record(item: str | int | os.PathLike[str] | None, message: str) -> dict[str, Any]:
+    """An item that failed: {"image": path, "error"} for images, {"frame": index, "error"} for frames."""
+    if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+        return {"frame": int(item), "error": str(message)}
+    return {"image": None if item is None else os.fspath(item), "error": str(message)}
+
+
+def dumps(record: Any) -> str:
+    """Compact, strictly valid JSON (one line; NaN and infinity are refused with FormatError)."""
+    try:
+        return json.dumps(record, separators=(",", ":"), allow_nan=False)
+    except ValueError as e:
+        raise FormatError(f"cannot write JSON: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------------- schema
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of image, frame and error records, shipped with the package."""
+    text = resources.files("posenet_cli").joinpath("schema", "poses.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+_KINDS = ("imageRecord", "frameRecord", "errorRecord")
+
+
+@functools.cache
+def _validators() -> dict[str, Any] | None:
+    """A validator for the whole schema and one per record kind (for precise error messages)."""
+    try:
+        import jsonschema
+    except ImportError:
+        return None
+    schema = load_schema()
+    defs = {k: v for k, v in schema.items() if k != "oneOf"}
+    out: dict[str, Any] = {"record": jsonschema.Draft202012Validator(schema)}
+    for kind in _KINDS:
+        out[kind] = jsonschema.Draft202012Validator({**defs, "$ref": f"#/$defs/{kind}"})
+    return out
+
+
+def validate_record(record: Any) -> bool:
+    """Check a record against the schema: True if valid, FormatError (one line) if not.
+
+    jsonschema is an optional dependency: without it nothing is checked, a warning says so and the
+    result is False.
+    """
+    validators = _validators()
+    if validators is None:
+        warnings.warn("jsonschema is not installed, so records are not validated (pip install jsonschema)",
+                      stacklevel=2)
+        return False
+    from jsonschema.exceptions import best_match
+
+    # Check against the kind the record looks like first: its errors point at the offending field.
+    kind = "record"
+    if isinstance(record, dict):
+        kind = "errorRecord" if "error" in record else "frameRecord" if "frame" in record else "imageRecord"
+    for name in (kind, "record"):
+        best = best_match(validators[name].iter_errors(record))
+        if best is not None:
+            where = "/".join(str(p) for p in best.absolute_path) or "(record)"
+            message = best.message
+            if len(message) > 160:  # the message quotes the instance: name the failed rule instead
+                rule = repr(best.validator_value)
+                message = f"fails {best.validator!r} ({rule if len(rule) <= 60 else rule[:57] + '...'})"
+            raise FormatError(f"record does not match the schema at {where}: {message}")
+    return True
+
+
+# ------------------------------------------------------------------------------------------------- CSV
+
+
+def csv_header() -> list[str]:
+    """item, pose_index, pose_id, pose_score, then x, y, score for each part (nose_x, nose_y, nose_score, ...)."""
+    return ["item", "pose_index", "pose_id", "pose_score"] + [
+        f"{name}_{field}" for name in PART_NAMES for field in ("x", "y", "score")]
+
+
+def csv_rows(item: str | int | os.PathLike[str], poses: Sequence[Pose]) -> list[list[Any]]:
+    """One row per pose, matching csv_header(); an item without poses gives no rows."""
+    label: Any = int(item) if isinstance(item, (int, np.integer)) else os.fspath(item)
+    rows = []
+    for i, pose in enumerate(poses):
+        row: list[Any] = [label, i, "" if pose.id is None else int(pose.id), float(pose.score)]
+        row.extend(float(v) for v in pose.keypoints.reshape(-1))
+        rows.append(row)
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ COCO
+
+
+def coco_results(image_id: int, poses: Iterable[Pose], bbox_min_score: float = 0.5) -> list[dict[str, Any]]:
+    """COCO keypoint detection results for one image, ready for pycocotools' `COCO.loadRes`.
+
+    Each pose gives {"image_id", "category_id": 1, "keypoints": [x, y, score] * 17 in COCO order,
+    "score", "bbox": [x, y, w, h]}; the box spans the keypoints scoring at least `bbox_min_score`
+    (all of them when none does).
+    """
+    out = []
+    for pose in poses:
+        kp = pose.keypoints[list(COCO_ORDER)]
+        if not (np.isfinite(kp).all() and np.isfinite(pose.score)):
+            raise FormatError(f"image {image_id}: a pose has non-finite values (NaN or infinity)")
+        sure = kp[kp[:, 2] >= bbox_min_score]
+        box = sure if len(sure) else kp
+        x0, y0 = box[:, 0].min(), box[:, 1].min()
+        x1, y1 = box[:, 0].max(), box[:, 1].max()
+        out.append({
+            "image_id": int(image_id),
+            "category_id": COCO_PERSON_CATEGORY,
+            "keypoints": [float(v) for v in kp.reshape(-1)],
+            "score": float(pose.score),
+            "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+        })
+    return out
+
+
+# ----------------------------------------------------------------------------------------- JSON lines
+
+
+class JsonlWriter:
+    """Writes one compact JSON line per record, flushed line by line, so a stopped run keeps every
+    finished record. `append=True` continues an existing file (after dropping an incomplete last line).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, append: bool = False, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+        self.count = 0
+        try:
+            if append and self.path.exists():
+                _repair_tail(self.path)
+            self._file: IO[str] | None = open(self.path, "a" if append else "w", encoding="utf-8", newline="\n")
+        except OSError as e:
+            raise FormatError(f"cannot write '{self.path}': {e.strerror or e}") from None
+
+    def write(self, record: Any) -> None:
+        """Append one record as a line and flush it to the OS."""
+        if self._file is None:
+            raise FormatError(f"cannot write '{self.path}': the writer is closed")
+        line = dumps(record) + "\n"
+        self._file.write(line)
+        self._file.flush()
+        if self.fsync:
+            os.fsync(self._file.fileno())
+        self.count += 1
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        f, self._file = self._file, None
+        if f is not None:
+            f.close()
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _parse_line(line: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _repair_tail(path: Path) -> None:
+    """Make `path` end at a line boundary: drop an incomplete last line, or end a complete one."""
+    with open(path, "rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        chunk, pos, tail = 65536, size, b""
+        while pos > 0:
+            step = min(chunk, pos)
+            pos -= step
+            f.seek(pos)
+            tail = f.read(step) + tail
+            cut = tail.rfind(b"\n")
+            if cut >= 0:
+                tail = tail[cut + 1:]
+                break
+        if not tail:
+            return
+        if _parse_line(tail) is not None:
+            f.seek(0, os.SEEK_END)
+            f.write(b"\n")
+        else:
+            f.truncate(size - len(tail))
+
+
+def read_jsonl_resume(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], int | None]:
+    """The records already in a JSON-lines results file, and the last frame index among them.
+
+    For resuming an interrupted run: a last line cut off mid-write is removed from the file (a last
+    line that is complete JSON but lacks its newline gets one), so appending continues cleanly. A bad
+    line elsewhere raises FormatError rather than losing data. A missing file gives ([], None).
+    """
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        return [], None
+    except OSError as e:
+        raise FormatError(f"cannot read '{p}': {e.strerror or e}") from None
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with a newline
+    records: list[dict[str, Any]] = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        record = _parse_line(line)
+        if record is None:
+            raise FormatError(f"cannot resume from '{p}': line {n} is not a JSON object")
+        records.append(record)
+    if tail:
+        record = _parse_line(tail)
+        try:
+            with open(p, "rb+") as f:
+                if record is not None:
+                    records.append(record)
+                    f.seek(0, os.SEEK_END)
+                    f.write(b"\n")
+                else:
+                    f.truncate(len(data) - len(tail))
+        except OSError as e:
+            raise FormatError(f"cannot repair '{p}': {e.strerror or e}") from None
+    frames = [r["frame"] for r in records if isinstance(r.get("frame"), int) and not isinstance(r["frame"], bool)]
+    return records, (max(frames) if frames else None)
