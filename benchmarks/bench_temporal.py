@@ -85,15 +85,19 @@ def track(frames: Frames, tracker: PoseTracker) -> tuple[list[list[Pose]], float
 
 
 def id_stats(tracked: list[list[Pose]]) -> dict[str, Any]:
-    """Track count, births after the first frame, and tracks shorter than SHORT_TRACK frames."""
+    """Track count, births after the first frame, tracks shorter than SHORT_TRACK frames, untracked poses."""
     first: dict[int, int] = {}
     length: dict[int, int] = defaultdict(int)
+    untracked = 0
     for f, poses in enumerate(tracked):
         for p in poses:
-            assert p.id is not None
+            if p.id is None:  # below the tracker's min_pose_score
+                untracked += 1
+                continue
             first.setdefault(p.id, f)
             length[p.id] += 1
     return {
+        "untracked": untracked,
         "tracks": len(first),
         "born later": sum(1 for f in first.values() if f > 0),  # births after the first frame
         f"< {SHORT_TRACK} frames": sum(1 for n in length.values() if n < SHORT_TRACK),  # short-lived tracks
@@ -104,6 +108,7 @@ def keypoint_jitter(frames: Frames, tracked: list[list[Pose]], smoother: PoseSmo
     """Jitter of confident keypoints per track, raw and after `smoother`, and the smoother's ms/frame."""
     smoother.reset()
     start = time.perf_counter()
+    tracked = [[p for p in poses if p.id is not None] for poses in tracked]
     smoothed = [smoother.update(poses, t) for (t, _), poses in zip(frames, tracked)]
     ms = 1000 * (time.perf_counter() - start) / max(len(frames), 1)
     # Per track: frame index -> (17, 3) raw keypoints and (17, 2) smoothed positions.
@@ -137,6 +142,7 @@ TRACKERS: dict[str, dict[str, Any]] = {
     "default": {},  # Hungarian, matching against the constant-velocity prediction
     "last pose": {"predict": False},
     "greedy": {"assignment": "greedy"},
+    "all poses": {"min_pose_score": 0.0},  # faint duplicate poses tracked too
 }
 
 

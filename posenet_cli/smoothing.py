@@ -21,20 +21,21 @@ import numpy as np
 from .keypoints import NUM_KEYPOINTS
 from .pose import Pose
 
-# Defaults, chosen by measurement (`python -m benchmarks.bench_temporal --grid` prints the grid of
-# min_cutoff x beta; its "synthetic" rows check the defaults), on keypoints with Gaussian detector
-# noise sampled at 30 fps:
-#   * jitter (mean absolute second difference) of a still keypoint drops by 83 / 78 / 70 % at noise
-#     sigma 1 / 2 / 4 px (goal: >= 50 %), about 60 % at 8 px;
-#   * steady-state lag behind a keypoint moving at 300 px/s is 0.14 frames (goal: < 2 frames at
-#     30 fps), 0.33 frames at 100 px/s and 0.66 frames at 30 px/s (slow motion lags most);
-#   * a limb swinging at 1 Hz, +-50 px, is followed within 3.2 px RMS (the 2 px noise alone: 2 px).
-# A lower min_cutoff or beta smooths more and lags more (beta 0.05: 86 / 83 / 78 % less jitter, but
-# 4.3 px RMS on the swing); a higher beta follows motion better but lets noise through, because noise
-# looks like speed to the filter (beta 0.3: 74 / 65 / 52 %; beta 0.5 falls under 50 % at 4 px).
-# min_cutoff 1.5-2 Hz instead of 1 Hz trades 5-10 points of jitter drop for a little less lag.
+# Defaults, chosen by measurement (`python -m benchmarks.bench_temporal [--grid] [poses.jsonl ...]`):
+#   * real PoseNet poses (MobileNet v1 0.75, stride 16, multi-pose, long edge ~641) of the shared
+#     clips: the jitter (mean absolute second difference) of confident keypoints drops by 65 % on
+#     the two seated people of walking-street.mp4, 60 % on the man walking there, 61 % over the
+#     clip, and 48 % on dance.mp4 (where much of it is real motion). Real jitter is larger and more
+#     ragged than Gaussian noise: with beta 0.1 the seated people lose only 53 %, 0.3: 34 %.
+#   * synthetic keypoints at 30 fps: still ones under Gaussian noise of 1 / 2 / 4 px lose 86 / 82 /
+#     77 % of their jitter (goal: >= 50 %); the lag behind steady motion is 0.30 frames at 300 px/s
+#     (goal: < 2 frames at 30 fps), 0.78 at 100 px/s, 1.6 at 30 px/s (slow motion lags most); a
+#     limb swinging at 1 Hz, +-50 px, with 2 px noise is followed within 5.7 px RMS.
+# A lower beta smooths more and lags more (beta 0.02: 76 % on the seated people, but 2.8 frames
+# behind at 30 px/s and 9.4 px on the swing); a higher beta follows motion better but lets noise
+# through, because noise looks like speed to the filter. min_cutoff 0.5-1.5 Hz changes these less.
 DEFAULT_MIN_CUTOFF = 1.0  # Hz
-DEFAULT_BETA = 0.1  # 1 / px
+DEFAULT_BETA = 0.05  # 1 / px
 DEFAULT_D_CUTOFF = 1.0  # Hz
 
 
@@ -50,7 +51,7 @@ def smoothing_factor(cutoff: np.ndarray | float, dt: float) -> np.ndarray | floa
 class OneEuroFilter:
     """The One Euro filter over an array of independent values (any shape, e.g. (17, 2) keypoint x, y).
 
-    Each element is filtered on its own: its speed is estimated from consecutive filtered values,
+    Each element is filtered on its own: its speed is estimated from consecutive values given,
     low-pass filtered at `d_cutoff`, and sets that element's cutoff to `min_cutoff + beta * |speed|`.
     The time step is the difference of the timestamps passed in, so irregular sampling is handled.
     """
@@ -67,6 +68,7 @@ class OneEuroFilter:
     def reset(self) -> None:
         """Forget the state: the next value is passed through unchanged and starts the filter anew."""
         self.x: np.ndarray | None = None  # last filtered values
+        self.raw: np.ndarray | None = None  # last values given, same shape
         self.dx: np.ndarray | None = None  # last filtered speed (units per second), same shape
         self.t: float | None = None  # time of the last value, seconds
 
@@ -77,18 +79,22 @@ class OneEuroFilter:
         timestamps cannot divide by zero. The first call returns `x` as is.
         """
         x = np.asarray(x, dtype=np.float64)
-        if self.x is None or self.t is None or self.dx is None:
-            self.x, self.dx, self.t = x.copy(), np.zeros_like(x), float(t)
+        if self.x is None or self.raw is None or self.t is None or self.dx is None:
+            self.x, self.raw, self.dx, self.t = x.copy(), x.copy(), np.zeros_like(x), float(t)
             return x.copy()
         if x.shape != self.x.shape:
             raise ValueError(f"values of shape {x.shape} given to a filter of shape {self.x.shape}")
         dt = float(t) - self.t
         if dt <= 0:
             return self.x.copy()
-        speed = (x - self.x) / dt
+        # The speed from the last value given, as in the authors' reference code (the paper's
+        # pseudocode uses the last filtered value, which overstates the speed of a moving point
+        # by its lag and so makes the smoothing depend on the frame rate).
+        speed = (x - self.raw) / dt
         self.dx = self.dx + smoothing_factor(self.d_cutoff, dt) * (speed - self.dx)
         cutoff = self.min_cutoff + self.beta * np.abs(self.dx)
         self.x = self.x + smoothing_factor(cutoff, dt) * (x - self.x)
+        self.raw = x.copy()
         self.t = float(t)
         return self.x.copy()
 
@@ -108,9 +114,11 @@ class PoseSmoother:
     """One Euro smoothing of pose keypoints, one filter state per person, fed one frame at a time.
 
     Who is who: poses with an `id` (set by `posenet_cli.tracking.PoseTracker`) are smoothed per id.
-    Poses without an id are smoothed by their index in the frame's list; with one person in view
-    (single-pose decoding) that is exactly right, with several it is only right if the order is
-    stable, which the multi-pose decoder does not promise: run a tracker first.
+    In a frame where no pose has an id (no tracker), poses are smoothed by their index in the list;
+    with one person in view (single-pose decoding) that is exactly right, with several it is only
+    right if the order is stable, which the multi-pose decoder does not promise: run a tracker
+    first. In a frame where some poses have ids, those without are ones the tracker left out (too
+    faint) and are returned unsmoothed.
 
     Returned poses have smoothed x, y, unchanged scores and `raw` set to the positions given (or kept,
     if the given pose already carries `raw`, which then is the decoder's).
@@ -151,10 +159,15 @@ class PoseSmoother:
         out: list[Pose] = []
         seen: set[Hashable] = set()
         anonymous = 0
+        tracked = any(pose.id is not None for pose in poses)
         t = time_ms / 1000.0
         for pose in poses:
             if pose.id is not None:
                 key: Hashable = ("id", pose.id)
+            elif tracked:
+                raw = pose.raw.copy() if pose.raw is not None else pose.keypoints[:, :2].copy()
+                out.append(Pose(pose.score, pose.keypoints.copy(), None, raw))
+                continue
             else:
                 key, anonymous = ("index", anonymous), anonymous + 1
             seen.add(key)

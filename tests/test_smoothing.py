@@ -156,6 +156,16 @@ def test_without_ids_poses_are_smoothed_by_index() -> None:
     assert out[1].keypoints[0, 0] == 900.0  # a new state
 
 
+def test_untracked_poses_beside_tracked_ones_pass_through() -> None:
+    # The tracker leaves faint poses without an id: they are not smoothed by index among themselves.
+    smoother = PoseSmoother()
+    for f, x in enumerate((100.0, 300.0, 500.0)):
+        out = smoother.update([pose_at(np.full((17, 2), 50.0), pose_id=1), pose_at(np.full((17, 2), x))], f * 33.3)
+        assert out[1].id is None and np.all(out[1].keypoints[:, :2] == x)
+        assert out[1].raw is not None and np.all(out[1].raw == x)
+    assert smoother.track_count == 1
+
+
 def test_states_of_people_gone_for_long_are_dropped() -> None:
     smoother = PoseSmoother(max_idle_ms=500)
     smoother.update([pose_at(np.zeros((17, 2)), pose_id=1), pose_at(np.ones((17, 2)), pose_id=2)], 0.0)

@@ -200,6 +200,28 @@ def test_leaving_the_frame_and_walking_back_in() -> None:
     assert {f["a"] for f in per_frame if f} == {1}
 
 
+def test_faint_duplicates_are_not_tracked() -> None:
+    # The multi-pose decoder adds faint copies ("ghosts") of people it has found, scoring ~0.05 since
+    # their parts overlap the real pose's. Tracked, a ghost gets a track of its own that can take
+    # the person over when it matches them better for a frame; untracked, it changes nothing.
+    rng = np.random.default_rng(9)
+    walkers = {"a": Walker(100, 300, 6), "b": Walker(700, 320, -5, height=220)}
+    frames = scene(walkers, 60, rng)
+    for f in range(0, 60, 3):
+        for name, pose in list(frames[f]):
+            ghost = noisy(pose, rng, 3.0)
+            frames[f].append((f"ghost of {name}", Pose(0.05, ghost.keypoints)))
+    tracker = PoseTracker()
+    per_frame = []
+    for f, frame in enumerate(frames):
+        out = tracker.update([pose for _, pose in frame], f * 33.3)
+        assert all((p.id is None) == name.startswith("ghost") for (name, _), p in zip(frame, out))
+        per_frame.append({name: p.id for (name, _), p in zip(frame, out) if p.id is not None})
+    assert id_switches(per_frame) == 0 and tracker.track_ids == [1, 2]
+    # With every pose tracked, the ghosts start tracks of their own.
+    assert len({i for f in track_ids(PoseTracker(min_pose_score=0.0), frames) for i in f.values()}) > 2
+
+
 def test_ids_follow_each_other_and_reset_restarts_them() -> None:
     tracker = PoseTracker(max_age=0)
     far_apart = [person(100 + 400 * i, 300, 200) for i in range(3)]
@@ -320,12 +342,13 @@ def test_random_poses_never_break_the_tracker(frames: list[list[Pose]], max_age:
     highest = 0
     for f, poses in enumerate(frames):
         out = tracker.update(poses, time_ms=f * 33.3 if timed else None)
-        ids = [p.id for p in out]
         assert len(out) == len(poses)
+        for given_pose, p in zip(poses, out):
+            assert (p.id is None) is (given_pose.score < tracker.min_pose_score)  # weak poses are not tracked
+        ids = [p.id for p in out if p.id is not None]
         assert all(isinstance(i, int) and i >= 1 for i in ids)
         assert len(set(ids)) == len(ids)  # unique within a frame
         for i in ids:
-            assert isinstance(i, int)
             if i in last_seen:
                 assert f - last_seen[i] - 1 <= max_age  # a dead track's id never comes back
             else:
