@@ -1,0 +1,177 @@
+"""One SavedModel serving signature for every PoseNet model, its atomic export, and a runner that loads it.
+
+SIGNATURE ("serving_default"):
+  input   "image"             float32 [batch, height, width, 3]: RGB 0..255 at network size (k * stride + 1
+                              per side for the documented grid; any size works), dynamic batch
+  outputs "heatmap_scores"    float32 [batch, h, w, 17]: sigmoid already applied
+          "offsets"           float32 [batch, h, w, 34]: y offsets in channels 0..16, x in 17..33 (pixels)
+          "displacement_fwd"  float32 [batch, h, w, 32]: 16 edges, y then x, parent -> child
+          "displacement_bwd"  float32 [batch, h, w, 32]: same layout, child -> parent
+  with h = (height - 1) / output_stride + 1, likewise w. The input normalisation (MobileNet x / 127.5 - 1,
+  ResNet50 x + [-123.15, -115.90, -103.06]) happens inside the graph.
+
+Metadata (output_stride, architecture, multiplier, source, ...) is kept as JSON in
+`<dir>/assets.extra/posenet.json`; a SavedModel converted by someone else without it still loads, and its
+output stride is found by a probe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from .network import OUTPUT_CHANNELS, OUTPUT_NAMES, STRIDES
+from .weights import WeightsError
+
+SIGNATURE_KEY = "serving_default"
+INPUT_NAME = "image"
+METADATA_PATH = Path("assets.extra") / "posenet.json"
+FORMAT_VERSION = 1
+SIGNATURE_DOC = {
+    "input": {INPUT_NAME: "float32 [batch, height, width, 3], RGB 0..255 at network size"},
+    "outputs": {
+        "heatmap_scores": "float32 [batch, h, w, 17], sigmoid applied",
+        "offsets": "float32 [batch, h, w, 34], y offsets then x offsets (pixels)",
+        "displacement_fwd": "float32 [batch, h, w, 32], y then x, parent -> child",
+        "displacement_bwd": "float32 [batch, h, w, 32], y then x, child -> parent",
+    },
+}
+_PROBE_SIZE = 129  # 128 is a multiple of every stride: the grid is 17, 9 or 5 for stride 8, 16, 32
+
+
+class SavedModelError(WeightsError, ValueError):
+    """A directory that is not a SavedModel with the PoseNet serving signature."""
+
+
+def export_savedmodel(module: tf.Module, out_dir: Path, metadata: dict[str, Any]) -> None:
+    """Write `module` (a PoseNetModule: a `serve` tf.function with the signature) as a SavedModel.
+
+    Atomic: built in a temporary directory next to `out_dir` and renamed into place, so a reader never
+    sees a half-written model and an interrupted export leaves only a stray temp dir. `metadata` is merged
+    with what the module knows about itself (architecture, output_stride, multiplier); a different
+    output_stride in `metadata` than the network really has is an error rather than a silent mislabel.
+    """
+    out_dir = Path(out_dir)
+    serve = getattr(module, "serve", None)
+    if serve is None:
+        raise TypeError("export_savedmodel needs a module with a `serve` tf.function (a PoseNetModule)")
+    own = {k: v for k, v in (module.describe() if hasattr(module, "describe") else {}).items() if v is not None}
+    asked = metadata.get("output_stride")
+    if asked is not None and "output_stride" in own and int(asked) != own["output_stride"]:
+        raise ValueError(f"the network has output stride {own['output_stride']}, but the metadata says {asked}")
+    meta = {**metadata, **own, "format_version": FORMAT_VERSION, "signature": SIGNATURE_DOC}
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        tf.saved_model.save(module, str(tmp), signatures={SIGNATURE_KEY: serve.get_concrete_function()})
+        (tmp / METADATA_PATH).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / METADATA_PATH).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Rename `src` to `dst`; an existing `dst` is moved aside first and removed after."""
+    try:
+        os.rename(src, dst)
+        return
+    except OSError:
+        if not dst.exists():
+            raise
+    old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
+    os.rename(dst, old)
+    try:
+        os.rename(src, dst)
+    except OSError:
+        os.rename(old, dst)  # put the previous model back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The metadata JSON of an exported model ({} when absent or unreadable, e.g. a user's own export)."""
+    try:
+        meta = json.loads((Path(path) / METADATA_PATH).read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+class ModelRunner:
+    """Runs any SavedModel with the PoseNet signature (ours, or one a user converted) on numpy batches."""
+
+    def __init__(self, loaded: Any, function: Any, metadata: dict[str, Any], path: Path | None = None):
+        self._loaded = loaded  # keeps the variables alive: signature functions only hold weak references
+        self._function = function
+        self.metadata = metadata
+        self.path = path
+        stride = metadata.get("output_stride")
+        self.output_stride: int = int(stride) if stride in STRIDES else self._probe_stride()
+
+    @classmethod
+    def load(cls, path: Path) -> ModelRunner:
+        """Load and check a SavedModel directory (raises SavedModelError if it is not a PoseNet one)."""
+        path = Path(path)
+        if not (path / "saved_model.pb").is_file():
+            raise SavedModelError(f"{path} is not a SavedModel directory (no saved_model.pb)")
+        try:
+            loaded = tf.saved_model.load(str(path))
+        except (OSError, ValueError, tf.errors.OpError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise SavedModelError(f"cannot load SavedModel {path}: {first}") from None
+        signatures = dict(loaded.signatures)
+        if SIGNATURE_KEY not in signatures and len(signatures) != 1:
+            raise SavedModelError(f"{path}: no '{SIGNATURE_KEY}' signature (has: {', '.join(signatures) or 'none'})")
+        function = signatures.get(SIGNATURE_KEY) or next(iter(signatures.values()))
+        _check_signature(function, path)
+        meta = read_metadata(path)
+        meta.setdefault("path", str(path))
+        return cls(loaded, function, meta, path)
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """The four outputs for float32 images [b, h, w, 3] (or one [h, w, 3], run as a batch of 1)."""
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim == 3:
+            images = images[None]
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"expected RGB images [batch, height, width, 3] or [height, width, 3], "
+                             f"got shape {list(images.shape)}")
+        outputs = self._function(**{INPUT_NAME: tf.convert_to_tensor(images)})
+        return {name: outputs[name].numpy() for name in OUTPUT_NAMES}
+
+    def _probe_stride(self) -> int:
+        """Output stride of a model without metadata, from the grid of a 129 x 129 input."""
+        grid = self(np.zeros((1, _PROBE_SIZE, _PROBE_SIZE, 3), np.float32))["heatmap_scores"].shape[1]
+        stride = (_PROBE_SIZE - 1) // max(grid - 1, 1)
+        if stride not in STRIDES or (grid - 1) * stride != _PROBE_SIZE - 1:
+            raise SavedModelError(f"cannot tell the output stride: a {_PROBE_SIZE}px input gave a {grid}-cell grid")
+        return stride
+
+
+def _check_signature(function: Any, path: Path) -> None:
+    _, kwargs = function.structured_input_signature
+    spec = kwargs.get(INPUT_NAME)
+    if spec is None or spec.dtype != tf.float32 or spec.shape.rank not in (None, 4):
+        have = ", ".join(f"{k} {v.dtype.name} {v.shape}" for k, v in kwargs.items()) or "none"
+        raise SavedModelError(f"{path}: the signature needs input '{INPUT_NAME}' float32 [b, h, w, 3]; it has {have}")
+    outputs = function.structured_outputs
+    missing = [name for name in OUTPUT_NAMES if name not in outputs]
+    if missing:
+        raise SavedModelError(f"{path}: the signature lacks output(s) {', '.join(missing)} "
+                              f"(has: {', '.join(outputs)}); expected {', '.join(OUTPUT_NAMES)}")
+    for name in OUTPUT_NAMES:
+        shape = outputs[name].shape
+        if shape.rank is not None and (shape.rank != 4 or shape[-1] not in (None, OUTPUT_CHANNELS[name])):
+            raise SavedModelError(f"{path}: output '{name}' has shape {shape}, expected [b, h, w, "
+                                  f"{OUTPUT_CHANNELS[name]}]")
