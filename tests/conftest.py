@@ -73,7 +73,7 @@ def posenet_factory(weights_url: str, model_cache: Path):
     """PoseNet(name, stride) built through the real download + conversion path, memoised per session."""
     from posenet_cli.estimator import PoseNet
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def make(model: str = "mobilenet-v1-075", output_stride: int = 16) -> PoseNet:
         return PoseNet(model, output_stride, cache_dir=model_cache, base_url=weights_url)
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import serve_folder
 from posenet_cli import sources
 from posenet_cli.sources import FetchError, ModelFolder, download, extract_members
+
+from conftest import serve_folder
 
 
 @pytest.fixture()

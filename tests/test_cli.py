@@ -1,0 +1,198 @@
+"""The `posenet` command, run as a user would, on the shared media and the real weights (no mocks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import jsonschema
+import pytest
+
+from posenet_cli.cli import main
+from posenet_cli.formats import load_schema
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "samples" / "astronaut.png"
+
+
+@pytest.fixture()
+def env(model_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for k, v in model_env.items():
+        monkeypatch.setenv(k, v)
+    return model_env
+
+
+@pytest.fixture(scope="module")
+def validator():
+    return jsonschema.Draft202012Validator(load_schema())
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.startswith("posenet-cli ")
+
+
+def test_help_lists_commands_and_examples(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and all(c in out for c in ("image", "video", "webcam", "models"))
+    code, out, _ = run(capsys, "image", "--help")
+    assert code == 0 and "Examples" in out and "--long-edge" in out
+
+
+def test_one_image_prints_one_json_document(env, capsys, validator):
+    code, out, err = run(capsys, "image", SAMPLE, "--quiet")
+    assert code == 0, err
+    record = json.loads(out)
+    validator.validate(record)
+    assert (record["width"], record["height"]) == (512, 512)
+    assert record["settings"]["model"] == "mobilenet-v1-075" and record["settings"]["long_edge"] == 641
+    (pose,) = record["poses"]
+    nose = pose["keypoints"][0]
+    assert nose["part"] == "nose" and nose["score"] > 0.5
+    assert 150 < nose["position"]["x"] < 300 and 50 < nose["position"]["y"] < 200  # the astronaut's face
+
+
+def test_a_folder_gives_json_lines_and_drawings(env, capsys, validator, shared, tmp_path):
+    folder = shared / "data" / "images" / "tfjs-demo"
+    code, out, err = run(capsys, "image", folder, "--multi", "--draw", tmp_path / "drawn", "--quiet")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == len(list(folder.glob("*.jpg")))
+    for record in records:
+        validator.validate(record)
+        assert 0 < len(record["poses"]) <= 5
+    drawn = sorted(p.name for p in (tmp_path / "drawn").iterdir())
+    assert drawn == sorted(p.name for p in folder.glob("*.jpg"))
+
+
+def test_out_folder_and_single_drawing(env, capsys, validator, tmp_path):
+    out_dir = tmp_path / "results"
+    out_dir.mkdir()
+    code, _, err = run(capsys, "image", SAMPLE, "--out", out_dir, "--draw", tmp_path / "pose.png", "--quiet")
+    assert code == 0, err
+    validator.validate(json.loads((out_dir / "astronaut.json").read_text()))
+    drawn = cv2.imread(str(tmp_path / "pose.png"))
+    assert drawn.shape == (512, 512, 3)
+    assert (drawn != cv2.imread(str(SAMPLE))).any()
+
+
+def test_coco_output_loads_in_pycocotools(env, capsys, tmp_path):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    out = tmp_path / "results.json"
+    code, _, err = run(capsys, "image", SAMPLE, "--multi", "--format", "coco", "--out", out, "--quiet")
+    assert code == 0, err
+    results = json.loads(out.read_text())
+    assert results and all(len(r["keypoints"]) == 51 for r in results)
+    gt = COCO()
+    gt.dataset = {
+        "images": [{"id": 1, "width": 512, "height": 512}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 40000.0,
+                         "bbox": [100, 50, 250, 450], "num_keypoints": 17,
+                         "keypoints": [v for r in results[:1] for v in _as_gt(r["keypoints"])]}],
+        "categories": [{"id": 1, "name": "person"}],
+    }
+    gt.createIndex()
+    ev = COCOeval(gt, gt.loadRes(str(out)), "keypoints")
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    assert ev.stats[0] > 0.5  # our own best pose as ground truth is found again
+
+
+def _as_gt(keypoints: list[float]) -> list[float]:
+    return [v if i % 3 != 2 else 2 for i, v in enumerate(keypoints)]
+
+
+def test_video_writes_jsonl_and_a_playable_annotated_copy(env, capsys, validator, shared, tmp_path):
+    clip = shared / "data" / "videos" / "street-5frames.mp4"
+    out, drawn = tmp_path / "poses.jsonl", tmp_path / "drawn.mp4"
+    code, _, err = run(capsys, "video", clip, "--multi", "--out", out, "--draw", drawn, "--quiet")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["frame"] for r in records] == [0, 1, 2, 3, 4]
+    for r in records:
+        validator.validate(r)
+    source, result = cv2.VideoCapture(str(clip)), cv2.VideoCapture(str(drawn))
+    for prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT, cv2.CAP_PROP_FRAME_COUNT):
+        assert result.get(prop) == source.get(prop)
+
+
+def test_video_to_stdout_with_every_and_end(env, capsys, shared):
+    clip = shared / "data" / "videos" / "street-5frames.mp4"
+    code, out, err = run(capsys, "video", clip, "--every", "2", "--quiet")
+    assert code == 0, err
+    assert [json.loads(line)["frame"] for line in out.splitlines()] == [0, 2, 4]
+
+
+def test_webcam_driven_by_a_video_file(env, capsys, shared, tmp_path):
+    clip = shared / "data" / "videos" / "street-5frames.mp4"
+    out = tmp_path / "live.jsonl"
+    code, _, err = run(capsys, "webcam", "--device", clip, "--no-display", "--mirror", "--out", out, "--quiet")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 5 and all(len(r["poses"]) == 1 for r in records)
+
+
+def test_models_list_info_and_convert(env, capsys, tmp_path):
+    code, out, _ = run(capsys, "models", "list")
+    assert code == 0
+    for name in ("mobilenet-v1-050", "mobilenet-v1-075", "mobilenet-v1-101", "mobilenet-v1-100-quant1",
+                 "resnet50-quant2"):
+        assert name in out
+    target = tmp_path / "s8"
+    code, _, err = run(capsys, "models", "convert", "mobilenet-v1-050", "--stride", "8", "--out", target)
+    assert code == 0, err
+    code, out, err = run(capsys, "models", "info", target, "--stride", "8")
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["output_stride"] == 8 and "heatmap_scores" in info["signature"]["outputs"]
+    code, out, err = run(capsys, "image", SAMPLE, "--model", target, "--stride", "8", "--quiet")
+    assert code == 0, err
+    assert json.loads(out)["settings"]["output_stride"] == 8
+
+
+def test_console_script_runs(env, tmp_path):
+    exe = Path(sys.executable).parent / "posenet"
+    proc = subprocess.run([str(exe), "image", str(SAMPLE), "--quiet"], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["poses"]) == 1
+
+
+BAD_INPUTS = [
+    (["image", "missing.jpg"], "no such file"),
+    (["image", "{text}"], "cannot read image"),
+    (["image", "{empty_dir}"], "no images found"),
+    (["image", str(SAMPLE), "--stride", "12"], "stride"),
+    (["image", str(SAMPLE), "--scale-factor", "0"], "scale factor"),
+    (["image", str(SAMPLE), "--out", "/nonexistent-dir/x.json"], "does not exist"),
+    (["image", str(SAMPLE), "--model", "mobilenet-v1-200"], "unknown model"),
+    (["image", str(SAMPLE), "--model", "mobilenet-v1-075", "--stride", "32"], "stride 32"),
+    (["video", "{text}"], "has no frames"),
+    (["webcam", "--device", "99", "--no-display"], "cannot open"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUTS)
+def test_bad_input_gets_one_clear_line(env, capsys, tmp_path, args, message):
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    (tmp_path / "empty").mkdir()
+    args = [a.format(text=text, empty_dir=tmp_path / "empty") for a in args]
+    code, _, err = run(capsys, *args)
+    assert code != 0
+    assert message in err.lower() or message in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err

