@@ -469,11 +469,11 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from .formats import FormatError
     from .media import MediaError
     from .registry import ModelError
     from .sinks import OutputError
     from .sizing import SizingError
-    from .formats import FormatError
     from .sources import FetchError
     from .weights import WeightsError
 
