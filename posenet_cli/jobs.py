@@ -18,7 +18,7 @@ from .estimator import MultiPoseParams, PoseNet, Sizing
 from .media import MediaError, VideoWriter, read_image, write_image
 from .pipeline import FrameLike, Pipeline
 from .pose import Pose
-from .sizing import SizingError
+from .sizing import DEFAULT_LONG_EDGE, SizingError
 
 
 class PoseSink(Protocol):
@@ -40,12 +40,9 @@ class JobOptions:
         """The settings recorded with every output, so a result says how it was made."""
         s: dict[str, Any] = {"model": model, "output_stride": net.output_stride,
                              "decoder": "multi" if self.multi else "single"}
-        for k in ("scale_factor", "resolution", "long_edge"):
-            v = getattr(self.sizing, k)
-            if v is not None:
-                s[k] = v if not isinstance(v, tuple) else f"{v[0]}x{v[1]}"
-        if not any(k in s for k in ("scale_factor", "resolution", "long_edge")):
-            s["long_edge"] = 641
+        sizing = {k: getattr(self.sizing, k) for k in ("scale_factor", "resolution", "long_edge")}
+        sizing = {k: f"{v[0]}x{v[1]}" if isinstance(v, tuple) else v for k, v in sizing.items() if v is not None}
+        s.update(sizing or {"long_edge": DEFAULT_LONG_EDGE})
         if self.multi:
             s.update(max_detections=self.multi.max_detections, score_threshold=self.multi.score_threshold,
                      nms_radius=self.multi.nms_radius, refine_steps=self.multi.refine_steps)

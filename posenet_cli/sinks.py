@@ -42,8 +42,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def dumps(record: Any, pretty: bool = False) -> str:
-    return json.dumps(record, indent=2 if pretty else None, separators=None if pretty else (",", ":"),
-                      allow_nan=False)
+    """One-line JSON (formats.dumps), or indented for a person reading stdout or a per-image file."""
+    return json.dumps(record, indent=2, allow_nan=False) if pretty else formats.dumps(record)
 
 
 class Sink:
@@ -142,13 +142,13 @@ class DirSink:
 
     def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
         self.count += 1
-        target = self.folder / (Path(str(item)).stem + ".json")
-        record = formats.image_record(str(item), width, height, poses, self.settings)
-        atomic_write_text(target, dumps(record, pretty=True) + "\n")
+        self._save(item, formats.image_record(str(item), width, height, poses, self.settings))
 
     def error(self, item: str | int, message: str) -> None:
-        target = self.folder / (Path(str(item)).stem + ".json")
-        atomic_write_text(target, dumps(formats.error_record(item, message), pretty=True) + "\n")
+        self._save(item, formats.error_record(item, message))
+
+    def _save(self, item: str | int, record: dict[str, Any]) -> None:
+        atomic_write_text(self.folder / (Path(str(item)).stem + ".json"), dumps(record, pretty=True) + "\n")
 
     def close(self) -> None:
         pass
