@@ -182,21 +182,17 @@ def js_round(x: float) -> int:
     return math.floor(x + 0.5)
 
 
-def _axis_lerp(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source indices (lower, upper) and weights for the legacy bilinear resize along one axis."""
-    pos = np.arange(out_size, dtype=np.float64) * (in_size / out_size)
-    lo = np.floor(pos).astype(np.intp)
-    hi = np.minimum(lo + 1, in_size - 1)
-    return lo, hi, (pos - lo).astype(np.float32)
-
-
 def resize_bilinear(image: np.ndarray, out_height: int, out_width: int) -> np.ndarray:
-    """TensorFlow's legacy bilinear resize of an [H, W, C] image to float32 [out_height, out_width, C]."""
-    y0, y1, wy = _axis_lerp(image.shape[0], out_height)
-    x0, x1, wx = _axis_lerp(image.shape[1], out_width)
-    rows0 = image[y0].astype(np.float32)  # [out_h, W, C]
-    rows1 = image[y1].astype(np.float32)
-    wx = wx[None, :, None]
-    top = rows0[:, x0] + (rows0[:, x1] - rows0[:, x0]) * wx
-    bottom = rows1[:, x0] + (rows1[:, x1] - rows1[:, x0]) * wx
-    return top + (bottom - top) * wy[:, None, None]
+    """TensorFlow's legacy bilinear resize (no corner alignment, no half-pixel centres) of an [H, W, C]
+    image to float32 [out_height, out_width, C].
+
+    This is the op itself: it equals the input tfjs 2.x (WASM backend) fed its network bit for bit,
+    and tfjs 1.x's JavaScript CPU backend within 0.012 of 255 (tests/test_sizing.py). It runs in
+    TensorFlow's C++ kernels, about 6x faster than the same arithmetic in numpy, which matters on video.
+    """
+    import tensorflow as tf
+
+    images = np.ascontiguousarray(image)[None]
+    out = tf.raw_ops.ResizeBilinear(images=images, size=[out_height, out_width], align_corners=False,
+                                    half_pixel_centers=False)
+    return out.numpy()[0]

@@ -1,0 +1,143 @@
+"""The batched, threaded video path gives exactly what one frame at a time gives, in order, and stops cleanly."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posenet_cli.estimator import MultiPoseParams, PoseNet, Sizing
+from posenet_cli.media import VideoReader
+from posenet_cli.pipeline import Pipeline
+
+CLIPS = [("data/videos/street-5frames.mp4", None), ("data/videos/walking-street.mp4", 1.0),
+         ("data/videos/dance.mp4", 1.0)]
+
+
+@pytest.mark.parametrize("clip,end", CLIPS, ids=[Path(c).stem for c, _ in CLIPS])
+@pytest.mark.parametrize("multi", [False, True], ids=["single", "multi"])
+def test_pipelined_equals_one_frame_at_a_time(shared: Path, posenet_factory, clip: str, end: float | None,
+                                              multi: bool):
+    net = posenet_factory("mobilenet-v1-075", 16)
+    sizing = Sizing(scale_factor=0.5)
+    params = MultiPoseParams() if multi else None
+    with VideoReader(shared / clip, end=end) as reader:
+        frames = list(reader)
+    expected = [net.estimate(f.image, sizing, params) for f in frames]
+    for batch_size in (1, 4):  # 4 leaves a partial last batch on these clips
+        got = list(Pipeline(net, sizing, params, batch_size=batch_size).run(frames))
+        assert [f.index for f, _ in got] == [f.index for f in frames]
+        for (_, poses), want in zip(got, expected):
+            assert len(poses) == len(want)
+            for p, q in zip(poses, want):  # bit for bit: batching changes nothing
+                np.testing.assert_array_equal(p.keypoints, q.keypoints)
+                assert p.score == q.score
+
+
+# ----------------------------------------------------------------------------------------------------
+# Threading behaviour, on a fake network that is fast and deterministic
+
+
+class _FakeRunner:
+    """Outputs whose heatmap peak sits at a position given by the first pixel: poses encode the frame."""
+
+    output_stride = 16
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.batches: list[int] = []
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        time.sleep(self.delay)
+        self.batches.append(len(images))
+        b, h, w, _ = images.shape
+        gh, gw = (h - 1) // 16 + 1, (w - 1) // 16 + 1
+        heat = np.zeros((b, gh, gw, 17), np.float32)
+        for i, image in enumerate(images):
+            code = int(round(float(image[0, 0, 0])))
+            heat[i, code % gh, (code // gh) % gw, :] = 0.9
+        return {"heatmap_scores": heat, "offsets": np.zeros((b, gh, gw, 34), np.float32),
+                "displacement_fwd": np.zeros((b, gh, gw, 32), np.float32),
+                "displacement_bwd": np.zeros((b, gh, gw, 32), np.float32)}
+
+
+@dataclass
+class _Frame:
+    index: int
+    time_ms: float
+    image: np.ndarray
+
+
+def _frames(n: int, size: tuple[int, int] = (65, 97)) -> list[_Frame]:
+    frames = []
+    for i in range(n):
+        image = np.full((*size, 3), i % 5, np.uint8)  # code for the fake runner, constant under resizing
+        frames.append(_Frame(i, i * 33.3, image))
+    return frames
+
+
+def _fake_net(delay: float = 0.0) -> PoseNet:
+    return PoseNet(runner=_FakeRunner(delay))  # type: ignore[arg-type]
+
+
+def test_order_and_batches():
+    net = _fake_net()
+    frames = _frames(11)
+    out = list(Pipeline(net, Sizing(long_edge=97), batch_size=4).run(frames))
+    assert [f.index for f, _ in out] == list(range(11))
+    assert net.runner.batches == [4, 4, 3]  # type: ignore[attr-defined]
+    expected = [net.estimate(f.image, Sizing(long_edge=97)) for f in frames]
+    for (_, got), want in zip(out, expected):
+        np.testing.assert_array_equal(got[0].keypoints, want[0].keypoints)
+
+
+def test_a_size_change_ends_the_batch():
+    net = _fake_net()
+    frames = _frames(3) + [_Frame(i + 3, 0.0, f.image) for i, f in enumerate(_frames(3, (49, 49)))]
+    out = list(Pipeline(net, Sizing(long_edge=97), batch_size=4).run(frames))
+    assert [f.index for f, _ in out] == list(range(6))
+    assert net.runner.batches == [3, 3]  # type: ignore[attr-defined]
+
+
+def test_a_reader_error_reaches_the_caller_after_the_good_frames():
+    def frames():
+        yield from _frames(5)
+        raise OSError("disk gone")
+
+    seen = []
+    with pytest.raises(OSError, match="disk gone"):
+        for frame, _ in Pipeline(_fake_net(), Sizing(long_edge=97), batch_size=2).run(frames()):
+            seen.append(frame.index)
+    assert seen == [0, 1, 2, 3]  # the last, partial batch never got its end
+
+
+def test_stopping_early_joins_the_threads_and_reads_no_further():
+    read = []
+
+    def frames():
+        for f in _frames(10_000):
+            read.append(f.index)
+            yield f
+
+    before = threading.active_count()
+    for frame, _ in Pipeline(_fake_net(), Sizing(long_edge=97), batch_size=2, queue_batches=2).run(frames()):
+        if frame.index == 3:
+            break
+    assert threading.active_count() == before
+    assert len(read) < 20  # bounded queues: the reader ran only a few batches ahead
+
+
+def test_live_sources_drop_stale_frames_instead_of_lagging():
+    pipeline = Pipeline(_fake_net(delay=0.02), Sizing(long_edge=97), batch_size=1, drop_stale=True)
+    out = [f.index for f, _ in pipeline.run(_frames(60))]
+    assert pipeline.dropped > 0 and len(out) + pipeline.dropped == 60
+    assert out == sorted(out) and out[-1] == 59  # the newest frame is never the one dropped
+
+
+def test_bad_batch_size():
+    with pytest.raises(ValueError, match="at least 1"):
+        Pipeline(_fake_net(), batch_size=0)
