@@ -6,9 +6,12 @@ cause come out as one `posenet: error: ...` line, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import shutil
 import signal
 import sys
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -18,6 +21,7 @@ import typer
 from . import __version__
 from .estimator import MultiPoseParams, Sizing
 from .registry import DEFAULT_MODEL, MODELS
+from .smoothing import DEFAULT_BETA, DEFAULT_D_CUTOFF, DEFAULT_MIN_CUTOFF
 
 app = typer.Typer(
     name="posenet",
@@ -82,13 +86,30 @@ FormatOpt = Annotated[Fmt | None, typer.Option("--format", "-f", help="json, jso
                                                rich_help_panel="Output")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.",
                                             rich_help_panel="Output")]
+TrackOpt = Annotated[bool, typer.Option("--track", help="Give each person an id that stays while they are in "
+                                        "view (matched by keypoint similarity, OKS).", rich_help_panel="Across frames")]
+MaxAgeOpt = Annotated[int, typer.Option("--track-max-age", min=0, help="Frames a lost person's id is kept "
+                                        "for their return.", rich_help_panel="Across frames")]
+MinSimilarityOpt = Annotated[float, typer.Option("--track-min-similarity", min=0.0, max=1.0,
+                                                 help="Lowest OKS (or box IoU) that continues a track.",
+                                                 rich_help_panel="Across frames")]
+SmoothOpt = Annotated[bool, typer.Option("--smooth", help="Steady keypoints with a One Euro filter (raw "
+                                         "positions kept as \"raw\"); with --multi it implies --track.",
+                                         rich_help_panel="Across frames")]
+MinCutoffOpt = Annotated[float, typer.Option("--smooth-min-cutoff", min=1e-6, help="One Euro min cutoff (Hz): "
+                                             "lower is steadier when still.", rich_help_panel="Across frames")]
+BetaOpt = Annotated[float, typer.Option("--smooth-beta", min=0.0, help="One Euro speed coefficient: higher "
+                                        "lags less when moving.", rich_help_panel="Across frames")]
+DCutoffOpt = Annotated[float, typer.Option("--smooth-d-cutoff", min=1e-6, help="One Euro cutoff (Hz) of the "
+                                           "speed estimate.", rich_help_panel="Across frames")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Also report each failed item.")]
 
 
 def _job_options(multi: bool, long_edge: int | None, scale_factor: float | None, resolution: str | None,
                  max_poses: int, score_threshold: float, nms_radius: float, refine_steps: int,
-                 min_pose_score: float, min_part_score: float, mirror: bool):
+                 min_pose_score: float, min_part_score: float, mirror: bool, *,
+                 track: dict[str, Any] | None = None, smooth: dict[str, Any] | None = None):
     from .jobs import JobOptions
     from .sizing import SizingError, make_plan, parse_resolution
 
@@ -99,7 +120,36 @@ def _job_options(multi: bool, long_edge: int | None, scale_factor: float | None,
     except SizingError as e:
         fail(str(e))
     params = MultiPoseParams(max_poses, score_threshold, nms_radius, refine_steps) if multi else None
-    return JobOptions(sizing, params, mirror, min_pose_score, min_part_score)
+    return JobOptions(sizing, params, mirror, min_pose_score, min_part_score, track, smooth)
+
+
+def _across_frames(multi: bool, track: bool, max_age: int, min_similarity: float, smooth: bool,
+                   min_cutoff: float, beta: float, d_cutoff: float) -> dict[str, Any]:
+    """--track / --smooth as keyword arguments of PoseTracker / PoseSmoother (None when off).
+
+    Smoothing several people needs to know who is who, so with --multi it turns tracking on."""
+    track = track or (smooth and multi)
+    return {"track": {"max_age": max_age, "min_similarity": min_similarity} if track else None,
+            "smooth": {"min_cutoff": min_cutoff, "beta": beta, "d_cutoff": d_cutoff} if smooth else None}
+
+
+def _import_tensorflow() -> None:
+    """Import TensorFlow with its C++ start-up notices (oneDNN, CPU features) kept off stderr: TF 2.21
+    prints them whatever TF_CPP_MIN_LOG_LEVEL says. TF_CPP_MIN_LOG_LEVEL=0 lets them through."""
+    import os
+
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _load_net(model: str, stride: int, cache_dir: Path | None, base_url: str | None, quiet: bool):
@@ -109,6 +159,7 @@ def _load_net(model: str, stride: int, cache_dir: Path | None, base_url: str | N
 
     if stride not in (8, 16, 32):
         fail(f"--stride must be 8, 16 or 32 (got {stride})")
+    _import_tensorflow()
     runner = create_model(model, stride, cache_dir=cache_dir, base_url=base_url,
                           progress=no_progress if quiet else tqdm_progress)
     return PoseNet(runner=runner)
@@ -207,10 +258,10 @@ def image(
         sink = Sink(_fmt_for(out, fmt, "json" if len(paths) == 1 else "jsonl"), out, kind="image",
                     settings=settings)
     progress = _progress_over(quiet or len(paths) < 2, len(paths), "image")
-    with sink:
+    with sink, _signals.deferred():
         summary = run_images(net, paths, sink, opts, draw_to=draw_to, fail_fast=fail_fast,
                              on_error=_err if verbose or len(paths) == 1 else lambda m: None,
-                             progress=progress)
+                             progress=progress, stop=_signals.requested)
     if len(paths) > 1:
         _summary(quiet, "image", summary)
     if summary.errors:
@@ -229,18 +280,32 @@ def _progress_over(disabled: bool, total: int, unit: str):
 
 def _stream(source: str | int, out: Path | None, draw: Path | None, opts: Any, model: str, stride: int,
             fmt: Fmt | None, overwrite: bool, cache_dir: Path | None, base_url: str | None, quiet: bool,
-            *, start: float = 0.0, end: float | None = None, every: int = 1, display: bool = False) -> None:
+            *, start: float = 0.0, end: float | None = None, every: int = 1, display: bool = False,
+            resume: bool = False) -> None:
     """The shared body of `video` and `webcam`."""
-    from .jobs import Window, run_video
+    from .jobs import AcrossFrames, Window, run_video
     from .media import VideoReader, VideoWriter
     from .sinks import Sink
 
-    _check_output(out, overwrite)
+    fmt_name = _fmt_for(out, fmt, "jsonl")
+    across = AcrossFrames(opts)
+    if resume:
+        if out is None or fmt_name != "jsonl":
+            fail("--resume continues a JSON lines file: give --out FILE.jsonl")
+        if draw is not None:
+            fail("--resume cannot continue an annotated video; leave out --draw")
+        start = _resume_start(source, out, across, start, end, every)
+        if start is None:
+            if not quiet:
+                typer.echo(f"{out} is already complete", err=True)
+            return
+    else:
+        _check_output(out, overwrite)
     _check_output(draw, overwrite)
     net = _load_net(model, stride, cache_dir, base_url, quiet)
     settings = opts.settings(net, model)
     with VideoReader(source, start=start, end=end, every=every) as reader:
-        sink = Sink(_fmt_for(out, fmt, "jsonl"), out, kind="video", settings=settings) \
+        sink = Sink(fmt_name, out, kind="video", settings=settings, append=resume) \
             if out is not None or draw is None else None
         writer = VideoWriter(draw, reader.fps / every, reader.width, reader.height) if draw else None
         window = Window() if display else None
@@ -251,8 +316,10 @@ def _stream(source: str | int, out: Path | None, draw: Path | None, opts: Any, m
             total = reader.frame_count or None
             bar = tqdm(total=total, unit="frame", leave=False)
         try:
-            summary = run_video(net, reader, sink or _NullSink(), opts, writer=writer, window=window,
-                                live=reader.live, on_frame=bar.update if bar else lambda n: None)
+            with _signals.deferred():
+                summary = run_video(net, reader, sink or _NullSink(), opts, writer=writer, window=window,
+                                    live=reader.live, across=across, stop=_signals.requested,
+                                    on_frame=bar.update if bar else lambda n: None)
         finally:
             if bar is not None:
                 bar.close()
@@ -265,6 +332,30 @@ def _stream(source: str | int, out: Path | None, draw: Path | None, opts: Any, m
     _summary(quiet, "frame", summary)
     if summary.errors:
         fail(f"{summary.errors} frames could not be processed")
+
+
+def _resume_start(source: str | int, out: Path, across: Any, start: float, end: float | None,
+                  every: int) -> float | None:
+    """Where a resumed run starts (seconds): after the last complete frame in `out`, whose records
+    also rebuild the tracking and smoothing state; None when nothing is left to do."""
+    from .formats import read_jsonl_resume
+    from .media import VideoReader
+
+    records, last = read_jsonl_resume(out)  # a cut-off last line is removed here
+    if last is None:
+        return start
+    across.replay(records)
+    with VideoReader(source) as probe:
+        if probe.live:
+            fail("--resume needs a video file, not a live source")
+        fps, count = probe.fps, probe.frame_count
+    first = last + every  # the next frame of the same --every grid
+    stop = count or math.inf  # 0: unknown
+    if end is not None:
+        stop = min(stop, math.ceil(end * fps - 1e-9))
+    if first >= stop:
+        return None
+    return first / fps
 
 
 class _NullSink:
@@ -297,8 +388,18 @@ def video(
     min_pose_score: MinPoseOpt = 0.0,
     min_part_score: MinPartOpt = 0.5,
     mirror: MirrorOpt = False,
+    track: TrackOpt = False,
+    track_max_age: MaxAgeOpt = 30,
+    track_min_similarity: MinSimilarityOpt = 0.3,
+    smooth: SmoothOpt = False,
+    smooth_min_cutoff: MinCutoffOpt = DEFAULT_MIN_CUTOFF,
+    smooth_beta: BetaOpt = DEFAULT_BETA,
+    smooth_d_cutoff: DCutoffOpt = DEFAULT_D_CUTOFF,
     fmt: FormatOpt = None,
     overwrite: OverwriteOpt = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: keep the complete "
+                                         "frames already in --out (JSON lines) and process the rest.",
+                                         rich_help_panel="Output")] = False,
     cache_dir: CacheOpt = None,
     base_url: BaseUrlOpt = None,
     quiet: QuietOpt = False,
@@ -312,11 +413,13 @@ def video(
       posenet video in.mp4 --draw annotated.mp4 --start 10 --end 20
     """
     opts = _job_options(multi, long_edge, scale_factor, resolution, max_poses, score_threshold, nms_radius,
-                        refine_steps, min_pose_score, min_part_score, mirror)
+                        refine_steps, min_pose_score, min_part_score, mirror,
+                        **_across_frames(multi, track, track_max_age, track_min_similarity, smooth,
+                                         smooth_min_cutoff, smooth_beta, smooth_d_cutoff))
     if end is not None and end <= start:
         fail(f"--end ({end}) must be after --start ({start})")
     _stream(source, out, draw, opts, model, stride, fmt, overwrite, cache_dir, base_url, quiet,
-            start=start, end=end, every=every)
+            start=start, end=end, every=every, resume=resume)
 
 
 @app.command()
@@ -339,6 +442,13 @@ def webcam(
     min_pose_score: MinPoseOpt = 0.0,
     min_part_score: MinPartOpt = 0.5,
     mirror: MirrorOpt = False,
+    track: TrackOpt = False,
+    track_max_age: MaxAgeOpt = 30,
+    track_min_similarity: MinSimilarityOpt = 0.3,
+    smooth: SmoothOpt = False,
+    smooth_min_cutoff: MinCutoffOpt = DEFAULT_MIN_CUTOFF,
+    smooth_beta: BetaOpt = DEFAULT_BETA,
+    smooth_d_cutoff: DCutoffOpt = DEFAULT_D_CUTOFF,
     fmt: FormatOpt = None,
     overwrite: OverwriteOpt = False,
     cache_dir: CacheOpt = None,
@@ -354,7 +464,9 @@ def webcam(
       posenet webcam --device 1 --no-display --out live.jsonl
     """
     opts = _job_options(multi, long_edge, scale_factor, resolution, max_poses, score_threshold, nms_radius,
-                        refine_steps, min_pose_score, min_part_score, mirror)
+                        refine_steps, min_pose_score, min_part_score, mirror,
+                        **_across_frames(multi, track, track_max_age, track_min_similarity, smooth,
+                                         smooth_min_cutoff, smooth_beta, smooth_d_cutoff))
     source: str | int = int(device) if device.isdigit() else device
     _stream(source, out, draw, opts, model, stride, fmt, overwrite, cache_dir, base_url, quiet,
             display=display)
@@ -396,6 +508,7 @@ def models_fetch(
     from .registry import ensure_savedmodel, get_spec
     from .sources import no_progress, tqdm_progress
 
+    _import_tensorflow()
     get_spec(name)
     path = ensure_savedmodel(name, stride, cache_dir=cache_dir, base_url=base_url,
                              progress=no_progress if quiet else tqdm_progress)
@@ -416,6 +529,7 @@ def models_convert(
 
     if out.exists() and not overwrite:
         fail(f"{out} exists; pass --overwrite to replace it")
+    _import_tensorflow()
     path = ensure_savedmodel(source, stride, cache_dir=cache_dir, base_url=base_url)
     if out.exists():
         shutil.rmtree(out)
@@ -435,6 +549,7 @@ def models_info(
 
     from .registry import create_model
 
+    _import_tensorflow()
     runner = create_model(model, stride, cache_dir=cache_dir, base_url=base_url)
     info = {"model": model, "output_stride": runner.output_stride, **runner.metadata,
             "signature": {"inputs": {"image": "float32 [batch, height, width, 3], RGB 0..255, "
@@ -460,12 +575,50 @@ def _root(
     """Find human poses (17 keypoints per person) with Google's PoseNet."""
 
 
-class _Terminated(BaseException):
-    """SIGTERM, turned into an exception so outputs are closed as on Ctrl-C."""
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM as an exception, so outputs are closed on the way out; exit status 128 + signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise _Terminated()
+class _Signals:
+    """Ctrl-C (SIGINT) and SIGTERM. Outside a job they interrupt at once (an exception); while a job
+    writes results (`deferred`) the first one asks it to stop after the item in hand, so that item is
+    whole in every output, and a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.deferring = False
+        self.received: int | None = None
+
+    def handle(self, signum: int, frame: Any) -> None:
+        if self.deferring and self.received is None:
+            self.received = signum
+            return
+        self.interrupt(signum)
+
+    @staticmethod
+    def interrupt(signum: int) -> NoReturn:
+        raise _Interrupted(signum)
+
+    def requested(self) -> bool:
+        return self.received is not None
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Within: signals become stop requests. On leaving (outputs closed by then), a request received
+        is raised as the interruption it stands for."""
+        self.deferring, self.received = True, None
+        try:
+            yield
+        finally:
+            self.deferring = False
+        if self.received is not None:
+            self.interrupt(self.received)
+
+
+_signals = _Signals()
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -485,18 +638,21 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if _in_main_thread() else None
+    previous = {}
+    if _in_main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _signals.handle)
     try:
         result = app(args=argv, prog_name="posenet", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except typer.Exit as e:
         return e.exit_code
-    except (typer.Abort, KeyboardInterrupt):  # Typer turns Ctrl-C into Abort
+    except _Interrupted as e:
+        _err("terminated" if e.signum == signal.SIGTERM else "interrupted")
+        return 128 + e.signum
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C where no handler of ours was installed
         _err("interrupted")
         return 130
-    except _Terminated:
-        _err("terminated")
-        return 143
     except _user_errors() as e:
         _err(f"error: {e}")
         return 1
@@ -506,8 +662,8 @@ def main(argv: list[str] | None = None) -> int:
             return int(e.exit_code)
         raise
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _in_main_thread() -> bool:

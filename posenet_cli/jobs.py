@@ -6,7 +6,7 @@ No Typer here: the CLI turns options into these calls, and a script can make the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +19,8 @@ from .media import MediaError, VideoWriter, read_image, write_image
 from .pipeline import FrameLike, Pipeline
 from .pose import Pose
 from .sizing import DEFAULT_LONG_EDGE, SizingError
+from .smoothing import PoseSmoother
+from .tracking import PoseTracker
 
 
 class PoseSink(Protocol):
@@ -28,13 +30,16 @@ class PoseSink(Protocol):
 
 @dataclass(frozen=True)
 class JobOptions:
-    """What to estimate and what to keep: sizing, decoder, mirroring and score filters."""
+    """What to estimate and what to keep: sizing, decoder, mirroring, score filters, and for streams
+    tracking and smoothing (keyword arguments of PoseTracker / PoseSmoother; None: off)."""
 
     sizing: Sizing = Sizing()
     multi: MultiPoseParams | None = None
     mirror: bool = False
     min_pose_score: float = 0.0  # poses below are dropped from the results
     min_part_score: float = 0.5  # parts below are not drawn
+    track: Mapping[str, Any] | None = None
+    smooth: Mapping[str, Any] | None = None
 
     def settings(self, net: PoseNet, model: str) -> dict[str, Any]:
         """The settings recorded with every output, so a result says how it was made."""
@@ -47,17 +52,23 @@ class JobOptions:
             s.update(max_detections=self.multi.max_detections, score_threshold=self.multi.score_threshold,
                      nms_radius=self.multi.nms_radius, refine_steps=self.multi.refine_steps)
         s.update(mirror=self.mirror, min_pose_score=self.min_pose_score)
+        if self.track is not None:
+            s["track"] = dict(self.track)
+        if self.smooth is not None:
+            s["smooth"] = dict(self.smooth)
         return s
 
 
 @dataclass
 class Summary:
-    """What a run did: items (images or frames) done, poses found, items that failed, elapsed time."""
+    """What a run did: items (images or frames) done, poses found, items that failed, elapsed time,
+    and whether it was stopped early (a signal, or the user closing the window)."""
 
     items: int = 0
     poses: int = 0
     errors: int = 0
     seconds: float = 0.0
+    stopped: bool = False
     messages: list[str] = field(default_factory=list)
 
     @property
@@ -69,6 +80,37 @@ def estimate(net: PoseNet, image: np.ndarray, opts: JobOptions) -> list[Pose]:
     """Poses for one RGB image under the job's options."""
     poses = net.estimate(image, opts.sizing, opts.multi, flip_horizontal=opts.mirror)
     return [p for p in poses if p.score >= opts.min_pose_score]
+
+
+class AcrossFrames:
+    """A stream's memory: tracking (ids) then smoothing, as the job's options ask; one frame at a time."""
+
+    def __init__(self, opts: JobOptions) -> None:
+        self.tracker = PoseTracker(**opts.track) if opts.track is not None else None
+        self.smoother = PoseSmoother(**opts.smooth) if opts.smooth is not None else None
+
+    def __call__(self, poses: list[Pose], time_ms: float) -> list[Pose]:
+        if self.tracker is not None:
+            poses = self.tracker.update(poses, time_ms)
+        if self.smoother is not None:
+            poses = self.smoother.update(poses, time_ms)
+        return poses
+
+    def replay(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Rebuild the state from the frame records of an earlier run (to resume it): each frame's
+        poses as the decoder gave them (`raw` positions where smoothed), ids dropped."""
+        if self.tracker is None and self.smoother is None:
+            return
+        for record in records:
+            if "poses" not in record:
+                continue
+            poses = []
+            for pose in map(Pose.from_dict, record["poses"]):
+                keypoints = pose.keypoints.copy()
+                if pose.raw is not None:
+                    keypoints[:, :2] = pose.raw
+                poses.append(Pose(pose.score, keypoints))
+            self(poses, float(record["time_ms"]))
 
 
 def annotate(image: np.ndarray, poses: list[Pose], opts: JobOptions) -> np.ndarray:
@@ -87,12 +129,18 @@ def run_images(
     fail_fast: bool = False,
     on_error: Callable[[str], None] = lambda msg: None,
     progress: Callable[[Iterable[Path]], Iterable[Path]] = lambda it: it,
+    stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.perf_counter,
 ) -> Summary:
-    """Estimate poses on each image; a bad image is reported and skipped unless `fail_fast`."""
+    """Estimate poses on each image; a bad image is reported and skipped unless `fail_fast`.
+
+    `stop()` is asked between images: once true the run ends with every finished image written."""
     summary = Summary()
     start = clock()
     for path in progress(paths):
+        if stop():
+            summary.stopped = True
+            break
         try:
             image = read_image(path)
             poses = estimate(net, image, opts)
@@ -146,20 +194,26 @@ def run_video(
     window: Window | None = None,
     batch_size: int = 4,
     live: bool = False,
+    across: AcrossFrames | None = None,
     on_frame: Callable[[int], None] = lambda n: None,
+    stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.perf_counter,
 ) -> Summary:
     """Estimate poses on a stream; JSON lines and drawn frames go out as each frame is done.
 
     Frames go through the batched `Pipeline`; `live` (a camera) uses batch 1 and drops stale frames.
+    `across` carries tracking and smoothing state in (a resumed run); by default it starts afresh.
+    `stop()` is asked between frames: once true the run ends, and every frame it wrote is whole in
+    every output (its JSON line and its video frame).
     """
     pipeline = Pipeline(net, opts.sizing, opts.multi, flip_horizontal=opts.mirror,
                         batch_size=1 if live else batch_size, drop_stale=live)
+    across = across or AcrossFrames(opts)
     summary = Summary()
     start = last = clock()
     fps = 0.0
-    for frame, poses in pipeline.run(frames):
-        poses = [p for p in poses if p.score >= opts.min_pose_score]
+    for frame, poses in pipeline.run(frames, stop):
+        poses = across([p for p in poses if p.score >= opts.min_pose_score], frame.time_ms)
         height, width = frame.image.shape[:2]
         sink.write(frame.index, poses, width=width, height=height, time_ms=frame.time_ms)
         summary.items += 1
@@ -173,8 +227,10 @@ def run_video(
                 fps = 1.0 / max(now - last, 1e-6) if not fps else 0.9 * fps + 0.1 / max(now - last, 1e-6)
                 last = now
                 if not window.show(draw_fps(drawn, fps)):
+                    summary.stopped = True
                     break
         on_frame(1)
+    summary.stopped = summary.stopped or stop()
     summary.errors += getattr(frames, "errors", 0)
     summary.seconds = clock() - start
     return summary

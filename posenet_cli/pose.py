@@ -81,9 +81,15 @@ class Pose:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Pose:
-        """Read a pose in the tfjs result shape (keypoints in any order, matched by part name)."""
+        """Read a pose in the tfjs result shape (keypoints in any order, matched by part name; `raw`
+        positions, written when smoothing, come back as `raw`)."""
         kp = np.zeros((NUM_KEYPOINTS, 3))
+        raw = np.zeros((NUM_KEYPOINTS, 2))
+        has_raw = False
         for entry in data["keypoints"]:
             i = PART_NAMES.index(entry["part"])
             kp[i] = (entry["position"]["x"], entry["position"]["y"], entry["score"])
-        return cls(data["score"], kp, data.get("id"))
+            if "raw" in entry:
+                raw[i] = (entry["raw"]["x"], entry["raw"]["y"])
+                has_raw = True
+        return cls(data["score"], kp, data.get("id"), raw if has_raw else None)
