@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import shutil
 import signal
 import sys
@@ -136,7 +137,6 @@ def _across_frames(multi: bool, track: bool, max_age: int, min_similarity: float
 def _import_tensorflow() -> None:
     """Import TensorFlow with its C++ start-up notices (oneDNN, CPU features) kept off stderr: TF 2.21
     prints them whatever TF_CPP_MIN_LOG_LEVEL says. TF_CPP_MIN_LOG_LEVEL=0 lets them through."""
-    import os
 
     if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
         return
@@ -199,10 +199,11 @@ def _summary(quiet: bool, what: str, summary: Any) -> None:
 @app.command()
 def image(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or globs.", show_default=False)],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file, or a folder for one "
-                                             "<name>.json per image. Default: stdout.")] = None,
-    draw: Annotated[Path | None, typer.Option("--draw", help="Write annotated images: a file for one "
-                                              "input, a folder for several.")] = None,
+    out_arg: Annotated[str | None, typer.Option("--out", "-o", help="Output file, or a folder (an existing "
+                                                "one, or ending in /) for one <name>.json per image. "
+                                                "Default: stdout.", show_default=False)] = None,
+    draw_arg: Annotated[str | None, typer.Option("--draw", help="Write annotated images: a file for one "
+                                                 "input, a folder for several.", show_default=False)] = None,
     model: ModelOpt = DEFAULT_MODEL,
     stride: StrideOpt = 16,
     multi: MultiOpt = False,
@@ -219,6 +220,9 @@ def image(
     fmt: FormatOpt = None,
     overwrite: OverwriteOpt = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first unreadable image.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: skip the images "
+                                         "already in --out (a JSON lines file or a folder).",
+                                         rich_help_panel="Output")] = False,
     cache_dir: CacheOpt = None,
     base_url: BaseUrlOpt = None,
     quiet: QuietOpt = False,
@@ -239,15 +243,27 @@ def image(
     opts = _job_options(multi, long_edge, scale_factor, resolution, max_poses, score_threshold, nms_radius,
                         refine_steps, min_pose_score, min_part_score, mirror)
     paths = expand_image_inputs(inputs)
-    to_dir = out is not None and (out.is_dir() or str(out).endswith(("/", "\\")))
-    if not to_dir:
+    # Strings, not Paths, up to here: a Path drops the trailing slash that says "a folder".
+    to_dir = out_arg is not None and (Path(out_arg).is_dir() or out_arg.endswith(("/", os.sep)))
+    out, draw = (Path(a) if a is not None else None for a in (out_arg, draw_arg))
+    fmt_name = _fmt_for(out, fmt, "json" if len(paths) == 1 else "jsonl")
+    if resume:
+        paths = _images_left(paths, out, to_dir, fmt_name)
+        if not paths:
+            if not quiet:
+                typer.echo(f"{out} is already complete", err=True)
+            return
+    elif to_dir:
+        _check_outputs([out / (p.stem + ".json") for p in paths], overwrite)  # type: ignore[operator]
+    else:
         _check_output(out, overwrite)
     draw_to = None
     if draw is not None:
-        if len(paths) == 1 and not (draw.is_dir() or str(draw).endswith(("/", "\\"))):
+        if len(paths) == 1 and not (draw.is_dir() or str(draw_arg).endswith(("/", os.sep))):
             _check_output(draw, overwrite)
             draw_to = lambda p: draw  # noqa: E731
         else:
+            _check_outputs([draw / p.name for p in paths], overwrite or resume)
             draw.mkdir(parents=True, exist_ok=True)
             draw_to = lambda p: draw / p.name  # noqa: E731
     net = _load_net(model, stride, cache_dir, base_url, quiet)
@@ -255,8 +271,7 @@ def image(
     if to_dir:
         sink: Any = DirSink(out, settings, overwrite)  # type: ignore[arg-type]
     else:
-        sink = Sink(_fmt_for(out, fmt, "json" if len(paths) == 1 else "jsonl"), out, kind="image",
-                    settings=settings)
+        sink = Sink(fmt_name, out, kind="image", settings=settings, append=resume)
     progress = _progress_over(quiet or len(paths) < 2, len(paths), "image")
     with sink, _signals.deferred():
         summary = run_images(net, paths, sink, opts, draw_to=draw_to, fail_fast=fail_fast,
@@ -268,6 +283,30 @@ def image(
         if len(paths) == 1:
             raise typer.Exit(1)
         fail(f"{summary.errors} of {len(paths)} images failed")
+
+
+def _check_outputs(paths: list[Path], overwrite: bool) -> None:
+    """Per-input outputs in a folder: two inputs must not write the same file, nor any an existing one."""
+    seen: set[Path] = set()
+    for path in paths:
+        if path in seen:
+            fail(f"two inputs would both write {path}; give inputs with different names")
+        seen.add(path)
+        if not overwrite and path.exists():
+            fail(f"{path} exists; pass --overwrite to replace it (or --resume to skip done images)")
+
+
+def _images_left(paths: list[Path], out: Path | None, to_dir: bool, fmt_name: str) -> list[Path]:
+    """The images an interrupted run has not written yet (failed ones count as done: they are recorded)."""
+    from .formats import read_jsonl_resume
+
+    if out is None or (not to_dir and fmt_name != "jsonl"):
+        fail("--resume continues a results folder or JSON lines file: give --out FOLDER/ or --out FILE.jsonl")
+    if to_dir:
+        return [p for p in paths if not (out / (p.stem + ".json")).is_file()]
+    records, _ = read_jsonl_resume(out)
+    done = {r.get("image") for r in records}
+    return [p for p in paths if str(p) not in done]
 
 
 def _progress_over(disabled: bool, total: int, unit: str):
@@ -472,6 +511,57 @@ def webcam(
             display=display)
 
 
+@app.command()
+def bench(
+    clip: Annotated[Path | None, typer.Argument(help="A video: also time the whole 'posenet video' path on "
+                                                "it against the model alone.", show_default=False)] = None,
+    model: ModelOpt = DEFAULT_MODEL,
+    stride: StrideOpt = 16,
+    multi: MultiOpt = False,
+    long_edge: LongEdgeOpt = None,
+    scale_factor: ScaleOpt = None,
+    resolution: ResolutionOpt = None,
+    sizes: Annotated[str, typer.Option("--sizes", help="Square input sizes for the model-alone rows.")] = "257,513",
+    cache_dir: CacheOpt = None,
+    base_url: BaseUrlOpt = None,
+) -> None:
+    """Measure speed on this machine: the model alone (frames/s by input size and batch) and, given a
+    video, the whole video path as a fraction of the model alone.
+
+    [bold]Examples[/bold]
+
+      posenet bench
+
+      posenet bench street.mp4 --multi --scale-factor 0.5
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from .bench import measure
+
+    try:
+        square = [int(v) for v in sizes.split(",") if v.strip()]
+    except ValueError:
+        fail(f"--sizes must be comma-separated numbers (got {sizes!r})")
+    if any(s < 1 or (s - 1) % stride for s in square):
+        fail(f"--sizes must be multiples of the stride plus one, like 257 or 513 (got {sizes})")
+    opts = _job_options(multi, long_edge, scale_factor, resolution, 5, 0.5, 20.0, 2, 0.0, 0.5, False)
+    if clip is not None and not clip.is_file():
+        fail(f"cannot open video {str(clip)!r}: no such file")
+    net = _load_net(model, stride, cache_dir, base_url, quiet=True)
+    console = Console(stderr=True)
+    with console.status("measuring") as status:
+        rows = measure(net, clip, opts, sizes=square, on_row=lambda row: status.update(
+            f"measured {row['what']} {row['input']} batch {row['batch']}"))
+    table = Table(title=f"{model}, stride {stride}", title_justify="left", header_style="bold")
+    columns = [c for c in ("what", "input", "batch", "frames/s", "ms/frame", "ratio") if any(c in r for r in rows)]
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    Console(width=120).print(table)
+
+
 @models_app.command("list")
 def models_list(cache_dir: CacheOpt = None) -> None:
     """The named models: architecture, strides, download size, source and whether it is cached."""
@@ -635,8 +725,6 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 failed, 2 usage, 130 Ctrl-C, 143 SIGTERM)."""
-    import os
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
     previous = {}
     if _in_main_thread():

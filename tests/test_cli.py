@@ -196,3 +196,48 @@ def test_bad_input_gets_one_clear_line(env, capsys, tmp_path, args, message):
     assert message in err.lower() or message in err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_bench_prints_a_table_with_the_video_ratio(env, capsys, shared):
+    code, out, err = run(capsys, "bench", shared / "data" / "videos" / "street-5frames.mp4", "--sizes", "33",
+                         "--scale-factor", "0.25")
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if "│" in line]
+    assert sum("model alone" in r and "33x33" in r for r in rows) == 4  # batches 1, 2, 4, 8
+    video = next(r for r in rows if "posenet video street-5frames.mp4" in r)
+    ratio = float(video.split("│")[-2].split()[0])
+    assert 0 < ratio < 5
+    code, _, err = run(capsys, "bench", "--sizes", "100")
+    assert code == 1 and "multiples of the stride plus one" in err
+
+
+def test_image_resume_skips_what_is_done(env, capsys, shared, tmp_path):
+    folder = shared / "data" / "images" / "tfjs-demo"
+    whole, cut = tmp_path / "whole.jsonl", tmp_path / "cut.jsonl"
+    assert run(capsys, "image", folder, "--out", whole, "--quiet")[0] == 0
+    text = whole.read_text()
+    cut.write_text("".join(text.splitlines(keepends=True)[:3]) + '{"image": "half')
+    code, _, err = run(capsys, "image", folder, "--out", cut, "--quiet", "--resume")
+    assert code == 0, err
+    assert cut.read_text() == text
+    code, _, err = run(capsys, "image", folder, "--out", cut, "--resume")
+    assert code == 0 and "already complete" in err
+
+
+def test_per_image_outputs_never_clash_or_overwrite(env, capsys, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        d.mkdir()
+        (d / "same.png").write_bytes(SAMPLE.read_bytes())
+    results = tmp_path / "results"
+    code, _, err = run(capsys, "image", a / "same.png", b / "same.png", "--out", f"{results}/", "--quiet")
+    assert code == 1 and "two inputs would both write" in err and not results.exists()
+    code, _, err = run(capsys, "image", a / "same.png", "--out", f"{results}/", "--quiet")
+    assert code == 0, err
+    before = (results / "same.json").read_bytes()
+    code, _, err = run(capsys, "image", a / "same.png", SAMPLE, "--out", f"{results}/", "--quiet")
+    assert code == 1 and "same.json exists; pass --overwrite" in err
+    assert (results / "same.json").read_bytes() == before and not (results / "astronaut.json").exists()
+    code, _, err = run(capsys, "image", a / "same.png", SAMPLE, "--out", f"{results}/", "--quiet", "--resume")
+    assert code == 0, err
+    assert (results / "same.json").read_bytes() == before and (results / "astronaut.json").is_file()
