@@ -78,3 +78,21 @@ def posenet_factory(weights_url: str, model_cache: Path):
         return PoseNet(model, output_stride, cache_dir=model_cache, base_url=weights_url)
 
     return make
+
+
+@pytest.fixture()
+def env(model_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """model_env set in this process's environment, for tests that run the CLI in-process."""
+    for k, v in model_env.items():
+        monkeypatch.setenv(k, v)
+    return model_env
+
+
+@pytest.fixture(scope="session")
+def validator():
+    """A validator for the JSON Schema of the output records."""
+    import jsonschema
+
+    from posenet_cli.formats import load_schema
+
+    return jsonschema.Draft202012Validator(load_schema())

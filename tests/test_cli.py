@@ -9,26 +9,12 @@ import sys
 from pathlib import Path
 
 import cv2
-import jsonschema
 import pytest
 
 from posenet_cli.cli import main
-from posenet_cli.formats import load_schema
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "astronaut.png"
-
-
-@pytest.fixture()
-def env(model_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for k, v in model_env.items():
-        monkeypatch.setenv(k, v)
-    return model_env
-
-
-@pytest.fixture(scope="module")
-def validator():
-    return jsonschema.Draft202012Validator(load_schema())
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -14,25 +14,11 @@ import time
 from pathlib import Path
 
 import cv2
-import jsonschema
 import pytest
 
 from posenet_cli.cli import main
-from posenet_cli.formats import load_schema
 
 CLIP = "data/videos/walking-street.mp4"  # 144 frames, several people walking through
-
-
-@pytest.fixture()
-def env(model_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for k, v in model_env.items():
-        monkeypatch.setenv(k, v)
-    return model_env
-
-
-@pytest.fixture(scope="module")
-def validator():
-    return jsonschema.Draft202012Validator(load_schema())
 
 
 def posenet(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str]:
