@@ -356,7 +356,7 @@ def _stream(source: str | int, out: Path | None, draw: Path | None, opts: Any, m
             bar = tqdm(total=total, unit="frame", leave=False)
         try:
             with _signals.deferred():
-                summary = run_video(net, reader, sink or _NullSink(), opts, writer=writer, window=window,
+                summary = run_video(net, reader, sink, opts, writer=writer, window=window,
                                     live=reader.live, across=across, stop=_signals.requested,
                                     on_frame=bar.update if bar else lambda n: None)
         finally:
@@ -395,14 +395,6 @@ def _resume_start(source: str | int, out: Path, across: Any, start: float, end: 
     if first >= stop:
         return None
     return first / fps
-
-
-class _NullSink:
-    def write(self, *a: Any, **k: Any) -> None:
-        pass
-
-    def error(self, *a: Any, **k: Any) -> None:
-        pass
 
 
 @app.command()

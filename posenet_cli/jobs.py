@@ -187,7 +187,7 @@ class Window:
 def run_video(
     net: PoseNet,
     frames: Iterable[FrameLike],
-    sink: PoseSink,
+    sink: PoseSink | None,
     opts: JobOptions,
     *,
     writer: VideoWriter | None = None,
@@ -215,7 +215,8 @@ def run_video(
     for frame, poses in pipeline.run(frames, stop):
         poses = across([p for p in poses if p.score >= opts.min_pose_score], frame.time_ms)
         height, width = frame.image.shape[:2]
-        sink.write(frame.index, poses, width=width, height=height, time_ms=frame.time_ms)
+        if sink is not None:
+            sink.write(frame.index, poses, width=width, height=height, time_ms=frame.time_ms)
         summary.items += 1
         summary.poses += len(poses)
         if writer is not None or window is not None:
