@@ -17,7 +17,10 @@ SECTIONS = [
 def main() -> None:
     for module_name, title in SECTIONS:
         module = importlib.import_module(f"benchmarks.{module_name}")
-        print_table(title, module.run())
+        # a module with `tables()` prints several tables; otherwise `run()` gives one
+        tables = module.tables() if hasattr(module, "tables") else {title: module.run()}
+        for table_title, rows in tables.items():
+            print_table(table_title, rows)
 
 
 if __name__ == "__main__":

@@ -235,6 +235,16 @@ def run(jsonl_paths: dict[str, Path] | None = None, shared: Path | None = None) 
     return rows + synthetic_rows()
 
 
+def tables() -> dict[str, list[dict[str, Any]]]:
+    """`run()`'s rows as two tables: the real clips, and the smoother on synthetic keypoints."""
+    rows = run()
+    synthetic = [r for r in rows if r["case"].startswith("synthetic")]
+    return {"Tracking and smoothing: the shared clips, poses from posenet video --multi":
+            [r for r in rows if r not in synthetic],
+            "Smoothing: synthetic keypoints at 30 fps (default parameters)":
+            [{k: v for k, v in r.items() if v != ""} for r in synthetic]}
+
+
 def main(argv: list[str]) -> None:
     from benchmarks.common import print_table
 
