@@ -3,10 +3,12 @@
 All figures come from one run on this machine, so the ratios compare like with like.
 
 Where the time goes on a 2-core machine (walking-street.mp4, 1280x720, scale factor 0.5 -> 625x353):
-TensorFlow spreads the model over both cores (59 -> 102 frames/s from 1 to 2 threads), and decoding
-the H.264 frame (~1.8 ms), resizing (~1.1 ms), pose decoding and JSON (~0.7 ms) need ~3.7 ms of CPU
-per frame from those same two cores. Perfect overlap then caps the video path at ~0.84 of the model
-alone. The "TF on 1 thread" rows leave a core free: there the pipeline hides everything but the model.
+TensorFlow spreads the model over both cores (57 -> 101 frames/s from 1 to 2 threads: ~20 ms of CPU
+per frame), and decoding the H.264 frame (3.5 ms of CPU over FFmpeg's threads, whatever their number),
+resizing (~1.1 ms) and pose decoding and JSON (~0.7 ms) need ~5.3 ms of CPU per frame from the same
+two cores. Perfect overlap then caps the video path at ~20 / 25.3 = 0.79 of the model alone; it
+reaches 0.72-0.76. The "TF on 1 thread" rows leave a core free for the other stages: there the
+pipeline hides all but the model (0.90), though the model itself is slower.
 """
 
 from __future__ import annotations
