@@ -750,3 +750,5 @@ def _in_main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
+
+from . import batch_cli as _batch_cli  # noqa: E402,F401 - registers `posenet batch`
