@@ -96,26 +96,26 @@ def read_list(path: str | os.PathLike[str]) -> list[str]:
 
 def expand_inputs(inputs: Sequence[str], list_files: Sequence[str] = ()) -> list[Path]:
     """Files, folders (their images and videos, sorted), globs and `@list.txt` / list files, in order,
-    each path once."""
-    args = list(inputs)
-    for lf in list_files:
-        args.extend(read_list(lf))
+    each file once."""
+    args: list[str] = []
+    for text in [*inputs, *(f"@{lf}" for lf in list_files)]:
+        if text.startswith("@") and len(text) > 1 and not Path(text).exists():
+            args.extend(read_list(text[1:]))  # in place; an entry may be a folder or a glob
+        else:
+            args.append(text)
     seen: set[Path] = set()
     out: list[Path] = []
 
     def add(p: Path) -> None:
-        if p not in seen:
-            seen.add(p)
+        key = p.resolve()  # the same file named twice (relative and absolute) is one input
+        if key not in seen:
+            seen.add(key)
             out.append(p)
 
     def media(paths: Iterable[Path]) -> list[Path]:
         return sorted(p for p in paths if kind_of(p) and not p.name.startswith(".") and p.is_file())
 
     for text in args:
-        if text.startswith("@") and len(text) > 1 and not Path(text).exists():
-            for entry in read_list(text[1:]):
-                args.append(entry)  # expanded in turn below (a list may name folders and globs)
-            continue
         p = Path(text)
         if p.is_dir():
             found = media(p.iterdir())

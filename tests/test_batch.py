@@ -1,0 +1,308 @@
+"""`posenet batch`: its outputs equal `posenet image` / `posenet video` on the same inputs, byte for byte,
+with 1 worker, 2 worker processes and a local Ray runtime; video parts hold exactly the unsplit run's
+frames; a Ray worker killed mid-job and a driver killed mid-job (then --resume) lose nothing; bad
+inputs give one line and a manifest entry. All on the shared media with the real weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posenet_cli.batch import (
+    BatchError,
+    BatchJob,
+    FrameRange,
+    ModelRef,
+    expand_inputs,
+    plan_items,
+    plan_tasks,
+)
+from posenet_cli.cli import main
+from posenet_cli.jobs import JobOptions
+from posenet_cli.media import VideoReader
+
+PHOTOS = ["data/images/tfjs-demo/tennis.jpg", "data/images/coral/couple.jpg", "data/images/tfjs-demo/skiing.jpg"]
+CLIPS = ["data/videos/walking-street.mp4", "data/videos/street-5frames.mp4"]  # 30 and 5 frames up to --end 1
+SETTINGS = ["--multi", "--end", "1"]
+PARTS = ["--chunk-frames", "7"]  # walking-street in 5 parts, street-5frames in 1
+
+
+def posenet(*args: object) -> tuple[int, str]:
+    """Run the command in this process; (exit status, stderr) via a pipe-free capture."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return code, err.getvalue()
+
+
+def inputs(shared: Path) -> list[Path]:
+    return [shared / p for p in PHOTOS + CLIPS]
+
+
+def manifest(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text())
+
+
+def assert_same_outputs(out: Path, reference: Path) -> None:
+    """Every reference file has its twin in `out`, byte for byte, and `out` holds nothing else
+    but the manifest (no temp files or parts left)."""
+    expected = sorted(p.name for p in reference.iterdir())
+    assert sorted(p.name for p in out.iterdir() if p.name != "manifest.json") == expected
+    for name in expected:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+@pytest.fixture(scope="module")
+def module_env(model_env):
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in model_env.items():
+            mp.setenv(k, v)
+        yield model_env
+
+
+@pytest.fixture(scope="module")
+def reference(module_env, shared, tmp_path_factory) -> Path:
+    """What `posenet image PHOTOS --out DIR/` and `posenet video CLIP --out NAME.jsonl` write."""
+    ref = tmp_path_factory.mktemp("reference")
+    code, err = posenet("image", *[shared / p for p in PHOTOS], "--multi", "--out", f"{ref}/", "--quiet")
+    assert code == 0, err
+    for clip in CLIPS:
+        code, err = posenet("video", shared / clip, *SETTINGS, "--out", ref / (Path(clip).stem + ".jsonl"), "--quiet")
+        assert code == 0, err
+    return ref
+
+
+# ---------------------------------------------------------------------------------- planning (no model)
+
+
+def test_inputs_from_files_folders_globs_and_lists(shared, tmp_path, monkeypatch):
+    folder = shared / "data/images/tfjs-demo"
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# inputs\n{shared / CLIPS[1]}\n\n{shared / PHOTOS[1]}\n")
+    monkeypatch.chdir(shared)
+    got = expand_inputs([PHOTOS[0], "data/videos/street-*.mp4", f"@{listing}", str(folder)])
+    # in order; a file named twice (relative, then absolute: street-5frames, tennis) is one input
+    assert got[:3] == [Path(PHOTOS[0]), Path(CLIPS[1]), shared / PHOTOS[1]]
+    assert got[3:] == [p for p in sorted(folder.glob("*.jpg")) if p.name != "tennis.jpg"]
+    assert expand_inputs([], [str(listing)]) == [shared / CLIPS[1], shared / PHOTOS[1]]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nope.jpg"], "cannot read 'nope.jpg': no such file or directory"),
+    (["*.nothing"], "no images or videos match"),
+    (["@missing.txt"], "cannot read list file 'missing.txt'"),
+    ([], "no inputs"),
+])
+def test_bad_inputs_are_one_line(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BatchError, match=message.replace("*", r"\*")):
+        expand_inputs(args)
+    code, err = posenet("batch", *args, "--out-dir", tmp_path / "out")
+    assert code == 1 and err.count("\n") == 1 and err.startswith("posenet: error: ") and message in err
+
+
+def test_output_names_must_not_clash(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with pytest.raises(BatchError, match="would both write x.json"):
+        plan_items([tmp_path / "a/x.jpg", tmp_path / "b/x.png"])
+    with pytest.raises(BatchError, match="would both write manifest.json"):
+        plan_items([tmp_path / "manifest.jpg"])
+    items = plan_items([Path("x.jpg"), Path("x.mp4")], draw=True)  # x.json + x.jpg, x.jsonl + x.mp4
+    assert [(i.output, i.draw) for i in items] == [("x.json", "x.jpg"), ("x.jsonl", "x.mp4")]
+
+
+def _job(shared: Path, opts: JobOptions = JobOptions(), **kw) -> BatchJob:
+    items = plan_items([shared / c for c in CLIPS] + [shared / PHOTOS[0]])
+    return BatchJob(tuple(items), "/nonexistent", ModelRef("m", 16, "/nonexistent"), opts, **kw)
+
+
+def test_long_videos_are_split_only_where_frames_are_independent(shared):
+    tasks, failed, counts = plan_tasks(_job(shared, end=1.0, chunk_frames=7), [0, 1, 2], workers=2)
+    assert not failed and counts == {0: 30, 1: 5}
+    walking = [(t.part, t.parts, t.first, t.stop) for t in tasks if t.item == 0]
+    assert walking == [(0, 5, 0, 6), (1, 5, 6, 12), (2, 5, 12, 18), (3, 5, 18, 24), (4, 5, 24, None)]  # balanced
+    auto, _, _ = plan_tasks(_job(shared), [0, 1, 2], workers=2)  # 144 + 5 + 1 frames: 2 parts of 72
+    assert [(t.first, t.stop) for t in auto if t.item == 0] == [(0, 72), (72, None)]
+    tracked = _job(shared, JobOptions(track={"max_age": 30, "min_similarity": 0.3}), chunk_frames=7)
+    assert sum(t.item == 0 for t in plan_tasks(tracked, [0, 1, 2], workers=2)[0]) == 1  # ids need every frame
+    assert sum(t.item == 0 for t in plan_tasks(_job(shared, chunk_frames=0), [0], workers=2)[0]) == 1
+
+
+@pytest.mark.parametrize("start, end, every, chunk", [(0.0, 2.0, 1, 13), (0.5, 3.0, 3, 4)])
+def test_video_parts_hold_exactly_the_unsplit_frames(shared, start, end, every, chunk):
+    """Parts decoded and skipped up to their first frame give the unsplit run's frames: same indices,
+    times and pixels, none missing or repeated (mp4 seeking alone is not frame-exact)."""
+    clip = str(shared / CLIPS[0])
+    job = _job(shared, start=start, end=end, every=every, chunk_frames=chunk)
+    tasks = sorted((t for t in plan_tasks(job, [0], workers=2)[0]), key=lambda t: t.part)
+    assert len(tasks) > 2
+    with VideoReader(clip, start=start, end=end, every=every) as reader:
+        whole = list(reader)
+    parts = []
+    for t in tasks:
+        frames = FrameRange(clip, start=start, end=end, every=every, first=t.first, stop=t.stop)
+        parts += list(frames)
+        frames.close()
+    assert [f.index for f in parts] == [f.index for f in whole]
+    assert [f.time_ms for f in parts] == [f.time_ms for f in whole]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(parts, whole))
+    steps = np.diff([f.index for f in parts])
+    assert (steps == every).all()
+
+
+# -------------------------------------------------------------------- outputs equal image / video
+
+
+def test_one_worker_equals_image_and_video(module_env, shared, reference, tmp_path):
+    out = tmp_path / "out"
+    code, err = posenet("batch", *inputs(shared), *SETTINGS, *PARTS, "--out-dir", out, "--workers", "1", "--quiet")
+    assert code == 0, err
+    assert_same_outputs(out, reference)
+    m = manifest(out)
+    assert m["counts"] == {"inputs": 5, "done": 5, "skipped": 0, "failed": 0, "pending": 0}
+    assert m["frames"] == 3 + 30 + 5 and m["backend"] == "inline"
+    assert {i["output"]: i["parts"] for i in m["items"]}["walking-street.jsonl"] == 5
+
+
+def test_worker_processes_equal_image_and_video(module_env, shared, reference, tmp_path):
+    """Two spawned workers, each writing straight to the folder (--write-by workers): parts merged in order."""
+    out = tmp_path / "out"
+    code, err = posenet("batch", *inputs(shared), *SETTINGS, *PARTS, "--out-dir", out, "--workers", "2",
+                        "--write-by", "workers", "--quiet")
+    assert code == 0, err
+    assert_same_outputs(out, reference)
+    m = manifest(out)
+    assert m["backend"] == "local" and m["workers"] == 2 and m["counts"]["done"] == 5
+
+
+# ------------------------------------------------------------------------------------------------ Ray
+
+
+@pytest.fixture(scope="module")
+def local_ray(module_env):
+    """One local Ray runtime (2 CPUs: two worker processes) for this module's Ray tests."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'posenet-cli[ray]')")
+    import logging
+
+    ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False, logging_level=logging.ERROR)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_equals_image_and_video(local_ray, shared, reference, tmp_path):
+    out = tmp_path / "out"
+    code, err = posenet("batch", *inputs(shared), *SETTINGS, *PARTS, "--out-dir", out, "--ray", "--quiet")
+    assert code == 0, err
+    assert_same_outputs(out, reference)
+    m = manifest(out)
+    assert m["backend"] == "ray" and m["workers"] == 2 and m["counts"]["done"] == 5
+
+
+def _ray_task_pids() -> list[int]:
+    """Ray worker processes running one of our tasks right now (Ray titles them ray::<function>)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.startswith(b"ray::_ray_task"):
+                pids.append(int(name))
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Ray's worker processes in /proc")
+def test_a_ray_worker_killed_mid_job_loses_nothing(local_ray, shared, reference, tmp_path):
+    killed: list[int] = []
+    done = threading.Event()
+
+    def killer() -> None:
+        while not done.is_set() and not killed:
+            for pid in _ray_task_pids():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                break
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    out = tmp_path / "out"
+    try:
+        code, err = posenet("batch", *inputs(shared), *SETTINGS, "--chunk-frames", "3", "--out-dir", out, "--ray",
+                            "--quiet")
+    finally:
+        done.set()
+        thread.join()
+    assert killed, "no Ray task was seen running"
+    assert code == 0, err
+    assert_same_outputs(out, reference)
+    assert manifest(out)["counts"]["done"] == 5
+
+
+# ------------------------------------------------------------------------------------- resume, errors
+
+
+def test_resume_after_the_driver_is_killed_redoes_only_the_unfinished(module_env, shared, reference, tmp_path):
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "posenet_cli", "batch", *map(str, inputs(shared)), *SETTINGS, "--chunk-frames", "0",
+            "--out-dir", str(out), "--workers", "1", "--quiet"]
+    proc = subprocess.Popen(args, env={**os.environ, **module_env}, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / "walking-street.jsonl").exists():  # the longest input goes first
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    complete = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if not p.name.startswith(".")}
+    assert "manifest.json" not in complete and 0 < len(complete) < 5
+    code, err = posenet("batch", *inputs(shared), *SETTINGS, "--out-dir", out, "--workers", "1", "--resume",
+                        "--quiet")
+    assert code == 0, err
+    assert_same_outputs(out, reference)
+    status = {i["output"]: i["status"] for i in manifest(out)["items"]}
+    assert {name for name, s in status.items() if s == "skipped"} == set(complete)
+    assert {name for name, s in status.items() if s == "done"} == set(status) - set(complete)
+    assert all((out / name).stat().st_mtime_ns == t for name, t in complete.items())  # not rewritten
+    code, err = posenet("batch", *inputs(shared), "--multi", "--out-dir", out, "--resume", "--quiet")
+    assert code == 1 and "other settings" in err  # without --end 1: not the same job
+
+
+def test_failed_inputs_are_recorded_and_exit_1(module_env, shared, tmp_path):
+    bad_image, bad_video = tmp_path / "broken.jpg", tmp_path / "noise.mp4"
+    bad_image.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    bad_video.write_bytes(b"not a video at all" * 100)
+    out = tmp_path / "out"
+    good = shared / PHOTOS[0]
+    code, err = posenet("batch", bad_image, good, bad_video, "--out-dir", out, "--workers", "1", "--quiet")
+    assert code == 1 and err.count("\n") == 1 and "2 of 3 inputs failed" in err
+    items = {i["input"]: i for i in manifest(out)["items"]}
+    assert items[str(good)]["status"] == "done" and (out / "tennis.json").is_file()
+    assert items[str(bad_image)]["status"] == "failed" and "broken.jpg" in items[str(bad_image)]["error"]
+    assert items[str(bad_video)]["status"] == "failed" and "noise.mp4" in items[str(bad_video)]["error"]
+    assert not (out / "broken.json").exists() and not (out / "noise.jsonl").exists()
+    code, err = posenet("batch", bad_image, good, bad_video, "--out-dir", out, "--workers", "1", "--quiet")
+    assert code == 1 and "tennis.json exists; pass --overwrite" in err
+    code, err = posenet("batch", bad_image, good, bad_video, "--out-dir", out, "--resume", "--quiet")
+    statuses = [i["status"] for i in manifest(out)["items"]]
+    assert code == 1 and statuses == ["failed", "skipped", "failed"]  # failures are tried again
+
+
+def test_ray_missing_is_one_line(module_env, shared, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    code, err = posenet("batch", shared / PHOTOS[0], "--out-dir", tmp_path, "--ray", "--quiet")
+    assert code == 1 and err == "posenet: error: --ray needs Ray: pip install 'posenet-cli[ray]' (or 'ray>=2.9')\n"
