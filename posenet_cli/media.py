@@ -17,6 +17,7 @@ import glob
 import math
 import os
 import secrets
+import stat
 import struct
 import time
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ VIDEO_EXTENSIONS: frozenset[str] = frozenset(
 # Images above this many pixels are refused before decoding (an RGB copy of 100 MP is 300 MB, and the
 # network input and drawings need more). Pass `max_pixels` to read_image to change it per call.
 MAX_PIXELS = 100_000_000
+MAX_FILE_BYTES = 1 << 30  # an image file larger than this is refused before it is read whole
 DEFAULT_FPS = 30.0
 _GLOB_CHARS = frozenset("*?[")
 
@@ -61,13 +63,20 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = MAX_PIX
     """
     name = os.fspath(path)
     try:
-        data = Path(name).read_bytes()
+        mode = os.stat(name).st_mode
+        if stat.S_ISDIR(mode):
+            raise MediaError(f"cannot read image {name!r}: it is a directory")
+        if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
+            raise MediaError(f"cannot read image {name!r}: not a regular file")
+        with open(name, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise MediaError(f"cannot read image {name!r}: no such file") from None
-    except IsADirectoryError:
-        raise MediaError(f"cannot read image {name!r}: it is a directory") from None
     except OSError as e:
         raise MediaError(f"cannot read image {name!r}: {e.strerror or e}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise MediaError(f"cannot read image {name!r}: the file is larger than the limit of "
+                         f"{MAX_FILE_BYTES >> 20} MiB")
     if not data:
         raise MediaError(f"cannot read image {name!r}: the file is empty")
     if max_pixels is not None:
@@ -105,6 +114,8 @@ def probe_image_size(data: bytes) -> tuple[int, int] | None:
             return _webp_size(data)
         if data[:4] in (b"II*\x00", b"MM\x00*"):
             return _tiff_size(data)
+        if data[:1] == b"P" and data[1:2] in (b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"f", b"F"):
+            return _pnm_size(data)
     except (struct.error, IndexError, ValueError):
         return None
     return None
@@ -160,6 +171,20 @@ def _tiff_size(data: bytes) -> tuple[int, int] | None:
             found[tag] = struct.unpack(endian + fmt, entry[8:8 + struct.calcsize(fmt)])[0]
     if 256 in found and 257 in found:
         return found[256], found[257]
+    return None
+
+
+def _pnm_size(data: bytes) -> tuple[int, int] | None:
+    """Netpbm (PBM/PGM/PPM, PAM's WIDTH/HEIGHT lines) and PFM headers: ASCII numbers after the magic."""
+    head = data[:1024]
+    if head[1:2] == b"7":  # PAM: "P7\nWIDTH 640\nHEIGHT 480\n..."
+        fields = dict(line.split(None, 1) for line in head.split(b"\n") if len(line.split(None, 1)) == 2)
+        return int(fields[b"WIDTH"]), int(fields[b"HEIGHT"])
+    words: list[bytes] = []
+    for line in head[2:].split(b"\n"):
+        words.extend(line.split(b"#", 1)[0].split())
+        if len(words) >= 2:
+            return int(words[0]), int(words[1])
     return None
 
 
@@ -270,6 +295,8 @@ def expand_image_inputs(paths: list[str] | list[Path] | list[str | Path]) -> lis
                 raise MediaError(f"no images found in '{text}'")
             for c in found:
                 add(c)
+        elif p.exists():
+            raise MediaError(f"cannot read image '{text}': not a regular file")
         else:
             raise MediaError(f"cannot read image '{text}': no such file or directory")
     if not out:
@@ -323,8 +350,9 @@ class VideoReader:
 
     The first frame is read when the reader opens: an unopenable source or one without frames (in the
     range) raises MediaError at once, and `width`/`height` are the real frame size. A frame that fails
-    to decode in the middle is skipped and counted in `errors`; failures that run to the end of the
-    source are taken as its end.
+    to decode in the middle is skipped, counted in `errors` and its index added to `broken` (before the
+    next good frame is returned, so a consumer can report it in order); failures that run to the end of
+    the source are taken as its end.
     """
 
     def __init__(self, source: str | int | os.PathLike[str], *, start: float = 0.0, end: float | None = None,
@@ -345,6 +373,7 @@ class VideoReader:
         self.start, self.end, self.every = float(start), end, int(every)
         self.max_errors_in_a_row = max(1, int(max_errors_in_a_row))
         self.errors = 0
+        self.broken: list[int] = []  # source indexes of the wanted frames that failed (`errors` of them)
         self._cap: cv2.VideoCapture | None = self._open()
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps: float = float(fps) if math.isfinite(fps) and 0 < fps < 1000 else DEFAULT_FPS
@@ -432,7 +461,8 @@ class VideoReader:
         assert self._cap is not None
         # A live source may stall on each failed read (up to the read timeout): give up sooner.
         limit = min(self.max_errors_in_a_row, 5) if self.live else self.max_errors_in_a_row
-        failed = broken = 0
+        failed = 0
+        broken: list[int] = []
         while True:
             index = self._index
             if self._stop_index is not None and index >= self._stop_index:
@@ -446,13 +476,16 @@ class VideoReader:
             self._index += 1
             if not ok:  # a broken frame, or the end: only a later good frame tells which
                 failed += 1
-                broken += wanted
+                if wanted:
+                    broken.append(index)
                 if failed >= limit or (self.frame_count and index >= self.frame_count):
                     return None  # past the declared frame count a failure is the end
                 continue
             if failed:
-                self.errors += broken
-                failed = broken = 0
+                self.errors += len(broken)
+                self.broken.extend(broken)
+                failed = 0
+                broken = []
             if not wanted:
                 continue
             time_ms = self._time_ms(index)

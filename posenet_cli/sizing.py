@@ -6,6 +6,11 @@ Three conventions, all ending in a network input of valid size (k * stride + 1 o
 - input resolution (tfjs 2.x): zero-pad the image to the target aspect ratio, then resize to the target;
 - long edge (this product's default): the scale factor f = N / max(H, W), so the long side is about N px.
 
+Sizes are bounded so that no option or image can ask for more memory than a computer has: the network
+input is at most MAX_INPUT_PIXELS (4097 x 4097: about 3 GB of activations for MobileNet 0.75, several
+times that for ResNet50) and an image padded to the target aspect ratio at most MAX_PADDED_PIXELS; a
+plan beyond either is a SizingError, never an out-of-memory kill.
+
 The resize is TensorFlow's legacy bilinear resize (align_corners=False, half_pixel_centers=False),
 which samples source pixel `dst * in_size / out_size`; OpenCV's INTER_LINEAR samples half-pixel
 centres instead and would shift every keypoint.
@@ -14,6 +19,7 @@ centres instead and would shift every keypoint.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +28,9 @@ from .pose import Pose
 
 DEFAULT_LONG_EDGE = 641
 VALID_STRIDES = (8, 16, 32)
+MAX_INPUT_PIXELS = 4097 * 4097
+MAX_SIDE = 1 << 31  # no decoder makes images wider or higher than this
+MAX_PADDED_PIXELS = 100_000_000  # an RGB uint8 copy of this many pixels is 300 MB
 
 
 class SizingError(ValueError):
@@ -68,26 +77,58 @@ class InputPlan:
 
 
 def check_stride(output_stride: int) -> int:
-    if output_stride not in VALID_STRIDES:
+    if isinstance(output_stride, bool) or output_stride not in VALID_STRIDES:
         raise SizingError(f"output stride must be one of 8, 16, 32 (got {output_stride})")
     return output_stride
 
 
 def valid_size(size: float, output_stride: int) -> int:
     """The largest valid network size (k * stride + 1) not above `size` + 1: floor(size / stride) * stride + 1."""
+    if isinstance(size, numbers.Integral):  # exact for any int (a float quotient overflows past 1e308)
+        return int(size) // output_stride * output_stride + 1
     return math.floor(size / output_stride) * output_stride + 1
 
 
 def _check_image(height: int, width: int) -> None:
+    if not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in (height, width)):
+        raise SizingError(f"image sizes must be whole numbers (got {width!r}x{height!r})")
     if height < 1 or width < 1:
         raise SizingError(f"image is empty ({width}x{height})")
+    if height > MAX_SIDE or width > MAX_SIDE:
+        raise SizingError(f"image {width}x{height} is too large")
+
+
+def _checked(plan: InputPlan, how: str) -> InputPlan:
+    """The plan, unless it needs more memory than MAX_INPUT_PIXELS / MAX_PADDED_PIXELS allow."""
+    if plan.input_height * plan.input_width > MAX_INPUT_PIXELS:
+        raise SizingError(
+            f"{how} gives a network input of {plan.input_width}x{plan.input_height}, over the limit of "
+            f"{MAX_INPUT_PIXELS / 1e6:.1f} megapixels; use a smaller size")
+    padded_h = plan.height + plan.pad_top + plan.pad_bottom
+    padded_w = plan.width + plan.pad_left + plan.pad_right
+    padded = padded_h * padded_w > plan.height * plan.width
+    if padded and padded_h * padded_w > MAX_PADDED_PIXELS:  # the image's own size is media's to limit
+        raise SizingError(
+            f"{how} pads the image to {padded_w}x{padded_h}, over the limit of {MAX_PADDED_PIXELS / 1e6:g} "
+            f"megapixels (the image is too elongated for this aspect ratio); size it by long edge instead")
+    return plan
+
+
+def _finite_number(value: object, what: str) -> float:
+    try:
+        number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # an int beyond any float
+        number = math.inf
+    if not math.isfinite(number):
+        raise SizingError(f"{what} must be a finite number (got {str(value)[:20]})")
+    return number
 
 
 def plan_scale_factor(height: int, width: int, scale_factor: float, output_stride: int) -> InputPlan:
     """tfjs 1.x sizing: each side d -> floor((d * f - 1) / stride) * stride + 1, no padding."""
     check_stride(output_stride)
     _check_image(height, width)
-    if not (0.0 < scale_factor <= 1.0) or not math.isfinite(scale_factor):
+    if not (0.0 < _finite_number(scale_factor, "scale factor") <= 1.0):
         raise SizingError(f"scale factor must be in (0, 1] (got {scale_factor})")
     in_h = valid_size(height * scale_factor - 1, output_stride)
     in_w = valid_size(width * scale_factor - 1, output_stride)
@@ -95,7 +136,7 @@ def plan_scale_factor(height: int, width: int, scale_factor: float, output_strid
         raise SizingError(
             f"image {width}x{height} is too small for scale factor {scale_factor} at stride {output_stride}"
         )
-    return InputPlan(height, width, in_h, in_w)
+    return _checked(InputPlan(height, width, in_h, in_w), f"image {width}x{height} at scale factor {scale_factor}")
 
 
 def plan_long_edge(height: int, width: int, long_edge: int, output_stride: int) -> InputPlan:
@@ -105,20 +146,24 @@ def plan_long_edge(height: int, width: int, long_edge: int, output_stride: int) 
     """
     check_stride(output_stride)
     _check_image(height, width)
-    if long_edge < output_stride + 1:
+    if _finite_number(long_edge, "long edge") < output_stride + 1:
         raise SizingError(f"long edge must be at least {output_stride + 1} px at stride {output_stride}")
     f = long_edge / max(height, width)
     in_h = max(1, valid_size(height * f - 1, output_stride))
     in_w = max(1, valid_size(width * f - 1, output_stride))
-    return InputPlan(height, width, in_h, in_w)
+    return _checked(InputPlan(height, width, in_h, in_w), f"long edge {long_edge:g}")
 
 
 def parse_resolution(text: str | int | tuple[int, int]) -> tuple[int, int]:
     """'513', 513, '641x481' or (641, 481) -> (width, height)."""
     if isinstance(text, tuple):
+        if len(text) != 2:
+            raise SizingError(f"resolution must be (width, height) (got {text!r})")
         w, h = text
-    elif isinstance(text, int):
+    elif isinstance(text, numbers.Integral):
         w = h = text
+    elif not isinstance(text, str):
+        raise SizingError(f"resolution must be N or WxH (got {text!r})")
     else:
         parts = text.lower().replace("*", "x").split("x")
         try:
@@ -131,6 +176,8 @@ def parse_resolution(text: str | int | tuple[int, int]) -> tuple[int, int]:
             w, h = nums
         else:
             raise SizingError(f"resolution must be N or WxH (got {text!r})")
+    if not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in (w, h)):
+        raise SizingError(f"resolution must be whole numbers (got {text!r})")
     if w < 1 or h < 1:
         raise SizingError(f"resolution must be positive (got {w}x{h})")
     return int(w), int(h)
@@ -148,12 +195,15 @@ def plan_resolution(
     target_w, target_h = parse_resolution(resolution)
     in_w = target_w if (target_w - 1) % output_stride == 0 else valid_size(target_w, output_stride)
     in_h = target_h if (target_h - 1) % output_stride == 0 else valid_size(target_h, output_stride)
+    how = f"resolution {in_w}x{in_h} on a {width}x{height} image"
+    if in_h * in_w > MAX_INPUT_PIXELS:  # before the padding arithmetic, which a huge target makes slow
+        return _checked(InputPlan(height, width, in_h, in_w), how)
     target_aspect = in_w / in_h
     if width / height < target_aspect:
         pad = js_round(0.5 * (target_aspect * height - width))
-        return InputPlan(height, width, in_h, in_w, pad_left=pad, pad_right=pad)
+        return _checked(InputPlan(height, width, in_h, in_w, pad_left=pad, pad_right=pad), how)
     pad = js_round(0.5 * (width / target_aspect - height))
-    return InputPlan(height, width, in_h, in_w, pad_top=pad, pad_bottom=pad)
+    return _checked(InputPlan(height, width, in_h, in_w, pad_top=pad, pad_bottom=pad), how)
 
 
 def make_plan(
@@ -174,7 +224,7 @@ def make_plan(
         return plan_scale_factor(height, width, scale_factor, output_stride)
     if resolution is not None:
         return plan_resolution(height, width, resolution, output_stride)
-    return plan_long_edge(height, width, long_edge or DEFAULT_LONG_EDGE, output_stride)
+    return plan_long_edge(height, width, DEFAULT_LONG_EDGE if long_edge is None else long_edge, output_stride)
 
 
 def js_round(x: float) -> int:

@@ -191,14 +191,20 @@ class ModelFolder:
         return download(self.url + rel, dest, expected_size=expected_size, progress=self.progress)
 
     def json(self, rel: str, refresh: bool = False) -> dict:
-        """Read a JSON file of the model; a cached copy that does not parse is fetched again once."""
+        """Read a JSON object of the model; a cached copy that does not parse (or is not an object) is
+        fetched again once."""
         p = self.path(rel, refresh=refresh)
         try:
-            return json.loads(p.read_text())
-        except (ValueError, UnicodeDecodeError):
-            if self.local is None and not refresh:
-                return self.json(rel, refresh=True)
-            raise FetchError(f"{p} is not valid JSON (corrupt or not a model file)") from None
+            doc = json.loads(p.read_bytes().decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            doc = None
+        else:
+            if isinstance(doc, dict):
+                return doc
+        if self.local is None and not refresh:
+            return self.json(rel, refresh=True)
+        what = "valid JSON" if doc is None else "a JSON object"
+        raise FetchError(f"{p} is not {what} (corrupt or not a model file)")
 
     def evict(self) -> None:
         """Forget downloaded files (after a failed checksum, say)."""
@@ -215,7 +221,7 @@ def checkpoint_file_sizes(manifest: dict) -> dict[str, int]:
             for d in entry["shape"]:
                 n *= int(d)
             sizes[str(entry["filename"])] = n
-    except (AttributeError, KeyError, TypeError, ValueError):
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
         raise FetchError("manifest.json does not describe a PoseNet checkpoint") from None
     return sizes
 

@@ -71,6 +71,39 @@ def test_exif_orientation_is_applied(tmp_path):
     assert image[3, 3].max() < 60
 
 
+# What a viewer does to the stored pixels for each EXIF orientation (the TIFF/EXIF definitions).
+VIEW = {
+    1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1),
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(VIEW))
+def test_every_exif_orientation_gives_the_displayed_picture(tmp_path, orientation):
+    stored = jpeg_bytes(gradient(24, 40))
+    raw = cv2.imdecode(np.frombuffer(stored, np.uint8), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
+    path = tmp_path / "o.jpg"
+    path.write_bytes(with_exif_orientation(stored, orientation))
+    np.testing.assert_array_equal(read_image(path), VIEW[orientation](raw))
+
+
+def test_not_regular_files_and_oversized_files(tmp_path, monkeypatch):
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)  # reading it would block for ever
+    with pytest.raises(MediaError, match=r"cannot read image '.*pipe.jpg': not a regular file"):
+        read_image(fifo)
+    with pytest.raises(MediaError, match="not a regular file"):
+        expand_image_inputs([str(fifo)])
+    with pytest.raises(MediaError, match="no images found"):  # globs and folders pass over it
+        expand_image_inputs([str(tmp_path / "*.jpg")])
+    (tmp_path / "ok.png").write_bytes(cv2.imencode(".png", gradient())[1].tobytes())
+    assert expand_image_inputs([str(tmp_path)]) == [tmp_path / "ok.png"]
+    monkeypatch.setattr("posenet_cli.media.MAX_FILE_BYTES", 100)
+    with pytest.raises(MediaError, match="the file is larger than the limit of 0 MiB"):
+        read_image(tmp_path / "ok.png")
+
+
 def test_grayscale_rgba_and_16_bit(tmp_path):
     cv2.imwrite(str(tmp_path / "gray.png"), np.full((5, 7), 90, np.uint8))
     rgba = np.zeros((5, 7, 4), np.uint8)
@@ -165,6 +198,21 @@ def test_probe_reads_sizes_from_headers(ext):
     ok, buf = cv2.imencode(ext, gradient(33, 57))
     assert ok
     assert probe_image_size(buf.tobytes()) == (57, 33)
+
+
+@pytest.mark.parametrize("ext", [".ppm", ".pgm", ".pbm", ".pam", ".pfm"])
+def test_probe_reads_netpbm_headers(ext):
+    image = gradient(33, 57).astype(np.float32 if ext == ".pfm" else np.uint8)
+    ok, buf = cv2.imencode(ext, image[..., 0] if ext in (".pgm", ".pbm") else image)
+    assert ok
+    assert probe_image_size(buf.tobytes()) == (57, 33)
+
+
+def test_huge_netpbm_is_refused_from_the_header(tmp_path):
+    (tmp_path / "huge.ppm").write_bytes(b"P6\n# a comment\n20000 20000\n255\n" + bytes(100))
+    with pytest.raises(MediaError, match="20000x20000 is larger than the limit"):
+        read_image(tmp_path / "huge.ppm")
+    assert probe_image_size(b"P6 not numbers") is None and probe_image_size(b"Photo") is None
 
 
 def test_probe_of_lossless_webp_and_unknown_data():
@@ -297,9 +345,9 @@ def test_a_broken_frame_is_skipped_and_counted(tmp_path):
     assert [f.index for f in frames] == [0, 1, 2, 3, 4, 6, 7, 8, 9]
     assert [f.time_ms for f in frames][5] == 600.0
     assert abs(int(frames[5].image[0, 0, 0]) - 120) < 6  # really frame 6
-    assert reader.errors == 1
+    assert reader.errors == 1 and reader.broken == [5]
     with VideoReader(path, every=2) as reader:  # the broken frame is one of those skipped: no error
-        assert [f.index for f in reader] == [0, 2, 4, 6, 8] and reader.errors == 0
+        assert [f.index for f in reader] == [0, 2, 4, 6, 8] and reader.errors == 0 and reader.broken == []
 
 
 def test_videos_that_cannot_be_read(tmp_path):

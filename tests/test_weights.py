@@ -356,3 +356,55 @@ def test_fuzz_read_graph_model(files: tuple[str, dict[str, bytes]]) -> None:
             event("read")
             assert all(isinstance(v, np.ndarray) for v in model.weights.values())
         assert time.monotonic() - start < 2
+
+
+# Fuzzing a good model cut or damaged: a manifest or model JSON truncated anywhere, a shard truncated or
+# extended, a byte overwritten. A truncated file is always an error; the rest read or fail, but cleanly.
+
+
+def _good_graph(folder: Path) -> None:
+    g = GraphBuilder()
+    rng = np.random.default_rng(5)
+    for i, shape in enumerate([(3, 3, 3, 4), (4,), (1, 1, 4, 6)]):
+        g.const(f"w{i}", rng.normal(0, 1, shape).astype(np.float32))
+    write_graph_model(folder, g, "model.json", quant="uint8", n_shards=2)
+
+
+_DAMAGE = st.sampled_from(["truncate", "extend", "overwrite"])
+
+
+@_fuzz
+@given(kind=st.sampled_from(["checkpoint", "graph"]), target=st.integers(0, 10), damage=_DAMAGE,
+       where=st.floats(0, 1), byte=st.integers(0, 255))
+def test_fuzz_damaged_real_shaped_models(kind: str, target: int, damage: str, where: float, byte: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if kind == "checkpoint":
+            _small_checkpoint(folder)
+            read = lambda: read_checkpoint(folder_resolver(folder))  # noqa: E731
+        else:
+            _good_graph(folder)
+            read = lambda: read_graph_model(folder_resolver(folder), "model.json")  # noqa: E731
+        files = sorted(folder.iterdir())
+        victim = files[target % len(files)]
+        data = bytearray(victim.read_bytes())
+        at = min(int(where * len(data)), len(data) - 1)
+        if damage == "truncate":
+            data = data[:at]
+        elif damage == "extend":
+            data += bytes([byte]) * (1 + at % 7)
+        else:
+            data[at] = byte
+        victim.write_bytes(bytes(data))
+        start = time.monotonic()
+        try:
+            read()
+        except WeightsError as e:
+            assert str(e) and "\n" not in str(e)
+            event(f"{damage} {'json' if victim.suffix == '.json' else 'data'}: {_kind(e)}")
+        else:
+            # A cut or lengthened file never passes for a whole one.
+            json_space = damage == "extend" and victim.suffix == ".json" and byte in b" \t\n\r"
+            assert damage == "overwrite" or json_space, f"{damage} of {victim.name} was read as a good model"
+            event(f"overwrite {'json' if victim.suffix == '.json' else 'data'}: read")
+        assert time.monotonic() - start < 2
