@@ -109,7 +109,7 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Also report e
 
 def _job_options(multi: bool, long_edge: int | None, scale_factor: float | None, resolution: str | None,
                  max_poses: int, score_threshold: float, nms_radius: float, refine_steps: int,
-                 min_pose_score: float, min_part_score: float, mirror: bool, *,
+                 min_pose_score: float, min_part_score: float, mirror: bool, *, stride: int = 16,
                  track: dict[str, Any] | None = None, smooth: dict[str, Any] | None = None):
     from .jobs import JobOptions
     from .sizing import SizingError, make_plan, parse_resolution
@@ -117,7 +117,8 @@ def _job_options(multi: bool, long_edge: int | None, scale_factor: float | None,
     try:
         res = parse_resolution(resolution) if resolution is not None else None
         sizing = Sizing(scale_factor, res, long_edge)
-        make_plan(513, 513, 16, scale_factor=scale_factor, resolution=res, long_edge=long_edge)  # validate now
+        make_plan(513, 513, stride if stride in (8, 16, 32) else 16, scale_factor=scale_factor, resolution=res,
+                  long_edge=long_edge)  # options checked now, not at the first image
     except SizingError as e:
         fail(str(e))
     params = MultiPoseParams(max_poses, score_threshold, nms_radius, refine_steps) if multi else None
@@ -241,7 +242,7 @@ def image(
     from .sinks import DirSink, Sink
 
     opts = _job_options(multi, long_edge, scale_factor, resolution, max_poses, score_threshold, nms_radius,
-                        refine_steps, min_pose_score, min_part_score, mirror)
+                        refine_steps, min_pose_score, min_part_score, mirror, stride=stride)
     paths = expand_image_inputs(inputs)
     # Strings, not Paths, up to here: a Path drops the trailing slash that says "a folder".
     to_dir = out_arg is not None and (Path(out_arg).is_dir() or out_arg.endswith(("/", os.sep)))
@@ -444,7 +445,7 @@ def video(
       posenet video in.mp4 --draw annotated.mp4 --start 10 --end 20
     """
     opts = _job_options(multi, long_edge, scale_factor, resolution, max_poses, score_threshold, nms_radius,
-                        refine_steps, min_pose_score, min_part_score, mirror,
+                        refine_steps, min_pose_score, min_part_score, mirror, stride=stride,
                         **_across_frames(multi, track, track_max_age, track_min_similarity, smooth,
                                          smooth_min_cutoff, smooth_beta, smooth_d_cutoff))
     if end is not None and end <= start:
@@ -495,7 +496,7 @@ def webcam(
       posenet webcam --device 1 --no-display --out live.jsonl
     """
     opts = _job_options(multi, long_edge, scale_factor, resolution, max_poses, score_threshold, nms_radius,
-                        refine_steps, min_pose_score, min_part_score, mirror,
+                        refine_steps, min_pose_score, min_part_score, mirror, stride=stride,
                         **_across_frames(multi, track, track_max_age, track_min_similarity, smooth,
                                          smooth_min_cutoff, smooth_beta, smooth_d_cutoff))
     source: str | int = int(device) if device.isdigit() else device
@@ -537,7 +538,8 @@ def bench(
         fail(f"--sizes must be comma-separated numbers (got {sizes!r})")
     if any(s < 1 or (s - 1) % stride for s in square):
         fail(f"--sizes must be multiples of the stride plus one, like 257 or 513 (got {sizes})")
-    opts = _job_options(multi, long_edge, scale_factor, resolution, 5, 0.5, 20.0, 2, 0.0, 0.5, False)
+    opts = _job_options(multi, long_edge, scale_factor, resolution, 5, 0.5, 20.0, 2, 0.0, 0.5, False,
+                        stride=stride)
     if clip is not None and not clip.is_file():
         fail(f"cannot open video {str(clip)!r}: no such file")
     net = _load_net(model, stride, cache_dir, base_url, quiet=True)

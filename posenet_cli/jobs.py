@@ -5,6 +5,7 @@ No Typer here: the CLI turns options into these calls, and a script can make the
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -212,9 +213,20 @@ def run_video(
     summary = Summary()
     start = last = clock()
     fps = 0.0
+    broken: list[int] = getattr(frames, "broken", [])  # indexes of frames that failed to decode, in order
+    reported = 0
+
+    def report_broken(before: float) -> None:
+        nonlocal reported
+        while reported < len(broken) and broken[reported] < before:
+            if sink is not None:
+                sink.error(broken[reported], "the frame could not be decoded")
+            reported += 1
+
     for frame, poses in pipeline.run(frames, stop):
         poses = across([p for p in poses if p.score >= opts.min_pose_score], frame.time_ms)
         height, width = frame.image.shape[:2]
+        report_broken(frame.index)  # the reader lists a broken frame before it yields the next good one
         if sink is not None:
             sink.write(frame.index, poses, width=width, height=height, time_ms=frame.time_ms)
         summary.items += 1
@@ -232,6 +244,8 @@ def run_video(
                     break
         on_frame(1)
     summary.stopped = summary.stopped or stop()
+    if not summary.stopped:
+        report_broken(math.inf)
     summary.errors += getattr(frames, "errors", 0)
     summary.seconds = clock() - start
     return summary

@@ -229,12 +229,12 @@ def _build_location(location: str, output_stride: int, cache: Path, progress: Pr
     meta = {"name": location, "output_stride": output_stride, "source": url}
     candidates = [url.rsplit("/", 1)[1]] if url.endswith(".json") else [
         "manifest.json", f"model-stride{output_stride}.json", "model.json"]
-    errors = []
+    errors: list[FetchError] = []
     for name in candidates:
         try:
             doc = folder.json(name)
         except FetchError as e:
-            errors.append(str(e))
+            errors.append(e)
             continue
         if "modelTopology" in doc:
             arch = guess_architecture(doc)
@@ -248,7 +248,10 @@ def _build_location(location: str, output_stride: int, cache: Path, progress: Pr
             folder.path(file_name, expected_size=size)  # checked (and fetched) before reading
         meta.update(architecture="mobilenet_v1", source=folder.url + name)
         return build_mobilenet_v1(read_checkpoint(folder.path), output_stride), meta
-    raise ModelError(f"no PoseNet model found at {location}: {errors[-1] if errors else 'nothing tried'}")
+    # a file that is there but broken says more than the candidates that are missing
+    broken = [e for e in errors if not isinstance(e, sources.MissingFile)]
+    reason = (broken or errors)[-1] if errors else "nothing tried"
+    raise ModelError(f"no PoseNet model found at {location}: {reason}")
 
 
 def guess_architecture(graph_model: dict) -> str:

@@ -41,6 +41,10 @@ class FetchError(Exception):
     """A model file could not be obtained or failed its checks; the message says what was tried."""
 
 
+class MissingFile(FetchError):
+    """The model file is not there (no such local file, HTTP 404): look for another, unlike a broken one."""
+
+
 def cache_root(override: str | os.PathLike[str] | None = None) -> Path:
     """The cache directory: the option, else $POSENET_CACHE_DIR, else the platform's user cache dir."""
     if override:
@@ -119,7 +123,8 @@ def download(
         try:
             response = urllib.request.urlopen(url, timeout=TIMEOUT_S)
         except (urllib.error.URLError, OSError, ValueError) as e:
-            raise FetchError(f"cannot download {url}: {_reason(e)}") from None
+            missing = isinstance(e, urllib.error.HTTPError) and e.code == 404
+            raise (MissingFile if missing else FetchError)(f"cannot download {url}: {_reason(e)}") from None
         with response, os.fdopen(fd, "wb") as out:
             length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
             total = int(length) if length and length.isdigit() else expected_size
@@ -181,7 +186,7 @@ class ModelFolder:
         if self.local is not None:
             p = self.local / rel
             if not p.is_file():
-                raise FetchError(f"missing model file {p}")
+                raise MissingFile(f"missing model file {p}")
             if expected_size is not None and p.stat().st_size != expected_size:
                 raise FetchError(f"{p} is {p.stat().st_size} bytes, expected {expected_size} (truncated or corrupt)")
             return p
