@@ -41,11 +41,14 @@ MANIFEST_VERSION = 1
 # are kept long and few. `chunk_frames` overrides it.
 MIN_AUTO_CHUNK = 64
 MAX_AUTO_PARTS = 8
-# `--workers` default, by measurement (benchmarks/bench_batch.py, `make bench`, 2-core machine, shared
-# photos and clips): 2 worker processes x 1 TensorFlow thread did 1.17x the frames/s of 1 process x 2
-# threads, local Ray 1.10x. Small models do not scale across threads as well as across processes, so
-# one single-threaded worker per core; capped because each worker holds its own TensorFlow (~0.4 GB).
-MAX_DEFAULT_WORKERS = 8
+# `--workers` default, by measurement (benchmarks/bench_batch.py in `make bench`, on the 2-core machine,
+# 46 shared photos and clips, 942 frames, best of 2 rounds, wall-clock frames/s): 1 process with
+# TensorFlow on 2 threads 64.4, 2 processes x 1 thread 58.1 (0.90x), local Ray 2 x 1 46.9 (0.73x,
+# Ray's start-up included; 66.1 once running). TensorFlow's own threads scale well up to 2 (the model
+# alone: 57 -> 101 frames/s from 1 to 2 threads, bench_pipeline) and one process overlaps decoding with
+# inference, so the default gives each worker 2 threads: one worker per 2 cores (here: 1, in-process).
+# Beyond 2 cores this is the same rule extrapolated, not measured: `make bench` on the machine tells.
+THREADS_PER_WORKER = 2
 
 
 class BatchError(Exception):
@@ -61,8 +64,8 @@ def cpu_count() -> int:
 
 
 def default_workers(cores: int | None = None) -> int:
-    """The measured best number of local worker processes: one per core, at most MAX_DEFAULT_WORKERS."""
-    return max(1, min(cores or cpu_count(), MAX_DEFAULT_WORKERS))
+    """The measured best number of local workers: one per THREADS_PER_WORKER cores (see above)."""
+    return max(1, (cores or cpu_count()) // THREADS_PER_WORKER)
 
 
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
@@ -426,16 +429,17 @@ def part_name(item: Item, part: int, parts: int) -> str:
     return f".{item.output}.part{part:04d}of{parts:04d}"
 
 
-def run_task(job: BatchJob, task: Task, threads: int | None = None, stop: Callable[[], bool] = lambda: False
-             ) -> TaskResult:
+def run_task(job: BatchJob, task: Task, threads: int | None = None, stop: Callable[[], bool] = lambda: False,
+             on_frame: Callable[[int], None] = lambda n: None) -> TaskResult:
     """Run one task in this process. Failures of the input (unreadable, ...) come back as a result
-    with `error`; a task stopped by `stop()` comes back not ok with error None."""
+    with `error`; a task stopped by `stop()` comes back not ok with error None. `on_frame(1)` is
+    called as each video frame is done (live progress)."""
     item = job.items[task.item]
     t0 = time.perf_counter()
     try:
         net = worker_net(job.model, threads)
         with _in_folder(job.cwd):
-            result = (_image_task if item.kind == IMAGE else _video_task)(net, job, task, item, stop)
+            result = (_image_task if item.kind == IMAGE else _video_task)(net, job, task, item, stop, on_frame)
     except Exception as e:  # noqa: BLE001 - one input's failure must not end the job
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         result = TaskResult(task.item, task.part, False, error=message)
@@ -447,7 +451,8 @@ def run_task(job: BatchJob, task: Task, threads: int | None = None, stop: Callab
     return result
 
 
-def _image_task(net: Any, job: BatchJob, task: Task, item: Item, stop: Callable[[], bool]) -> TaskResult:
+def _image_task(net: Any, job: BatchJob, task: Task, item: Item, stop: Callable[[], bool],
+                on_frame: Callable[[int], None]) -> TaskResult:
     scratch = _scratch()
     path = Path(item.source)
     draw_to = (lambda p: Path(job.draw_dir) / item.draw) if job.draw_dir and item.draw else None  # type: ignore[arg-type]
@@ -466,7 +471,8 @@ def _image_task(net: Any, job: BatchJob, task: Task, item: Item, stop: Callable[
     return TaskResult(task.item, task.part, True, frames=1, poses=summary.poses, text=text)
 
 
-def _video_task(net: Any, job: BatchJob, task: Task, item: Item, stop: Callable[[], bool]) -> TaskResult:
+def _video_task(net: Any, job: BatchJob, task: Task, item: Item, stop: Callable[[], bool],
+                on_frame: Callable[[int], None]) -> TaskResult:
     frames = FrameRange(item.source, start=job.start, end=job.end, every=job.every, first=task.first, stop=task.stop)
     buf = io.StringIO()
     writer = None
@@ -474,7 +480,7 @@ def _video_task(net: Any, job: BatchJob, task: Task, item: Item, stop: Callable[
         if job.draw_dir and item.draw:
             writer = VideoWriter(Path(job.draw_dir) / item.draw, frames.fps / job.every, frames.width, frames.height)
         sink = Sink("jsonl", None, kind="video", settings=job.opts.settings(net, job.model.model), stdout=buf)
-        summary = run_video(net, frames, sink, job.opts, writer=writer, stop=stop)
+        summary = run_video(net, frames, sink, job.opts, writer=writer, stop=stop, on_frame=on_frame)
     finally:
         frames.close()
         if writer is not None:
@@ -496,7 +502,9 @@ class Backend(Protocol):
     @property
     def workers(self) -> int: ...
 
-    def run(self, job: BatchJob, tasks: Sequence[Task], stop: Callable[[], bool]) -> Iterator[TaskResult]: ...
+    def run(self, job: BatchJob, tasks: Sequence[Task], stop: Callable[[], bool],
+            on_frame: Callable[[int], None]) -> Iterator[TaskResult]:
+        """`on_frame(1)` per video frame done, where the backend can tell (else progress moves per task)."""
 
     def close(self) -> None: ...
 
@@ -507,11 +515,12 @@ class InlineBackend:
     name = "inline"
     workers = 1
 
-    def run(self, job: BatchJob, tasks: Sequence[Task], stop: Callable[[], bool]) -> Iterator[TaskResult]:
+    def run(self, job: BatchJob, tasks: Sequence[Task], stop: Callable[[], bool],
+            on_frame: Callable[[int], None] = lambda n: None) -> Iterator[TaskResult]:
         for task in tasks:
             if stop():
                 return
-            yield run_task(job, task, None, stop)
+            yield run_task(job, task, None, stop, on_frame)
 
     def close(self) -> None:
         pass
@@ -554,7 +563,8 @@ class LocalBackend:
     def workers(self) -> int:
         return self._workers
 
-    def run(self, job: BatchJob, tasks: Sequence[Task], stop: Callable[[], bool]) -> Iterator[TaskResult]:
+    def run(self, job: BatchJob, tasks: Sequence[Task], stop: Callable[[], bool],
+            on_frame: Callable[[int], None] = lambda n: None) -> Iterator[TaskResult]:
         import multiprocessing
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
@@ -632,7 +642,8 @@ class RayBackend:
         cpus = self.ray.cluster_resources().get("CPU", 1)
         return max(1, int(cpus // self.threads))
 
-    def run(self, job: BatchJob, tasks: Sequence[Task], stop: Callable[[], bool]) -> Iterator[TaskResult]:
+    def run(self, job: BatchJob, tasks: Sequence[Task], stop: Callable[[], bool],
+            on_frame: Callable[[int], None] = lambda n: None) -> Iterator[TaskResult]:
         ray = self.ray
         remote = ray.remote(_ray_task).options(num_cpus=self.threads, max_retries=self.retries,
                                                retry_exceptions=False)
@@ -716,8 +727,10 @@ class Progress:
 
     items: int = 0
     items_total: int = 0
-    frames: int = 0
+    frames: int = 0  # of finished tasks, plus `live`
     frames_total: int = 0
+    live: int = 0  # frames of the tasks in hand (where the backend reports them)
+    _shown: float = 0.0
 
 
 class _Assembler:
@@ -835,8 +848,19 @@ def run_batch(job: BatchJob, backend: Backend, *, resume: bool = False,
         parts_left[t.item] = t.parts
         reports[t.item].parts = t.parts
     assemblers: dict[int, _Assembler] = {}
+
+    def frame_done(n: int) -> None:
+        progress.live += n
+        progress.frames += n
+        now = time.monotonic()
+        if now - progress._shown > 0.1:
+            progress._shown = now
+            on_progress(progress)
+
     try:
-        for result in backend.run(job, tasks, stop):
+        for result in backend.run(job, tasks, stop, frame_done):
+            progress.frames -= progress.live  # the finished task's frames are counted from its result
+            progress.live = 0
             rep, item = reports[result.item], job.items[result.item]
             if rep.status == "failed":
                 continue  # another part of this video failed already

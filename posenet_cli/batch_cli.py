@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -65,17 +66,18 @@ def batch(
     draw: Annotated[Path | None, typer.Option("--draw", help="Folder for annotated copies (images, and videos "
                                               "as .mp4/.avi).", show_default=False)] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker processes on this "
-                                                "machine (default: the measured best, one per core). With "
-                                                "--ray: sets the threads per task to cores // N.",
+                                                "machine (default: one per 2 cores, the measured best). "
+                                                "With --ray: sets the threads per task to cores // N.",
                                                 show_default=False, rich_help_panel="Scale")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="TensorFlow threads per worker "
                                                 "(default: cores // workers).", show_default=False,
                                                 rich_help_panel="Scale")] = None,
     ray: Annotated[bool, typer.Option("--ray", help="Run on Ray: a local Ray runtime, or the cluster at "
                                       "--ray-address.", rich_help_panel="Scale")] = False,
-    ray_address: Annotated[str | None, typer.Option("--ray-address", envvar="RAY_ADDRESS", help="A Ray "
-                                                    "cluster (host:port, ray://host:port, auto); implies --ray.",
-                                                    show_default=False, rich_help_panel="Scale")] = None,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="A Ray cluster (host:port, "
+                                                    "ray://host:port, auto); implies --ray. --ray alone uses "
+                                                    "$RAY_ADDRESS if set.", show_default=False,
+                                                    rich_help_panel="Scale")] = None,
     write_by: Annotated[WriteBy, typer.Option("--write-by", help="Who writes the outputs: the driver (this "
                                               "process), or the workers straight to --out-dir (shared "
                                               "storage on a cluster).", rich_help_panel="Scale")] = WriteBy.driver,
@@ -189,7 +191,7 @@ def _run(inputs: list[str], lists: list[Path], out_dir: Path, draw: Path | None,
                    chunk_frames=chunk_frames, write_by=write_by)
     check_outputs(job, resume=resume, overwrite=overwrite)
     if ray:
-        backend: Any = RayBackend(ray_address,
+        backend: Any = RayBackend(ray_address or os.environ.get("RAY_ADDRESS") or None,
                                   threads=threads or threads_per_worker(workers, cpu_count()), retries=retries)
     elif workers == 1:
         backend = InlineBackend()

@@ -23,9 +23,11 @@ from posenet_cli.batch import (
     BatchJob,
     FrameRange,
     ModelRef,
+    default_workers,
     expand_inputs,
     plan_items,
     plan_tasks,
+    threads_per_worker,
 )
 from posenet_cli.cli import main
 from posenet_cli.jobs import JobOptions
@@ -125,6 +127,11 @@ def test_output_names_must_not_clash(tmp_path):
     assert [(i.output, i.draw) for i in items] == [("x.json", "x.jpg"), ("x.jsonl", "x.mp4")]
 
 
+def test_default_workers_give_each_two_threads():
+    assert [default_workers(c) for c in (1, 2, 3, 16)] == [1, 1, 1, 8]
+    assert [threads_per_worker(w, 16) for w in (1, 8, 16, 32)] == [16, 2, 1, 1]
+
+
 def _job(shared: Path, opts: JobOptions = JobOptions(), **kw) -> BatchJob:
     items = plan_items([shared / c for c in CLIPS] + [shared / PHOTOS[0]])
     return BatchJob(tuple(items), "/nonexistent", ModelRef("m", 16, "/nonexistent"), opts, **kw)
@@ -205,7 +212,8 @@ def local_ray(module_env):
 
 def test_ray_equals_image_and_video(local_ray, shared, reference, tmp_path):
     out = tmp_path / "out"
-    code, err = posenet("batch", *inputs(shared), *SETTINGS, *PARTS, "--out-dir", out, "--ray", "--quiet")
+    code, err = posenet("batch", *inputs(shared), *SETTINGS, *PARTS, "--out-dir", out, "--ray", "--threads", "1",
+                        "--quiet")  # 1 CPU a task: two worker processes at once
     assert code == 0, err
     assert_same_outputs(out, reference)
     m = manifest(out)
@@ -213,17 +221,28 @@ def test_ray_equals_image_and_video(local_ray, shared, reference, tmp_path):
 
 
 def _ray_task_pids() -> list[int]:
-    """Ray worker processes running one of our tasks right now (Ray titles them ray::<function>)."""
-    pids = []
+    """Worker processes of this test's Ray runtime (descendants of this process: not another
+    session's Ray) running one of our tasks right now (Ray titles them ray::<function>)."""
+    parents, running = {}, []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
+                stat = Path(f"/proc/{name}/stat").read_text()
                 cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
             except OSError:
                 continue
+            parents[int(name)] = int(stat.rsplit(")", 1)[1].split()[1])
             if cmdline.startswith(b"ray::_ray_task"):
-                pids.append(int(name))
-    return pids
+                running.append(int(name))
+
+    def ours(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == os.getpid():
+                return True
+        return False
+
+    return [pid for pid in running if ours(pid)]
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Ray's worker processes in /proc")
@@ -244,7 +263,7 @@ def test_a_ray_worker_killed_mid_job_loses_nothing(local_ray, shared, reference,
     out = tmp_path / "out"
     try:
         code, err = posenet("batch", *inputs(shared), *SETTINGS, "--chunk-frames", "3", "--out-dir", out, "--ray",
-                            "--quiet")
+                            "--threads", "1", "--quiet")
     finally:
         done.set()
         thread.join()
