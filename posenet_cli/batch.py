@@ -334,21 +334,31 @@ class FrameRange:
         self.reader = VideoReader(source, start=start, end=end, every=every)
         self.fps, self.width, self.height = self.reader.fps, self.reader.width, self.reader.height
         self.first, self.stop = first, stop
-        self.errors = 0  # broken frames in this range (the reader counts them at the next good frame)
+        # Frames of this range that failed to decode, in order (run_video writes an error record for
+        # each, where the unsplit run does), and their count.
+        self.broken: list[int] = []
+        self.errors = 0
 
     def __iter__(self) -> Iterator[Frame]:
-        before: int | None = 0 if self.first == 0 else None
+        source = getattr(self.reader, "broken", [])  # the reader lists a broken frame before the next good one
+        seen = 0
+
+        def sync() -> None:
+            nonlocal seen
+            for index in source[seen:]:
+                if index >= self.first and (self.stop is None or index < self.stop):
+                    self.broken.append(index)
+            seen = len(source)
+            self.errors = len(self.broken)
+
         for frame in self.reader:
+            sync()
             if frame.index < self.first:
                 continue
             if self.stop is not None and frame.index >= self.stop:
                 break
-            if before is None:
-                before = self.reader.errors
             yield frame
-            self.errors = self.reader.errors - before
-        if before is not None:
-            self.errors = self.reader.errors - before
+        sync()
 
     def close(self) -> None:
         self.reader.close()

@@ -325,3 +325,31 @@ def test_ray_missing_is_one_line(module_env, shared, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
     code, err = posenet("batch", shared / PHOTOS[0], "--out-dir", tmp_path, "--ray", "--quiet")
     assert code == 1 and err == "posenet: error: --ray needs Ray: pip install 'posenet-cli[ray]' (or 'ray>=2.9')\n"
+
+
+def test_a_broken_frame_at_a_part_boundary_is_recorded_as_unsplit(module_env, tmp_path):
+    """A frame that fails to decode gets its error record in the same place as in `posenet video`,
+    also when it is the last frame of a part; the input counts as failed (exit 1), its output kept."""
+    import cv2
+
+    clip = tmp_path / "clip.avi"
+    sample = cv2.resize(cv2.imread(str(Path(__file__).resolve().parent.parent / "samples/astronaut.png")), (160, 160))
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 160))
+    for _ in range(10):
+        writer.write(sample)
+    writer.release()
+    data = bytearray(clip.read_bytes())
+    starts = [i for i in range(len(data) - 2) if data[i:i + 3] == b"\xff\xd8\xff"]  # each frame one JPEG
+    end = data.find(b"\xff\xd9", starts[5]) + 2
+    data[starts[5]:end] = bytes(end - starts[5])  # frame 5: the last of part [3, 6)
+    clip.write_bytes(bytes(data))
+    reference = tmp_path / "reference.jsonl"
+    code, _ = posenet("video", clip, "--out", reference, "--quiet")
+    assert code == 1
+    out = tmp_path / "out"
+    code, err = posenet("batch", clip, "--out-dir", out, "--workers", "1", "--chunk-frames", "3", "--quiet")
+    assert code == 1 and "1 of 1 inputs failed" in err
+    assert (out / "clip.jsonl").read_bytes() == reference.read_bytes()
+    assert '{"frame":5,"error"' in (out / "clip.jsonl").read_text()
+    (item,) = manifest(out)["items"]
+    assert (item["status"], item["frame_errors"], item["parts"]) == ("done", 1, 4)
