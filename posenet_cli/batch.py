@@ -42,12 +42,12 @@ MANIFEST_VERSION = 1
 MIN_AUTO_CHUNK = 64
 MAX_AUTO_PARTS = 8
 # `--workers` default, by measurement (benchmarks/bench_batch.py in `make bench`, on the 2-core machine,
-# 46 shared photos and clips, 942 frames, best of 2 rounds, wall-clock frames/s): 1 process with
-# TensorFlow on 2 threads 64.4, 2 processes x 1 thread 58.1 (0.90x), local Ray 2 x 1 46.9 (0.73x,
-# Ray's start-up included; 66.1 once running). TensorFlow's own threads scale well up to 2 (the model
-# alone: 57 -> 101 frames/s from 1 to 2 threads, bench_pipeline) and one process overlaps decoding with
-# inference, so the default gives each worker 2 threads: one worker per 2 cores (here: 1, in-process).
-# Beyond 2 cores this is the same rule extrapolated, not measured: `make bench` on the machine tells.
+# 46 shared photos and clips, 942 frames, best of 2 rounds, wall-clock frames/s including start-up):
+# 1 process with TensorFlow on 2 threads 63.6, 2 processes x 1 thread 59.1 (0.93x), local Ray 1 CPU a
+# task 49.9 (0.78x; 71.5 once started), Ray 2 CPUs a task 44.5. TensorFlow's own threads scale well up
+# to 2 (the model alone: 57 -> 101 frames/s from 1 to 2 threads, bench_pipeline) and one process
+# overlaps decoding with inference, so each local worker gets 2 threads: one worker per 2 cores (here:
+# 1, in-process). Beyond 2 cores this is the same rule extrapolated, not measured: `make bench` there.
 THREADS_PER_WORKER = 2
 
 
