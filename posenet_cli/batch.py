@@ -616,6 +616,21 @@ def _ray_task(job: BatchJob, task: Task, threads: int) -> TaskResult:
     return run_task(job, task, threads)
 
 
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, with one line, on a Ray address nothing listens at (Ray itself retries for
+    minutes, printing C++ warnings). "auto" and other addresses without a port are left to Ray."""
+    import socket
+
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as e:
+        raise BatchError(f"cannot reach Ray at {address}: {e.strerror or e}") from None
+
+
 class RayBackend:
     """The tasks on a Ray cluster (`address`), or on a local Ray runtime started here (None).
 
@@ -640,6 +655,8 @@ class RayBackend:
             kwargs: dict[str, Any] = dict(log_to_driver=False, include_dashboard=False, logging_level=logging.ERROR)
             if address is None:  # "local": a new runtime here, even where RAY_ADDRESS is set
                 address, kwargs["num_cpus"] = "local", num_cpus or cpu_count()
+            else:
+                _check_reachable(address)
             try:
                 ray.init(address=address, **kwargs)
             except (ConnectionError, ValueError, RuntimeError) as e:

@@ -353,3 +353,24 @@ def test_a_broken_frame_at_a_part_boundary_is_recorded_as_unsplit(module_env, tm
     assert '{"frame":5,"error"' in (out / "clip.jsonl").read_text()
     (item,) = manifest(out)["items"]
     assert (item["status"], item["frame_errors"], item["parts"]) == ("done", 1, 4)
+
+
+def test_an_unreachable_ray_address_is_one_line_at_once(module_env, shared, tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray", reason="Ray is not installed")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh process, whatever ran before
+    t = time.monotonic()
+    code, err = posenet("batch", shared / PHOTOS[0], "--out-dir", tmp_path, "--ray-address", "127.0.0.1:1", "--quiet")
+    assert code == 1 and err.startswith("posenet: error: cannot reach Ray at 127.0.0.1:1: ") and err.count("\n") == 1
+    assert time.monotonic() - t < 10
+
+
+def test_draw_writes_annotated_images_and_videos(module_env, shared, tmp_path):
+    import cv2
+
+    out, drawn = tmp_path / "out", tmp_path / "drawn"
+    code, err = posenet("batch", shared / PHOTOS[0], shared / CLIPS[1], "--out-dir", out, "--draw", drawn,
+                        "--workers", "1", "--quiet")
+    assert code == 0, err
+    assert sorted(p.name for p in drawn.iterdir()) == ["street-5frames.mp4", "tennis.jpg"]
+    assert int(cv2.VideoCapture(str(drawn / "street-5frames.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    assert cv2.imread(str(drawn / "tennis.jpg")).shape == cv2.imread(str(shared / PHOTOS[0])).shape
