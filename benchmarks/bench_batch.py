@@ -5,8 +5,8 @@ each file once), through `posenet batch` in a subprocess, as a user runs it. `wa
 (Python and TensorFlow start-up, spawning workers or starting Ray); `job` is the manifest's time, from
 the first task to the last output. Speed-up is against 1 worker, on wall-clock frames/s.
 
-On the 2-core machine this picked the defaults: local workers with 2 TensorFlow threads each
-(batch.default_workers; there, 1 in-process), and 1 CPU a Ray task.
+On the 2-core machine this picked the defaults: one single-threaded local worker per core
+(batch.default_workers), and 1 CPU a Ray task.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from benchmarks.common import REPO, bench_net, model_env, shared_dir
 from posenet_cli.batch import cpu_count
 
 COPIES = 2
-ROUNDS = 2
+ROUNDS = 3
 
 
 def _inputs(folder: Path) -> list[str]:
@@ -62,6 +62,7 @@ def run() -> list[dict]:
         for _ in range(ROUNDS):  # interleaved rounds, best of each: less at the mercy of other load
             for name, args, _ in configs:
                 r = _run(inputs, Path(tmp) / "out", *args)
+                print(f"bench_batch: {name}: {r['frames'] / r['wall']:.1f} frames/s", file=sys.stderr)
                 if name not in best or r["wall"] < best[name]["wall"]:
                     best[name] = r
     rows = []

@@ -42,13 +42,13 @@ MANIFEST_VERSION = 1
 MIN_AUTO_CHUNK = 64
 MAX_AUTO_PARTS = 8
 # `--workers` default, by measurement (benchmarks/bench_batch.py in `make bench`, on the 2-core machine,
-# 46 shared photos and clips, 942 frames, best of 2 rounds, wall-clock frames/s including start-up):
-# 1 process with TensorFlow on 2 threads 63.6, 2 processes x 1 thread 59.1 (0.93x), local Ray 1 CPU a
-# task 49.9 (0.78x; 71.5 once started), Ray 2 CPUs a task 44.5. TensorFlow's own threads scale well up
-# to 2 (the model alone: 57 -> 101 frames/s from 1 to 2 threads, bench_pipeline) and one process
-# overlaps decoding with inference, so each local worker gets 2 threads: one worker per 2 cores (here:
-# 1, in-process). Beyond 2 cores this is the same rule extrapolated, not measured: `make bench` there.
-THREADS_PER_WORKER = 2
+# 46 shared photos and clips, 942 frames, best of 3 rounds, wall-clock frames/s, start-up included):
+# 2 processes x 1 TensorFlow thread 66.3 (1.06x; 1.17x in another run), 1 process x 2 threads 62.8,
+# local Ray 1 CPU a task 54.9 (its ~5 s start-up; 69.4 once running), Ray 2 CPUs a task 50.0. Each
+# worker runs its own stages (decoding, pose decoding, JSON) beside its model, so one single-threaded
+# worker per core, as many as half the memory holds at WORKER_MEMORY each (measured peak of a worker
+# on a 720p clip: 0.85 GB). Beyond 2 cores this is the same rule, not measured: `make bench` there.
+WORKER_MEMORY = 0.85e9
 
 
 class BatchError(Exception):
@@ -63,9 +63,15 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def default_workers(cores: int | None = None) -> int:
-    """The measured best number of local workers: one per THREADS_PER_WORKER cores (see above)."""
-    return max(1, (cores or cpu_count()) // THREADS_PER_WORKER)
+def default_workers(cores: int | None = None, memory: float | None = None) -> int:
+    """The measured best number of local workers: one per core, as many as half the memory holds."""
+    cores = cores or cpu_count()
+    if memory is None:
+        try:
+            memory = float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (AttributeError, ValueError, OSError):
+            return cores
+    return max(1, min(cores, int(memory / 2 / WORKER_MEMORY)))
 
 
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
@@ -556,9 +562,10 @@ def _run_local_task(task: Task) -> TaskResult:
 
 
 class LocalBackend:
-    """`workers` spawned processes on this machine, each with its own TensorFlow runtime on
-    `threads` threads (default: cores // workers). If a worker process dies, the tasks it took down
-    with it are run again on fresh processes, up to `retries` times."""
+    """`workers` spawned processes on this machine (fewer when there are fewer tasks), each with its
+    own TensorFlow runtime on `threads` threads (default: cores // the processes started). If a
+    worker process dies, the tasks it took down with it are run again on fresh processes, up to
+    `retries` times."""
 
     name = "local"
 
@@ -566,7 +573,7 @@ class LocalBackend:
         if workers < 1:
             raise BatchError(f"--workers must be 1 or more (got {workers})")
         self._workers = workers
-        self.threads = threads or threads_per_worker(workers)
+        self.threads = threads  # None: cores // the processes started (fewer tasks than workers: more each)
         self.retries = retries
 
     @property
@@ -582,9 +589,10 @@ class LocalBackend:
         attempts = dict.fromkeys(tasks, 0)
         remaining = list(tasks)
         while remaining:
-            pool = ProcessPoolExecutor(min(self._workers, len(remaining)),
-                                       mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_local_worker, initargs=(job, self.threads))
+            procs = min(self._workers, len(remaining))
+            pool = ProcessPoolExecutor(procs, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_init_local_worker,
+                                       initargs=(job, self.threads or threads_per_worker(procs)))
             futures = {pool.submit(_run_local_task, t): t for t in remaining}
             remaining = []
             try:

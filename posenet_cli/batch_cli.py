@@ -66,7 +66,7 @@ def batch(
     draw: Annotated[Path | None, typer.Option("--draw", help="Folder for annotated copies (images, and videos "
                                               "as .mp4/.avi).", show_default=False)] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker processes on this "
-                                                "machine (default: one per 2 cores, the measured best). "
+                                                "machine (default: one per core, the measured best). "
                                                 "With --ray: sets the threads per task to cores // N "
                                                 "(default there: 1).",
                                                 show_default=False, rich_help_panel="Scale")] = None,
@@ -193,11 +193,11 @@ def _run(inputs: list[str], lists: list[Path], out_dir: Path, draw: Path | None,
                    chunk_frames=chunk_frames, write_by=write_by)
     check_outputs(job, resume=resume, overwrite=overwrite)
     if ray:
-        # Threads a task: measured on 2 cores (bench_batch), 1 CPU a task beat 2 (49.9 vs 44.5 frames/s).
+        # Threads a task: measured on 2 cores (bench_batch), 1 CPU a task beat 2 (54.9 vs 50.0 frames/s).
         per_task = threads or (threads_per_worker(workers, cpu_count()) if workers_given else 1)
         backend: Any = RayBackend(ray_address or os.environ.get("RAY_ADDRESS") or None, threads=per_task,
                                   retries=retries)
-    elif workers == 1:
+    elif workers == 1 or (not workers_given and len(items) == 1):  # one input: all cores in-process
         backend = InlineBackend()
     else:
         backend = LocalBackend(workers, threads, retries=retries)

@@ -127,8 +127,9 @@ def test_output_names_must_not_clash(tmp_path):
     assert [(i.output, i.draw) for i in items] == [("x.json", "x.jpg"), ("x.jsonl", "x.mp4")]
 
 
-def test_default_workers_give_each_two_threads():
-    assert [default_workers(c) for c in (1, 2, 3, 16)] == [1, 1, 1, 8]
+def test_default_workers_one_per_core_as_memory_allows():
+    assert [default_workers(c, memory=64e9) for c in (1, 2, 16, 64)] == [1, 2, 16, 37]  # 0.85 GB each, half the RAM
+    assert default_workers(16, memory=4e9) == 2 and default_workers(2, memory=1e9) == 1
     assert [threads_per_worker(w, 16) for w in (1, 8, 16, 32)] == [16, 2, 1, 1]
 
 
