@@ -43,8 +43,8 @@ MIN_AUTO_CHUNK = 64
 MAX_AUTO_PARTS = 8
 # `--workers` default, by measurement (benchmarks/bench_batch.py in `make bench`, on the 2-core machine,
 # 46 shared photos and clips, 942 frames, best of 3 rounds, wall-clock frames/s, start-up included):
-# 2 processes x 1 TensorFlow thread 66.3 (1.06x; 1.17x in another run), 1 process x 2 threads 62.8,
-# local Ray 1 CPU a task 54.9 (its ~5 s start-up; 69.4 once running), Ray 2 CPUs a task 50.0. Each
+# 2 processes x 1 TensorFlow thread 70.1 (1.10x; 1.06x and 1.17x in other runs), 1 process x 2
+# threads 63.9, local Ray 1 CPU a task 57.2 (its ~5 s start-up; 74.2 once running), Ray 2 CPUs 50.6. Each
 # worker runs its own stages (decoding, pose decoding, JSON) beside its model, so one single-threaded
 # worker per core, as many as half the memory holds at WORKER_MEMORY each (measured peak of a worker
 # on a 720p clip: 0.85 GB). Beyond 2 cores this is the same rule, not measured: `make bench` there.

@@ -193,7 +193,7 @@ def _run(inputs: list[str], lists: list[Path], out_dir: Path, draw: Path | None,
                    chunk_frames=chunk_frames, write_by=write_by)
     check_outputs(job, resume=resume, overwrite=overwrite)
     if ray:
-        # Threads a task: measured on 2 cores (bench_batch), 1 CPU a task beat 2 (54.9 vs 50.0 frames/s).
+        # Threads a task: measured on 2 cores (bench_batch), 1 CPU a task beat 2 (57.2 vs 50.6 frames/s).
         per_task = threads or (threads_per_worker(workers, cpu_count()) if workers_given else 1)
         backend: Any = RayBackend(ray_address or os.environ.get("RAY_ADDRESS") or None, threads=per_task,
                                   retries=retries)
