@@ -27,11 +27,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Protocol
 
 from .jobs import JobOptions, run_images, run_video
-from .media import _FOURCC, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Frame, MediaError, VideoReader, VideoWriter
+from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VIDEO_FOURCC, Frame, MediaError, VideoReader, VideoWriter
 from .sinks import DirSink, Sink, atomic_write_text
 
 IMAGE, VIDEO = "image", "video"
@@ -170,7 +169,8 @@ def plan_items(paths: Sequence[Path], *, draw: bool = False) -> list[Item]:
         output = p.stem + (".json" if kind == IMAGE else ".jsonl")
         drawn = None
         if draw:
-            drawn = p.name if kind == IMAGE else p.stem + (p.suffix.lower() if p.suffix.lower() in _FOURCC else ".mp4")
+            ext = p.suffix.lower()
+            drawn = p.name if kind == IMAGE else p.stem + (ext if ext in VIDEO_FOURCC else ".mp4")
         for name in (output, drawn):
             if name is None:
                 continue
@@ -245,7 +245,7 @@ class BatchJob:
 
     def settings(self) -> dict[str, Any]:
         """The settings recorded in image outputs (as `posenet image` records them)."""
-        return self.opts.settings(SimpleNamespace(output_stride=self.model.stride), self.model.model)  # type: ignore[arg-type]
+        return self.opts.settings(self.model.stride, self.model.model)
 
     def manifest_settings(self) -> dict[str, Any]:
         """Settings that make outputs differ: a resumed job must use the same."""
@@ -473,7 +473,7 @@ def _image_task(net: Any, job: BatchJob, task: Task, item: Item, stop: Callable[
     path = Path(item.source)
     draw_to = (lambda p: Path(job.draw_dir) / item.draw) if job.draw_dir and item.draw else None  # type: ignore[arg-type]
     messages: list[str] = []
-    sink = DirSink(scratch, job.opts.settings(net, job.model.model), overwrite=True)
+    sink = DirSink(scratch, job.opts.settings(net.output_stride, job.model.model), overwrite=True)
     summary = run_images(net, [path], sink, job.opts, draw_to=draw_to, on_error=messages.append, stop=stop)
     written = scratch / (path.stem + ".json")  # what `posenet image ... --out DIR/` writes, byte for byte
     try:
@@ -495,7 +495,8 @@ def _video_task(net: Any, job: BatchJob, task: Task, item: Item, stop: Callable[
     try:
         if job.draw_dir and item.draw:
             writer = VideoWriter(Path(job.draw_dir) / item.draw, frames.fps / job.every, frames.width, frames.height)
-        sink = Sink("jsonl", None, kind="video", settings=job.opts.settings(net, job.model.model), stdout=buf)
+        settings = job.opts.settings(net.output_stride, job.model.model)
+        sink = Sink("jsonl", None, kind="video", settings=settings, stdout=buf)
         summary = run_video(net, frames, sink, job.opts, writer=writer, stop=stop, on_frame=on_frame)
     finally:
         frames.close()

@@ -36,13 +36,13 @@ from .cli import (
     ThresholdOpt,
     TrackOpt,
     VerboseOpt,
-    _across_frames,
-    _err,
-    _import_tensorflow,
-    _job_options,
-    _signals,
+    across_frames,
     app,
+    echo_error,
     fail,
+    import_tensorflow,
+    job_options,
+    signals,
 )
 from .registry import DEFAULT_MODEL
 from .smoothing import DEFAULT_BETA, DEFAULT_D_CUTOFF, DEFAULT_MIN_CUTOFF
@@ -141,9 +141,9 @@ def batch(
         fail("--overwrite and --resume contradict each other; give one")
     if end is not None and end <= start:
         fail(f"--end ({end}) must be after --start ({start})")
-    opts = _job_options(multi, long_edge, scale_factor, resolution, max_poses, score_threshold, nms_radius,
+    opts = job_options(multi, long_edge, scale_factor, resolution, max_poses, score_threshold, nms_radius,
                         refine_steps, min_pose_score, min_part_score, mirror,
-                        **_across_frames(multi, track, track_max_age, track_min_similarity, smooth,
+                        **across_frames(multi, track, track_max_age, track_min_similarity, smooth,
                                          smooth_min_cutoff, smooth_beta, smooth_d_cutoff))
     if stride not in (8, 16, 32):
         fail(f"--stride must be 8, 16 or 32 (got {stride})")
@@ -186,7 +186,7 @@ def _run(inputs: list[str], lists: list[Path], out_dir: Path, draw: Path | None,
     # The model is downloaded and converted here, once, before any worker starts; workers only load it.
     # TensorFlow is imported here (quietly) only to convert, or to run in this process.
     if workers == 1 and not ray or not _cached(model, stride, cache_dir):
-        _import_tensorflow()
+        import_tensorflow()
     ref = resolve_model(model, stride, cache_dir=cache_dir, base_url=base_url,
                         progress=no_progress if quiet else tqdm_progress)
     job = make_job(items, out_dir, ref, opts, draw_dir=draw, start=start, end=end, every=every,
@@ -203,8 +203,8 @@ def _run(inputs: list[str], lists: list[Path], out_dir: Path, draw: Path | None,
         backend = LocalBackend(workers, threads, retries=retries)
     bars = _Bars(len(items), disabled=quiet or not sys.stderr.isatty())
     try:
-        with _signals.deferred():
-            report = run_batch(job, backend, resume=resume, on_progress=bars.update, stop=_signals.requested)
+        with signals.deferred():
+            report = run_batch(job, backend, resume=resume, on_progress=bars.update, stop=signals.requested)
     finally:
         bars.close()
         backend.close()
@@ -212,7 +212,7 @@ def _run(inputs: list[str], lists: list[Path], out_dir: Path, draw: Path | None,
     if verbose:
         for r in report.items:
             if r.status == "failed" or r.frame_errors:
-                _err(f"{r.input}: {r.error or f'{r.frame_errors} frames could not be processed'}")
+                echo_error(f"{r.input}: {r.error or f'{r.frame_errors} frames could not be processed'}")
     if not quiet:
         rate = report.frames / report.seconds if report.seconds > 0 else 0.0
         done = report.count("done")

@@ -107,7 +107,7 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or su
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Also report each failed item.")]
 
 
-def _job_options(multi: bool, long_edge: int | None, scale_factor: float | None, resolution: str | None,
+def job_options(multi: bool, long_edge: int | None, scale_factor: float | None, resolution: str | None,
                  max_poses: int, score_threshold: float, nms_radius: float, refine_steps: int,
                  min_pose_score: float, min_part_score: float, mirror: bool, *, stride: int = 16,
                  track: dict[str, Any] | None = None, smooth: dict[str, Any] | None = None):
@@ -125,7 +125,7 @@ def _job_options(multi: bool, long_edge: int | None, scale_factor: float | None,
     return JobOptions(sizing, params, mirror, min_pose_score, min_part_score, track, smooth)
 
 
-def _across_frames(multi: bool, track: bool, max_age: int, min_similarity: float, smooth: bool,
+def across_frames(multi: bool, track: bool, max_age: int, min_similarity: float, smooth: bool,
                    min_cutoff: float, beta: float, d_cutoff: float) -> dict[str, Any]:
     """--track / --smooth as keyword arguments of PoseTracker / PoseSmoother (None when off).
 
@@ -135,7 +135,7 @@ def _across_frames(multi: bool, track: bool, max_age: int, min_similarity: float
             "smooth": {"min_cutoff": min_cutoff, "beta": beta, "d_cutoff": d_cutoff} if smooth else None}
 
 
-def _import_tensorflow() -> None:
+def import_tensorflow() -> None:
     """Import TensorFlow with its C++ start-up notices (oneDNN, CPU features) kept off stderr: TF 2.21
     prints them whatever TF_CPP_MIN_LOG_LEVEL says. TF_CPP_MIN_LOG_LEVEL=0 lets them through."""
 
@@ -160,7 +160,7 @@ def _load_net(model: str, stride: int, cache_dir: Path | None, base_url: str | N
 
     if stride not in (8, 16, 32):
         fail(f"--stride must be 8, 16 or 32 (got {stride})")
-    _import_tensorflow()
+    import_tensorflow()
     runner = create_model(model, stride, cache_dir=cache_dir, base_url=base_url,
                           progress=no_progress if quiet else tqdm_progress)
     return PoseNet(runner=runner)
@@ -183,7 +183,7 @@ def _fmt_for(path: Path | None, fmt: Fmt | None, default: str) -> str:
     return default
 
 
-def _err(message: str) -> None:
+def echo_error(message: str) -> None:
     typer.echo(f"posenet: {message}", err=True)
 
 
@@ -241,7 +241,7 @@ def image(
     from .media import expand_image_inputs
     from .sinks import DirSink, Sink
 
-    opts = _job_options(multi, long_edge, scale_factor, resolution, max_poses, score_threshold, nms_radius,
+    opts = job_options(multi, long_edge, scale_factor, resolution, max_poses, score_threshold, nms_radius,
                         refine_steps, min_pose_score, min_part_score, mirror, stride=stride)
     paths = expand_image_inputs(inputs)
     # Strings, not Paths, up to here: a Path drops the trailing slash that says "a folder".
@@ -268,16 +268,16 @@ def image(
             draw.mkdir(parents=True, exist_ok=True)
             draw_to = lambda p: draw / p.name  # noqa: E731
     net = _load_net(model, stride, cache_dir, base_url, quiet)
-    settings = opts.settings(net, model)
+    settings = opts.settings(net.output_stride, model)
     if to_dir:
         sink: Any = DirSink(out, settings, overwrite)  # type: ignore[arg-type]
     else:
         sink = Sink(fmt_name, out, kind="image", settings=settings, append=resume)
     progress = _progress_over(quiet or len(paths) < 2, len(paths), "image")
-    with sink, _signals.deferred():
+    with sink, signals.deferred():
         summary = run_images(net, paths, sink, opts, draw_to=draw_to, fail_fast=fail_fast,
-                             on_error=_err if verbose or len(paths) == 1 else lambda m: None,
-                             progress=progress, stop=_signals.requested)
+                             on_error=echo_error if verbose or len(paths) == 1 else lambda m: None,
+                             progress=progress, stop=signals.requested)
     if len(paths) > 1:
         _summary(quiet, "image", summary)
     if summary.errors:
@@ -343,7 +343,7 @@ def _stream(source: str | int, out: Path | None, draw: Path | None, opts: Any, m
         _check_output(out, overwrite)
     _check_output(draw, overwrite)
     net = _load_net(model, stride, cache_dir, base_url, quiet)
-    settings = opts.settings(net, model)
+    settings = opts.settings(net.output_stride, model)
     with VideoReader(source, start=start, end=end, every=every) as reader:
         sink = Sink(fmt_name, out, kind="video", settings=settings, append=resume) \
             if out is not None or draw is None else None
@@ -356,9 +356,9 @@ def _stream(source: str | int, out: Path | None, draw: Path | None, opts: Any, m
             total = reader.frame_count or None
             bar = tqdm(total=total, unit="frame", leave=False)
         try:
-            with _signals.deferred():
+            with signals.deferred():
                 summary = run_video(net, reader, sink, opts, writer=writer, window=window,
-                                    live=reader.live, across=across, stop=_signals.requested,
+                                    live=reader.live, across=across, stop=signals.requested,
                                     on_frame=bar.update if bar else lambda n: None)
         finally:
             if bar is not None:
@@ -444,9 +444,9 @@ def video(
 
       posenet video in.mp4 --draw annotated.mp4 --start 10 --end 20
     """
-    opts = _job_options(multi, long_edge, scale_factor, resolution, max_poses, score_threshold, nms_radius,
+    opts = job_options(multi, long_edge, scale_factor, resolution, max_poses, score_threshold, nms_radius,
                         refine_steps, min_pose_score, min_part_score, mirror, stride=stride,
-                        **_across_frames(multi, track, track_max_age, track_min_similarity, smooth,
+                        **across_frames(multi, track, track_max_age, track_min_similarity, smooth,
                                          smooth_min_cutoff, smooth_beta, smooth_d_cutoff))
     if end is not None and end <= start:
         fail(f"--end ({end}) must be after --start ({start})")
@@ -495,9 +495,9 @@ def webcam(
 
       posenet webcam --device 1 --no-display --out live.jsonl
     """
-    opts = _job_options(multi, long_edge, scale_factor, resolution, max_poses, score_threshold, nms_radius,
+    opts = job_options(multi, long_edge, scale_factor, resolution, max_poses, score_threshold, nms_radius,
                         refine_steps, min_pose_score, min_part_score, mirror, stride=stride,
-                        **_across_frames(multi, track, track_max_age, track_min_similarity, smooth,
+                        **across_frames(multi, track, track_max_age, track_min_similarity, smooth,
                                          smooth_min_cutoff, smooth_beta, smooth_d_cutoff))
     source: str | int = int(device) if device.isdigit() else device
     _stream(source, out, draw, opts, model, stride, fmt, overwrite, cache_dir, base_url, quiet,
@@ -538,7 +538,7 @@ def bench(
         fail(f"--sizes must be comma-separated numbers (got {sizes!r})")
     if any(s < 1 or (s - 1) % stride for s in square):
         fail(f"--sizes must be multiples of the stride plus one, like 257 or 513 (got {sizes})")
-    opts = _job_options(multi, long_edge, scale_factor, resolution, 5, 0.5, 20.0, 2, 0.0, 0.5, False,
+    opts = job_options(multi, long_edge, scale_factor, resolution, 5, 0.5, 20.0, 2, 0.0, 0.5, False,
                         stride=stride)
     if clip is not None and not clip.is_file():
         fail(f"cannot open video {str(clip)!r}: no such file")
@@ -592,7 +592,7 @@ def models_fetch(
     from .registry import ensure_savedmodel, get_spec
     from .sources import no_progress, tqdm_progress
 
-    _import_tensorflow()
+    import_tensorflow()
     get_spec(name)
     path = ensure_savedmodel(name, stride, cache_dir=cache_dir, base_url=base_url,
                              progress=no_progress if quiet else tqdm_progress)
@@ -613,7 +613,7 @@ def models_convert(
 
     if out.exists() and not overwrite:
         fail(f"{out} exists; pass --overwrite to replace it")
-    _import_tensorflow()
+    import_tensorflow()
     path = ensure_savedmodel(source, stride, cache_dir=cache_dir, base_url=base_url)
     if out.exists():
         shutil.rmtree(out)
@@ -633,7 +633,7 @@ def models_info(
 
     from .registry import create_model
 
-    _import_tensorflow()
+    import_tensorflow()
     runner = create_model(model, stride, cache_dir=cache_dir, base_url=base_url)
     info = {"model": model, "output_stride": runner.output_stride, **runner.metadata,
             "signature": {"inputs": {"image": "float32 [batch, height, width, 3], RGB 0..255, "
@@ -702,7 +702,7 @@ class _Signals:
             self.interrupt(self.received)
 
 
-_signals = _Signals()
+signals = _Signals()
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -723,20 +723,20 @@ def main(argv: list[str] | None = None) -> int:
     previous = {}
     if _in_main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, _signals.handle)
+            previous[signum] = signal.signal(signum, signals.handle)
     try:
         result = app(args=argv, prog_name="posenet", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except typer.Exit as e:
         return e.exit_code
     except _Interrupted as e:
-        _err("terminated" if e.signum == signal.SIGTERM else "interrupted")
+        echo_error("terminated" if e.signum == signal.SIGTERM else "interrupted")
         return 128 + e.signum
     except (typer.Abort, KeyboardInterrupt):  # Ctrl-C where no handler of ours was installed
-        _err("interrupted")
+        echo_error("interrupted")
         return 130
     except _user_errors() as e:
-        _err(f"error: {e}")
+        echo_error(f"error: {e}")
         return 1
     except Exception as e:
         if hasattr(e, "show") and hasattr(e, "exit_code"):  # a usage error (Typer's click exceptions)

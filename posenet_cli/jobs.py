@@ -42,9 +42,9 @@ class JobOptions:
     track: Mapping[str, Any] | None = None
     smooth: Mapping[str, Any] | None = None
 
-    def settings(self, net: PoseNet, model: str) -> dict[str, Any]:
+    def settings(self, output_stride: int, model: str) -> dict[str, Any]:
         """The settings recorded with every output, so a result says how it was made."""
-        s: dict[str, Any] = {"model": model, "output_stride": net.output_stride,
+        s: dict[str, Any] = {"model": model, "output_stride": output_stride,
                              "decoder": "multi" if self.multi else "single"}
         sizing = {k: getattr(self.sizing, k) for k in ("scale_factor", "resolution", "long_edge")}
         sizing = {k: f"{v[0]}x{v[1]}" if isinstance(v, tuple) else v for k, v in sizing.items() if v is not None}

@@ -526,7 +526,7 @@ class VideoReader:
         self.close()
 
 
-_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
+VIDEO_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
 
 
 class VideoWriter:
@@ -541,7 +541,7 @@ class VideoWriter:
     def __init__(self, path: str | os.PathLike[str], fps: float, width: int, height: int) -> None:
         self.path = Path(path)
         ext = self.path.suffix.lower()
-        if ext not in _FOURCC:
+        if ext not in VIDEO_FOURCC:
             raise MediaError(f"cannot write video '{self.path}': unsupported extension "
                              f"{ext or '(none)'!r} (use .mp4 or .avi)")
         if not self.path.parent.is_dir():
@@ -557,13 +557,13 @@ class VideoWriter:
         self._tmp = self.path.parent / f".{self.path.stem}.{secrets.token_hex(4)}.part{ext}"
         with _quiet_opencv():
             self._writer: cv2.VideoWriter | None = cv2.VideoWriter(
-                str(self._tmp), cv2.VideoWriter_fourcc(*_FOURCC[ext]), self.fps, (self.width, self.height))
+                str(self._tmp), cv2.VideoWriter_fourcc(*VIDEO_FOURCC[ext]), self.fps, (self.width, self.height))
         if not self._writer.isOpened():
             self._writer.release()
             self._writer = None
             with contextlib.suppress(OSError):
                 self._tmp.unlink()
-            raise MediaError(f"cannot write video '{self.path}': no encoder for {_FOURCC[ext]} in this OpenCV")
+            raise MediaError(f"cannot write video '{self.path}': no encoder for {VIDEO_FOURCC[ext]} in this OpenCV")
 
     def write(self, rgb: np.ndarray) -> None:
         """Append one RGB uint8 frame of the writer's size."""
