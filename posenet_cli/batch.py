@@ -21,7 +21,6 @@ import math
 import os
 import secrets
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -31,6 +30,7 @@ from typing import Any, Protocol
 
 from .jobs import JobOptions, run_images, run_video
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VIDEO_FOURCC, Frame, MediaError, VideoReader, VideoWriter
+from .runtime import import_tensorflow
 from .sinks import DirSink, Sink, atomic_write_text
 
 IMAGE, VIDEO = "image", "video"
@@ -390,32 +390,10 @@ _NETS: dict[ModelRef, Any] = {}  # per worker process: each model is loaded once
 _SCRATCH: list[Path] = []
 
 
-def _import_tensorflow(threads: int | None) -> None:
-    """Import TensorFlow (its C++ start-up notices kept off stderr) and give it `threads` threads
-    (intra- and inter-op), if this process has not started its runtime yet."""
-    if "tensorflow" not in sys.modules and os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0":
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        sys.stderr.flush()
-        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(devnull, 2)
-            import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            os.close(devnull)
-    import tensorflow as tf
-
-    if threads:
-        with contextlib.suppress(RuntimeError):  # already initialised (the inline backend, or a reused worker)
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
 def worker_net(ref: ModelRef, threads: int | None = None) -> Any:
     """This process's PoseNet for `ref`, loaded on first use (TensorFlow given `threads` threads)."""
     if ref not in _NETS:
-        _import_tensorflow(threads)
+        import_tensorflow(threads)
         _NETS[ref] = ref.load()
     return _NETS[ref]
 

@@ -40,11 +40,11 @@ from .cli import (
     app,
     echo_error,
     fail,
-    import_tensorflow,
     job_options,
     signals,
 )
 from .registry import DEFAULT_MODEL
+from .runtime import import_tensorflow
 from .smoothing import DEFAULT_BETA, DEFAULT_D_CUTOFF, DEFAULT_MIN_CUTOFF
 
 

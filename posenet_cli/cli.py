@@ -22,6 +22,7 @@ import typer
 from . import __version__
 from .estimator import MultiPoseParams, Sizing
 from .registry import DEFAULT_MODEL, MODELS
+from .runtime import import_tensorflow
 from .smoothing import DEFAULT_BETA, DEFAULT_D_CUTOFF, DEFAULT_MIN_CUTOFF
 
 app = typer.Typer(
@@ -133,24 +134,6 @@ def across_frames(multi: bool, track: bool, max_age: int, min_similarity: float,
     track = track or (smooth and multi)
     return {"track": {"max_age": max_age, "min_similarity": min_similarity} if track else None,
             "smooth": {"min_cutoff": min_cutoff, "beta": beta, "d_cutoff": d_cutoff} if smooth else None}
-
-
-def import_tensorflow() -> None:
-    """Import TensorFlow with its C++ start-up notices (oneDNN, CPU features) kept off stderr: TF 2.21
-    prints them whatever TF_CPP_MIN_LOG_LEVEL says. TF_CPP_MIN_LOG_LEVEL=0 lets them through."""
-
-    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _load_net(model: str, stride: int, cache_dir: Path | None, base_url: str | None, quiet: bool):
