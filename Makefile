@@ -29,7 +29,7 @@ bench: install
 	$(BIN)/python -m benchmarks
 
 lint: install
-	$(BIN)/ruff check posenet_cli tests benchmarks
+	$(BIN)/ruff check posenet_cli tests benchmarks tools
 
 clean:
 	rm -rf out build *.egg-info .pytest_cache .hypothesis

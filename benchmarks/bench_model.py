@@ -31,9 +31,9 @@ STRIDE = 16
 
 def export_models(folder: Path, jit_compile: bool = False) -> dict[str, Path]:
     """Export the 0.50 and 0.75 checkpoints at stride 16 into `folder`; name -> SavedModel dir."""
-    from posenet_cli import network
-    from posenet_cli.savedmodel import export_savedmodel
-    from posenet_cli.weights import read_checkpoint
+    from posenet_cli.models import network
+    from posenet_cli.models.savedmodel import export_savedmodel
+    from posenet_cli.models.weights import read_checkpoint
 
     saved = network.JIT_COMPILE
     network.JIT_COMPILE = jit_compile  # read when a network is built
@@ -51,7 +51,7 @@ def export_models(folder: Path, jit_compile: bool = False) -> dict[str, Path]:
 
 def time_runner(path: Path, size: int, batch: int, label: str) -> dict[str, Any]:
     """Median ms per frame of ModelRunner on random images, after two warm-up calls."""
-    from posenet_cli.savedmodel import ModelRunner
+    from posenet_cli.models.savedmodel import ModelRunner
 
     runner = ModelRunner.load(path)
     images = np.random.default_rng(0).uniform(0, 255, (batch, size, size, 3)).astype(np.float32)
@@ -76,7 +76,7 @@ import json, sys, time
 t0 = time.perf_counter()
 import numpy as np, tensorflow as tf
 t1 = time.perf_counter()
-from posenet_cli.savedmodel import ModelRunner
+from posenet_cli.models.savedmodel import ModelRunner
 runner = ModelRunner.load(sys.argv[1])
 t2 = time.perf_counter()
 runner(np.zeros((1, 257, 257, 3), np.float32))

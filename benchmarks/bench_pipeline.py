@@ -26,9 +26,10 @@ import cv2
 import numpy as np
 
 from benchmarks.common import bench_net, shared_dir
-from posenet_cli.bench import measure
-from posenet_cli.estimator import MultiPoseParams, Sizing
+from posenet_cli.decode import DecoderOptions
 from posenet_cli.jobs import JobOptions
+from posenet_cli.jobs.bench import measure
+from posenet_cli.sizing import SizingOptions
 
 CLIP = "data/videos/walking-street.mp4"
 
@@ -52,11 +53,12 @@ tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
 from pathlib import Path
 from benchmarks.common import bench_net
-from posenet_cli.bench import model_fps, prepared_frames, video_fps
-from posenet_cli.estimator import MultiPoseParams, Sizing
+from posenet_cli.jobs.bench import model_fps, prepared_frames, video_fps
+from posenet_cli.decode import DecoderOptions
+from posenet_cli.sizing import SizingOptions
 from posenet_cli.jobs import JobOptions
 net, _ = bench_net()
-opts = JobOptions(Sizing(scale_factor=0.5), MultiPoseParams())
+opts = JobOptions(SizingOptions(scale_factor=0.5), DecoderOptions(multi=True))
 clip = Path(sys.argv[1])
 print(json.dumps([model_fps(net, prepared_frames(net, clip, opts), 4), video_fps(net, clip, opts, 4)]))
 """
@@ -124,7 +126,7 @@ def run(long_frames: int = 10_000) -> list[dict]:
     clip = shared / CLIP
     rows = []
     for multi in (False, True):
-        opts = JobOptions(Sizing(scale_factor=0.5), MultiPoseParams() if multi else None)
+        opts = JobOptions(SizingOptions(scale_factor=0.5), DecoderOptions(multi=multi))
         measured = measure(net, clip, opts, sizes=(), batches=(1, 2, 4, 8))
         for row in measured if multi else measured[-1:]:
             rows.append({"what": row["what"], "input": row["input"], "batch": row["batch"],

@@ -1,7 +1,8 @@
 """PoseNet decoders: the network's output tensors of one image -> poses in network-input pixels.
 
-Written from the behaviour of the tfjs packages (docs/posenet-spec.md, "Single-pose decoding" and
-"Multi-pose decoding") so that results match the reference outputs to float noise.
+Written from the documented behaviour of the tfjs packages (PoseNet 1.x and 2.x: arg-max single-pose
+decoding, PersonLab-style greedy multi-pose decoding) so that results match the reference outputs to float
+noise (tests/test_decode.py checks them on the reference's own tensors).
 
 Array layouts (one image, no batch dimension; h, w = the output grid, `R = (size - 1) / stride + 1`):
 
@@ -20,15 +21,54 @@ are IEEE doubles, which is what JavaScript computes with, so results match the r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from numbers import Integral
+from typing import Any
 
 import numpy as np
 
 from .keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN
 from .pose import Pose
 
-__all__ = ["decode_single_pose", "decode_multiple_poses"]
+__all__ = ["DecoderOptions", "decode_single_pose", "decode_multiple_poses"]
+
+
+@dataclass(frozen=True)
+class DecoderOptions:
+    """Which decoder, its settings (tfjs defaults) and which poses to keep.
+
+    `multi` False: the single-pose (arg-max) decoder; True: the multi-pose decoder with `max_poses`,
+    `score_threshold` (the smallest part score that can start a pose), `nms_radius` (network-input pixels)
+    and `refine_steps` (2: tfjs 2.x, 1: tfjs 1.x). Poses scoring below `min_pose_score` are dropped.
+    `mirror` is tfjs's flipHorizontal: positions are mirrored, x' = width - 1 - x, when they are mapped
+    back to the image (part labels stay).
+    """
+
+    multi: bool = False
+    max_poses: int = 5
+    score_threshold: float = 0.5
+    nms_radius: float = 20.0
+    refine_steps: int = 2
+    min_pose_score: float = 0.0
+    mirror: bool = False
+
+    def decode(self, outputs: Mapping[str, np.ndarray], output_stride: int) -> list[Pose]:
+        """One image's poses in network-input pixels ([the single pose] unless `multi`), unfiltered."""
+        if not self.multi:
+            return [decode_single_pose(outputs["heatmap_scores"], outputs["offsets"], output_stride)]
+        return decode_multiple_poses(
+            outputs["heatmap_scores"], outputs["offsets"], outputs["displacement_fwd"], outputs["displacement_bwd"],
+            output_stride, max_detections=self.max_poses, score_threshold=self.score_threshold,
+            nms_radius=self.nms_radius, refine_steps=self.refine_steps)
+
+    def settings(self) -> dict[str, Any]:
+        """The decoder as recorded with results (the multi-pose settings only where they apply)."""
+        out: dict[str, Any] = {"decoder": "multi" if self.multi else "single"}
+        if self.multi:
+            out.update(max_detections=self.max_poses, score_threshold=self.score_threshold,
+                       nms_radius=self.nms_radius, refine_steps=self.refine_steps)
+        return out
 
 _OFFSET_CHANNELS = 2 * NUM_KEYPOINTS  # 34: y for keypoints 0..16, then x
 _DISP_CHANNELS = 2 * NUM_EDGES  # 32: y for edges 0..15, then x

@@ -1,11 +1,12 @@
 """A pipelined, batched path for streams of frames: decode, inference and pose decoding overlap.
 
     reader thread      frames -> network inputs (resize/pad), grouped into batches of equal size
-    inference thread   batches -> the SavedModel (TensorFlow releases the GIL while it computes)
+    inference thread   batches -> the model runner (TensorFlow releases the GIL while it computes)
     caller's thread    outputs -> poses, yielded in frame order (the caller writes JSON, draws, ...)
 
 Queues between the stages are bounded, so memory stays flat however long the video is. Results are
-the same as `PoseNet.estimate` one frame at a time (a test checks this on the shared clips).
+the same as `PoseNet.estimate` one frame at a time (a test checks this on the shared clips). A
+`BrokenFrame` in the stream is passed through in its place, with no poses.
 """
 
 from __future__ import annotations
@@ -14,30 +15,26 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from .estimator import MultiPoseParams, PoseNet, Sizing, as_rgb
+from .decode import DecoderOptions
+from .estimator import PoseNet, as_rgb
+from .frames import BrokenFrame, Frame
 from .pose import Pose
-from .sizing import InputPlan
+from .sizing import InputPlan, SizingOptions
 
 _DONE = object()
-
-
-class FrameLike(Protocol):
-    index: int
-    time_ms: float
-    image: np.ndarray
-
-
 READER_NICENESS = 10
+# What `Pipeline.run` yields, in stream order: a frame with its poses, or a broken frame passed through.
+Result = tuple[Frame, list[Pose]] | BrokenFrame
 
 
 def _lower_priority() -> None:
     """Make the calling thread yield to inference: TensorFlow splits each op across its threads and
-    waits for the slowest, so a decoding thread that preempts one of them stalls the whole op. Measured
-    on 2 cores (walking-street.mp4, scale 0.5, batch 4): 71.8 -> 75 frames/s. Linux only; elsewhere a no-op."""
+    waits for the slowest, so a decoding thread that preempts one of them stalls the whole op
+    (docs/benchmarks.md, "Video pipeline"). Linux only; elsewhere a no-op."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), READER_NICENESS)
     except (AttributeError, OSError):
@@ -57,10 +54,9 @@ class Pipeline:
     def __init__(
         self,
         net: PoseNet,
-        sizing: Sizing = Sizing(),
-        multi: MultiPoseParams | None = None,
+        sizing: SizingOptions = SizingOptions(),
+        decoder: DecoderOptions = DecoderOptions(),
         *,
-        flip_horizontal: bool = False,
         batch_size: int = 4,
         queue_batches: int = 2,
         drop_stale: bool = False,
@@ -69,8 +65,7 @@ class Pipeline:
         rather than queued, so what is shown stays current; use it with batch_size=1."""
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
-        self.net, self.sizing, self.multi = net, sizing, multi
-        self.flip_horizontal = flip_horizontal
+        self.net, self.sizing, self.decoder = net, sizing, decoder
         self.batch_size = batch_size
         self.queue_batches = queue_batches
         self.drop_stale = drop_stale
@@ -83,10 +78,11 @@ class Pipeline:
             self._plans[key] = self.sizing.plan(height, width, self.net.output_stride)
         return self._plans[key]
 
-    def run(self, frames: Iterable[FrameLike], should_stop: Callable[[], bool] = lambda: False
-            ) -> Iterator[tuple[FrameLike, list[Pose]]]:
-        """Yield (frame, poses in image pixels) for every frame, in order; end early once `should_stop()`
-        is true (checked while waiting too, so a stalled source does not hold up a requested stop)."""
+    def run(self, frames: Iterable[Frame | BrokenFrame], should_stop: Callable[[], bool] = lambda: False
+            ) -> Iterator[Result]:
+        """Yield (frame, poses in image pixels) for every frame, and each broken frame as it is, in order;
+        end early once `should_stop()` is true (checked while waiting too, so a stalled source does not
+        hold up a requested stop)."""
         stop = threading.Event()
         prepared: queue.Queue[Any] = queue.Queue(self.queue_batches)
         inferred: queue.Queue[Any] = queue.Queue(self.queue_batches)
@@ -114,18 +110,22 @@ class Pipeline:
         def read() -> None:
             _lower_priority()
             try:
-                batch: list[tuple[FrameLike, InputPlan, np.ndarray]] = []
+                # A batch holds (frame, plan, network input); a broken frame rides along as (frame, None, None).
+                batch: list[tuple[Frame | BrokenFrame, InputPlan | None, np.ndarray | None]] = []
                 for frame in frames:
                     if stop.is_set():
                         return
+                    if isinstance(frame, BrokenFrame):
+                        batch.append((frame, None, None))
+                        continue
                     image = as_rgb(frame.image)
                     plan = self._plan(image.shape[0], image.shape[1])
-                    if batch and batch[-1][1] != plan:  # a size change ends the batch
+                    if any(p not in (None, plan) for _, p, _ in batch):  # a size change ends the batch
                         if not put(prepared, batch):
                             return
                         batch = []
                     batch.append((frame, plan, plan.prepare(image)))
-                    if len(batch) == self.batch_size:
+                    if sum(p is not None for _, p, _ in batch) == self.batch_size:
                         if not put(prepared, batch):
                             return
                         batch = []
@@ -150,7 +150,8 @@ class Pipeline:
                     if item is _DONE or isinstance(item, _Failure):
                         put(inferred, item)
                         return
-                    outputs = self.net.runner(np.stack([inp for _, _, inp in item]))
+                    inputs = [inp for _, _, inp in item if inp is not None]
+                    outputs = self.net.runner(np.stack(inputs)) if inputs else {}
                     if not put(inferred, (item, outputs)):
                         return
             except BaseException as e:  # noqa: BLE001 - carried to the caller
@@ -173,11 +174,16 @@ class Pipeline:
                 if isinstance(item, _Failure):
                     raise item.error
                 batch, outputs = item
-                for i, (frame, plan, _) in enumerate(batch):
+                i = 0  # the frame's row in the outputs (broken frames have none)
+                for frame, plan, _ in batch:
                     if should_stop():
                         return
+                    if plan is None:
+                        yield frame  # type: ignore[misc]
+                        continue
                     one = {k: v[i] for k, v in outputs.items()}
-                    yield frame, self.net.decode(plan, one, self.multi, self.flip_horizontal)
+                    i += 1
+                    yield frame, self.net.decode(plan, one, self.decoder)  # type: ignore[misc]
         finally:
             stop.set()
             for t in threads:

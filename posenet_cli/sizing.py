@@ -24,17 +24,47 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import PoseNetError
+from .models.base import StrideError, check_stride
 from .pose import Pose
 
 DEFAULT_LONG_EDGE = 641
-VALID_STRIDES = (8, 16, 32)
 MAX_INPUT_PIXELS = 4097 * 4097
 MAX_SIDE = 1 << 31  # no decoder makes images wider or higher than this
 MAX_PADDED_PIXELS = 100_000_000  # an RGB uint8 copy of this many pixels is 300 MB
 
 
-class SizingError(ValueError):
+class SizingError(PoseNetError, ValueError):
     """An input size that cannot work (scale factor out of range, image too small, ...)."""
+
+
+@dataclass(frozen=True)
+class SizingOptions:
+    """How images are sized for the network: one of scale_factor (tfjs 1.x), resolution (tfjs 2.x) or
+    long_edge; none given means long edge DEFAULT_LONG_EDGE."""
+
+    scale_factor: float | None = None
+    resolution: str | int | tuple[int, int] | None = None
+    long_edge: int | None = None
+
+    def plan(self, height: int, width: int, output_stride: int) -> InputPlan:
+        """The plan for one image size (raises SizingError when the options cannot work for it)."""
+        return make_plan(height, width, output_stride, scale_factor=self.scale_factor,
+                         resolution=self.resolution, long_edge=self.long_edge)
+
+    def check(self, output_stride: int) -> SizingOptions:
+        """These options with the resolution parsed, checked at `output_stride` on a typical image, so a bad
+        option fails before any model is loaded rather than at the first image."""
+        checked = SizingOptions(self.scale_factor, None if self.resolution is None else
+                                parse_resolution(self.resolution), self.long_edge)
+        checked.plan(513, 513, output_stride)
+        return checked
+
+    def settings(self) -> dict[str, object]:
+        """The sizing as recorded with results: the convention given and its value."""
+        given = {k: getattr(self, k) for k in ("scale_factor", "resolution", "long_edge")}
+        given = {k: f"{v[0]}x{v[1]}" if isinstance(v, tuple) else v for k, v in given.items() if v is not None}
+        return given or {"long_edge": DEFAULT_LONG_EDGE}
 
 
 @dataclass(frozen=True)
@@ -76,10 +106,11 @@ class InputPlan:
         return resize_bilinear(image, self.input_height, self.input_width)
 
 
-def check_stride(output_stride: int) -> int:
-    if isinstance(output_stride, bool) or output_stride not in VALID_STRIDES:
-        raise SizingError(f"output stride must be one of 8, 16, 32 (got {output_stride})")
-    return output_stride
+def _check_stride(output_stride: int) -> None:
+    try:
+        check_stride(output_stride)
+    except StrideError as e:
+        raise SizingError(str(e)) from None
 
 
 def valid_size(size: float, output_stride: int) -> int:
@@ -126,7 +157,7 @@ def _finite_number(value: object, what: str) -> float:
 
 def plan_scale_factor(height: int, width: int, scale_factor: float, output_stride: int) -> InputPlan:
     """tfjs 1.x sizing: each side d -> floor((d * f - 1) / stride) * stride + 1, no padding."""
-    check_stride(output_stride)
+    _check_stride(output_stride)
     _check_image(height, width)
     if not (0.0 < _finite_number(scale_factor, "scale factor") <= 1.0):
         raise SizingError(f"scale factor must be in (0, 1] (got {scale_factor})")
@@ -144,7 +175,7 @@ def plan_long_edge(height: int, width: int, long_edge: int, output_stride: int) 
 
     Each side is snapped to a valid size as the 1.x convention does; small images are scaled up.
     """
-    check_stride(output_stride)
+    _check_stride(output_stride)
     _check_image(height, width)
     if _finite_number(long_edge, "long edge") < output_stride + 1:
         raise SizingError(f"long edge must be at least {output_stride + 1} px at stride {output_stride}")
@@ -190,7 +221,7 @@ def plan_resolution(
 
     An invalid target side r becomes floor(r / stride) * stride + 1.
     """
-    check_stride(output_stride)
+    _check_stride(output_stride)
     _check_image(height, width)
     target_w, target_h = parse_resolution(resolution)
     in_w = target_w if (target_w - 1) % output_stride == 0 else valid_size(target_w, output_stride)
@@ -238,7 +269,8 @@ def resize_bilinear(image: np.ndarray, out_height: int, out_width: int) -> np.nd
 
     This is the op itself: it equals the input tfjs 2.x (WASM backend) fed its network bit for bit,
     and tfjs 1.x's JavaScript CPU backend within 0.012 of 255 (tests/test_sizing.py). It runs in
-    TensorFlow's C++ kernels, about 6x faster than the same arithmetic in numpy, which matters on video.
+    TensorFlow's C++ kernels, faster than the same arithmetic in numpy (docs/benchmarks.md), which
+    matters on video.
     """
     import tensorflow as tf
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -106,6 +107,18 @@ class _Track:
         self.filter = filt
         self.last_ms = -math.inf
         self.stale = np.zeros(NUM_KEYPOINTS, dtype=bool)  # (17,) keypoints last seen below min_part_score
+
+
+@dataclass(frozen=True)
+class SmoothOptions:
+    """The One Euro filter's parameters as the commands expose them."""
+
+    min_cutoff: float = DEFAULT_MIN_CUTOFF
+    beta: float = DEFAULT_BETA
+    d_cutoff: float = DEFAULT_D_CUTOFF
+
+    def smoother(self) -> PoseSmoother:
+        return PoseSmoother(self.min_cutoff, self.beta, self.d_cutoff)
 
 
 class PoseSmoother:

@@ -33,6 +33,8 @@ COCO_SIGMAS = np.array([
 ])
 assert COCO_SIGMAS.shape == (NUM_KEYPOINTS,)
 
+DEFAULT_MAX_AGE = 30  # frames
+DEFAULT_MIN_SIMILARITY = 0.3
 MIN_SHARED_KEYPOINTS = 3  # OKS over fewer keypoints confident in both poses is too noisy: use box IoU
 EXACT_LIMIT = 64  # the Hungarian method is O(n^3); beyond this many tracks or poses, assign greedily
 
@@ -198,6 +200,18 @@ class _Track:
         self.missed = 0
 
 
+@dataclass(frozen=True)
+class TrackOptions:
+    """Tracking as the commands expose it: frames a lost person's id waits (`max_age`) and the lowest OKS
+    (or box IoU) that continues a track (`min_similarity`)."""
+
+    max_age: int = DEFAULT_MAX_AGE
+    min_similarity: float = DEFAULT_MIN_SIMILARITY
+
+    def tracker(self) -> PoseTracker:
+        return PoseTracker(max_age=self.max_age, min_similarity=self.min_similarity)
+
+
 class PoseTracker:
     """Gives each person a stable `id` across frames; fed one frame of poses at a time.
 
@@ -217,7 +231,8 @@ class PoseTracker:
     (a lost track: the better of the two).
     """
 
-    def __init__(self, max_age: int = 30, min_similarity: float = 0.3, min_part_score: float = 0.3,
+    def __init__(self, max_age: int = DEFAULT_MAX_AGE, min_similarity: float = DEFAULT_MIN_SIMILARITY,
+                 min_part_score: float = 0.3,
                  assignment: Assignment = "hungarian", predict: bool = True, min_pose_score: float = 0.25) -> None:
         if assignment not in ("hungarian", "greedy"):
             raise ValueError(f"unknown assignment {assignment!r} (hungarian or greedy)")

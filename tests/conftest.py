@@ -7,14 +7,19 @@ POSENET_REQUIRE_SHARED=1 so that a missing shared folder fails the run instead.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
+import io
 import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
+
+from posenet_cli.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("POSENET_SHARED", REPO.parent / "shared"))
@@ -93,6 +98,24 @@ def validator():
     """A validator for the JSON Schema of the output records."""
     import jsonschema
 
-    from posenet_cli.formats import load_schema
+    from posenet_cli.output.records import load_schema
 
     return jsonschema.Draft202012Validator(load_schema())
+
+
+class Run(NamedTuple):
+    """What a run of the command gave: its exit status, stdout and stderr."""
+
+    code: int
+    out: str
+    err: str
+
+
+def posenet(*args: object) -> Run:
+    """Run the `posenet` command in this process as a user would (arguments as text), capturing its output.
+    Whatever happens, it must not print a traceback."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    assert "Traceback" not in out.getvalue() + err.getvalue()
+    return Run(code, out.getvalue(), err.getvalue())

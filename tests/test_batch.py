@@ -18,20 +18,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posenet_cli.batch import (
-    BatchError,
-    BatchJob,
-    FrameRange,
-    ModelRef,
-    default_workers,
-    expand_inputs,
-    plan_items,
-    plan_tasks,
-    threads_per_worker,
-)
-from posenet_cli.cli import main
+from posenet_cli.batch import BatchError, BatchJob, default_workers, plan_items, plan_tasks, threads_per_worker
+from posenet_cli.batch.worker import frames_between
 from posenet_cli.jobs import JobOptions
-from posenet_cli.media import VideoReader
+from posenet_cli.media.inputs import IMAGE, VIDEO, MediaError
+from posenet_cli.media.inputs import expand_inputs as expand
+from posenet_cli.media.video import VideoReader
+from posenet_cli.models import ModelRef
+from posenet_cli.temporal import AcrossFramesOptions
+from posenet_cli.tracking import TrackOptions
+
+from conftest import posenet
 
 PHOTOS = ["data/images/tfjs-demo/tennis.jpg", "data/images/coral/couple.jpg", "data/images/tfjs-demo/skiing.jpg"]
 CLIPS = ["data/videos/walking-street.mp4", "data/videos/street-5frames.mp4"]  # 30 and 5 frames up to --end 1
@@ -39,15 +36,8 @@ SETTINGS = ["--multi", "--end", "1"]
 PARTS = ["--chunk-frames", "7"]  # walking-street in 5 parts, street-5frames in 1
 
 
-def posenet(*args: object) -> tuple[int, str]:
-    """Run the command in this process; (exit status, stderr) via a pipe-free capture."""
-    import contextlib
-    import io
-
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, err.getvalue()
+def expand_inputs(args: list[str], lists: list[str] = ()) -> list[Path]:
+    return expand(args, kinds=(IMAGE, VIDEO), list_files=lists)
 
 
 def inputs(shared: Path) -> list[Path]:
@@ -79,10 +69,11 @@ def module_env(model_env):
 def reference(module_env, shared, tmp_path_factory) -> Path:
     """What `posenet image PHOTOS --out DIR/` and `posenet video CLIP --out NAME.jsonl` write."""
     ref = tmp_path_factory.mktemp("reference")
-    code, err = posenet("image", *[shared / p for p in PHOTOS], "--multi", "--out", f"{ref}/", "--quiet")
+    code, _, err = posenet("image", *[shared / p for p in PHOTOS], "--multi", "--out", f"{ref}/", "--quiet")
     assert code == 0, err
     for clip in CLIPS:
-        code, err = posenet("video", shared / clip, *SETTINGS, "--out", ref / (Path(clip).stem + ".jsonl"), "--quiet")
+        out = ref / (Path(clip).stem + ".jsonl")
+        code, _, err = posenet("video", shared / clip, *SETTINGS, "--out", out, "--quiet")
         assert code == 0, err
     return ref
 
@@ -110,9 +101,9 @@ def test_inputs_from_files_folders_globs_and_lists(shared, tmp_path, monkeypatch
 ])
 def test_bad_inputs_are_one_line(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(BatchError, match=message.replace("*", r"\*")):
+    with pytest.raises(MediaError, match=message.replace("*", r"\*")):
         expand_inputs(args)
-    code, err = posenet("batch", *args, "--out-dir", tmp_path / "out")
+    code, _, err = posenet("batch", *args, "--out-dir", tmp_path / "out")
     assert code == 1 and err.count("\n") == 1 and err.startswith("posenet: error: ") and message in err
 
 
@@ -135,7 +126,7 @@ def test_default_workers_one_per_core_as_memory_allows():
 
 def _job(shared: Path, opts: JobOptions = JobOptions(), **kw) -> BatchJob:
     items = plan_items([shared / c for c in CLIPS] + [shared / PHOTOS[0]])
-    return BatchJob(tuple(items), "/nonexistent", ModelRef("m", 16, "/nonexistent"), opts, **kw)
+    return BatchJob(tuple(items), "/nonexistent", ModelRef("m", 16, path="/nonexistent"), opts, **kw)
 
 
 def test_long_videos_are_split_only_where_frames_are_independent(shared):
@@ -145,7 +136,7 @@ def test_long_videos_are_split_only_where_frames_are_independent(shared):
     assert walking == [(0, 5, 0, 6), (1, 5, 6, 12), (2, 5, 12, 18), (3, 5, 18, 24), (4, 5, 24, None)]  # balanced
     auto, _, _ = plan_tasks(_job(shared), [0, 1, 2], workers=2)  # 144 + 5 + 1 frames: 2 parts of 72
     assert [(t.first, t.stop) for t in auto if t.item == 0] == [(0, 72), (72, None)]
-    tracked = _job(shared, JobOptions(track={"max_age": 30, "min_similarity": 0.3}), chunk_frames=7)
+    tracked = _job(shared, JobOptions(across=AcrossFramesOptions(track=TrackOptions())), chunk_frames=7)
     assert sum(t.item == 0 for t in plan_tasks(tracked, [0, 1, 2], workers=2)[0]) == 1  # ids need every frame
     assert sum(t.item == 0 for t in plan_tasks(_job(shared, chunk_frames=0), [0], workers=2)[0]) == 1
 
@@ -162,9 +153,8 @@ def test_video_parts_hold_exactly_the_unsplit_frames(shared, start, end, every, 
         whole = list(reader)
     parts = []
     for t in tasks:
-        frames = FrameRange(clip, start=start, end=end, every=every, first=t.first, stop=t.stop)
-        parts += list(frames)
-        frames.close()
+        with VideoReader(clip, start=start, end=end, every=every) as reader:
+            parts += list(frames_between(reader, t.first, t.stop))
     assert [f.index for f in parts] == [f.index for f in whole]
     assert [f.time_ms for f in parts] == [f.time_ms for f in whole]
     assert all(np.array_equal(a.image, b.image) for a, b in zip(parts, whole))
@@ -177,7 +167,7 @@ def test_video_parts_hold_exactly_the_unsplit_frames(shared, start, end, every, 
 
 def test_one_worker_equals_image_and_video(module_env, shared, reference, tmp_path):
     out = tmp_path / "out"
-    code, err = posenet("batch", *inputs(shared), *SETTINGS, *PARTS, "--out-dir", out, "--workers", "1", "--quiet")
+    code, _, err = posenet("batch", *inputs(shared), *SETTINGS, *PARTS, "--out-dir", out, "--workers", "1", "--quiet")
     assert code == 0, err
     assert_same_outputs(out, reference)
     m = manifest(out)
@@ -189,7 +179,7 @@ def test_one_worker_equals_image_and_video(module_env, shared, reference, tmp_pa
 def test_worker_processes_equal_image_and_video(module_env, shared, reference, tmp_path):
     """Two spawned workers, each writing straight to the folder (--write-by workers): parts merged in order."""
     out = tmp_path / "out"
-    code, err = posenet("batch", *inputs(shared), *SETTINGS, *PARTS, "--out-dir", out, "--workers", "2",
+    code, _, err = posenet("batch", *inputs(shared), *SETTINGS, *PARTS, "--out-dir", out, "--workers", "2",
                         "--write-by", "workers", "--quiet")
     assert code == 0, err
     assert_same_outputs(out, reference)
@@ -213,7 +203,7 @@ def local_ray(module_env):
 
 def test_ray_equals_image_and_video(local_ray, shared, reference, tmp_path):
     out = tmp_path / "out"
-    code, err = posenet("batch", *inputs(shared), *SETTINGS, *PARTS, "--out-dir", out, "--ray", "--threads", "1",
+    code, _, err = posenet("batch", *inputs(shared), *SETTINGS, *PARTS, "--out-dir", out, "--ray", "--threads", "1",
                         "--quiet")  # 1 CPU a task: two worker processes at once
     assert code == 0, err
     assert_same_outputs(out, reference)
@@ -263,7 +253,7 @@ def test_a_ray_worker_killed_mid_job_loses_nothing(local_ray, shared, reference,
     thread.start()
     out = tmp_path / "out"
     try:
-        code, err = posenet("batch", *inputs(shared), *SETTINGS, "--chunk-frames", "3", "--out-dir", out, "--ray",
+        code, _, err = posenet("batch", *inputs(shared), *SETTINGS, "--chunk-frames", "3", "--out-dir", out, "--ray",
                             "--threads", "1", "--quiet")
     finally:
         done.set()
@@ -290,7 +280,7 @@ def test_resume_after_the_driver_is_killed_redoes_only_the_unfinished(module_env
     proc.wait()
     complete = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if not p.name.startswith(".")}
     assert "manifest.json" not in complete and 0 < len(complete) < 5
-    code, err = posenet("batch", *inputs(shared), *SETTINGS, "--out-dir", out, "--workers", "1", "--resume",
+    code, _, err = posenet("batch", *inputs(shared), *SETTINGS, "--out-dir", out, "--workers", "1", "--resume",
                         "--quiet")
     assert code == 0, err
     assert_same_outputs(out, reference)
@@ -298,7 +288,7 @@ def test_resume_after_the_driver_is_killed_redoes_only_the_unfinished(module_env
     assert {name for name, s in status.items() if s == "skipped"} == set(complete)
     assert {name for name, s in status.items() if s == "done"} == set(status) - set(complete)
     assert all((out / name).stat().st_mtime_ns == t for name, t in complete.items())  # not rewritten
-    code, err = posenet("batch", *inputs(shared), "--multi", "--out-dir", out, "--resume", "--quiet")
+    code, _, err = posenet("batch", *inputs(shared), "--multi", "--out-dir", out, "--resume", "--quiet")
     assert code == 1 and "other settings" in err  # without --end 1: not the same job
 
 
@@ -308,23 +298,23 @@ def test_failed_inputs_are_recorded_and_exit_1(module_env, shared, tmp_path):
     bad_video.write_bytes(b"not a video at all" * 100)
     out = tmp_path / "out"
     good = shared / PHOTOS[0]
-    code, err = posenet("batch", bad_image, good, bad_video, "--out-dir", out, "--workers", "1", "--quiet")
+    code, _, err = posenet("batch", bad_image, good, bad_video, "--out-dir", out, "--workers", "1", "--quiet")
     assert code == 1 and err.count("\n") == 1 and "2 of 3 inputs failed" in err
     items = {i["input"]: i for i in manifest(out)["items"]}
     assert items[str(good)]["status"] == "done" and (out / "tennis.json").is_file()
     assert items[str(bad_image)]["status"] == "failed" and "broken.jpg" in items[str(bad_image)]["error"]
     assert items[str(bad_video)]["status"] == "failed" and "noise.mp4" in items[str(bad_video)]["error"]
     assert not (out / "broken.json").exists() and not (out / "noise.jsonl").exists()
-    code, err = posenet("batch", bad_image, good, bad_video, "--out-dir", out, "--workers", "1", "--quiet")
+    code, _, err = posenet("batch", bad_image, good, bad_video, "--out-dir", out, "--workers", "1", "--quiet")
     assert code == 1 and "tennis.json exists; pass --overwrite" in err
-    code, err = posenet("batch", bad_image, good, bad_video, "--out-dir", out, "--resume", "--quiet")
+    code, _, err = posenet("batch", bad_image, good, bad_video, "--out-dir", out, "--resume", "--quiet")
     statuses = [i["status"] for i in manifest(out)["items"]]
     assert code == 1 and statuses == ["failed", "skipped", "failed"]  # failures are tried again
 
 
 def test_ray_missing_is_one_line(module_env, shared, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
-    code, err = posenet("batch", shared / PHOTOS[0], "--out-dir", tmp_path, "--ray", "--quiet")
+    code, _, err = posenet("batch", shared / PHOTOS[0], "--out-dir", tmp_path, "--ray", "--quiet")
     assert code == 1 and err == "posenet: error: --ray needs Ray: pip install 'posenet-cli[ray]' (or 'ray>=2.9')\n"
 
 
@@ -345,10 +335,10 @@ def test_a_broken_frame_at_a_part_boundary_is_recorded_as_unsplit(module_env, tm
     data[starts[5]:end] = bytes(end - starts[5])  # frame 5: the last of part [3, 6)
     clip.write_bytes(bytes(data))
     reference = tmp_path / "reference.jsonl"
-    code, _ = posenet("video", clip, "--out", reference, "--quiet")
+    code, _, _ = posenet("video", clip, "--out", reference, "--quiet")
     assert code == 1
     out = tmp_path / "out"
-    code, err = posenet("batch", clip, "--out-dir", out, "--workers", "1", "--chunk-frames", "3", "--quiet")
+    code, _, err = posenet("batch", clip, "--out-dir", out, "--workers", "1", "--chunk-frames", "3", "--quiet")
     assert code == 1 and "1 of 1 inputs failed" in err
     assert (out / "clip.jsonl").read_bytes() == reference.read_bytes()
     assert '{"frame":5,"error"' in (out / "clip.jsonl").read_text()
@@ -360,7 +350,8 @@ def test_an_unreachable_ray_address_is_one_line_at_once(module_env, shared, tmp_
     ray = pytest.importorskip("ray", reason="Ray is not installed")
     monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh process, whatever ran before
     t = time.monotonic()
-    code, err = posenet("batch", shared / PHOTOS[0], "--out-dir", tmp_path, "--ray-address", "127.0.0.1:1", "--quiet")
+    code, _, err = posenet("batch", shared / PHOTOS[0], "--out-dir", tmp_path, "--ray-address", "127.0.0.1:1",
+                           "--quiet")
     assert code == 1 and err.startswith("posenet: error: cannot reach Ray at 127.0.0.1:1: ") and err.count("\n") == 1
     assert time.monotonic() - t < 10
 
@@ -369,9 +360,23 @@ def test_draw_writes_annotated_images_and_videos(module_env, shared, tmp_path):
     import cv2
 
     out, drawn = tmp_path / "out", tmp_path / "drawn"
-    code, err = posenet("batch", shared / PHOTOS[0], shared / CLIPS[1], "--out-dir", out, "--draw", drawn,
+    code, _, err = posenet("batch", shared / PHOTOS[0], shared / CLIPS[1], "--out-dir", out, "--draw", drawn,
                         "--workers", "1", "--quiet")
     assert code == 0, err
     assert sorted(p.name for p in drawn.iterdir()) == ["street-5frames.mp4", "tennis.jpg"]
     assert int(cv2.VideoCapture(str(drawn / "street-5frames.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 5
     assert cv2.imread(str(drawn / "tennis.jpg")).shape == cv2.imread(str(shared / PHOTOS[0])).shape
+
+
+def test_batch_takes_the_options_image_takes(module_env, shared, tmp_path):
+    """Options are checked at the stride given, as `posenet image` checks them (batch once checked sizing
+    at stride 16 and refused a long edge of 12 at stride 8)."""
+    photo, options = shared / PHOTOS[1], ["--stride", "8", "--long-edge", "12", "--multi", "--quiet"]
+    code, _, err = posenet("image", photo, *options, "--out", f"{tmp_path}/image/")
+    assert code == 0, err
+    code, _, err = posenet("batch", photo, *options, "--out-dir", tmp_path / "batch")
+    assert code == 0, err
+    assert (tmp_path / "batch" / "couple.json").read_bytes() == (tmp_path / "image" / "couple.json").read_bytes()
+    for command in (["image", photo, "--out", f"{tmp_path}/bad/"], ["batch", photo, "--out-dir", tmp_path / "bad"]):
+        code, _, err = posenet(*command, "--stride", "8", "--long-edge", "8")  # below stride + 1: refused by both
+        assert code == 1 and err == "posenet: error: long edge must be at least 9 px at stride 8\n"

@@ -11,32 +11,26 @@ from pathlib import Path
 import cv2
 import pytest
 
-from posenet_cli.cli import main
+from conftest import posenet
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "astronaut.png"
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_version(capsys):
-    code, out, _ = run(capsys, "--version")
+    code, out, _ = posenet("--version")
     assert code == 0 and out.startswith("posenet-cli ")
 
 
 def test_help_lists_commands_and_examples(capsys):
-    code, out, _ = run(capsys, "--help")
+    code, out, _ = posenet("--help")
     assert code == 0 and all(c in out for c in ("image", "video", "webcam", "models"))
-    code, out, _ = run(capsys, "image", "--help")
+    code, out, _ = posenet("image", "--help")
     assert code == 0 and "Examples" in out and "--long-edge" in out
 
 
 def test_one_image_prints_one_json_document(env, capsys, validator):
-    code, out, err = run(capsys, "image", SAMPLE, "--quiet")
+    code, out, err = posenet("image", SAMPLE, "--quiet")
     assert code == 0, err
     record = json.loads(out)
     validator.validate(record)
@@ -50,7 +44,7 @@ def test_one_image_prints_one_json_document(env, capsys, validator):
 
 def test_a_folder_gives_json_lines_and_drawings(env, capsys, validator, shared, tmp_path):
     folder = shared / "data" / "images" / "tfjs-demo"
-    code, out, err = run(capsys, "image", folder, "--multi", "--draw", tmp_path / "drawn", "--quiet")
+    code, out, err = posenet("image", folder, "--multi", "--draw", tmp_path / "drawn", "--quiet")
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]
     assert len(records) == len(list(folder.glob("*.jpg")))
@@ -64,7 +58,7 @@ def test_a_folder_gives_json_lines_and_drawings(env, capsys, validator, shared, 
 def test_out_folder_and_single_drawing(env, capsys, validator, tmp_path):
     out_dir = tmp_path / "results"
     out_dir.mkdir()
-    code, _, err = run(capsys, "image", SAMPLE, "--out", out_dir, "--draw", tmp_path / "pose.png", "--quiet")
+    code, _, err = posenet("image", SAMPLE, "--out", out_dir, "--draw", tmp_path / "pose.png", "--quiet")
     assert code == 0, err
     validator.validate(json.loads((out_dir / "astronaut.json").read_text()))
     drawn = cv2.imread(str(tmp_path / "pose.png"))
@@ -77,7 +71,7 @@ def test_coco_output_loads_in_pycocotools(env, capsys, tmp_path):
     from pycocotools.cocoeval import COCOeval
 
     out = tmp_path / "results.json"
-    code, _, err = run(capsys, "image", SAMPLE, "--multi", "--format", "coco", "--out", out, "--quiet")
+    code, _, err = posenet("image", SAMPLE, "--multi", "--format", "coco", "--out", out, "--quiet")
     assert code == 0, err
     results = json.loads(out.read_text())
     assert results and all(len(r["keypoints"]) == 51 for r in results)
@@ -104,7 +98,7 @@ def _as_gt(keypoints: list[float]) -> list[float]:
 def test_video_writes_jsonl_and_a_playable_annotated_copy(env, capsys, validator, shared, tmp_path):
     clip = shared / "data" / "videos" / "street-5frames.mp4"
     out, drawn = tmp_path / "poses.jsonl", tmp_path / "drawn.mp4"
-    code, _, err = run(capsys, "video", clip, "--multi", "--out", out, "--draw", drawn, "--quiet")
+    code, _, err = posenet("video", clip, "--multi", "--out", out, "--draw", drawn, "--quiet")
     assert code == 0, err
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["frame"] for r in records] == [0, 1, 2, 3, 4]
@@ -117,7 +111,7 @@ def test_video_writes_jsonl_and_a_playable_annotated_copy(env, capsys, validator
 
 def test_video_to_stdout_with_every_and_end(env, capsys, shared):
     clip = shared / "data" / "videos" / "street-5frames.mp4"
-    code, out, err = run(capsys, "video", clip, "--every", "2", "--quiet")
+    code, out, err = posenet("video", clip, "--every", "2", "--quiet")
     assert code == 0, err
     assert [json.loads(line)["frame"] for line in out.splitlines()] == [0, 2, 4]
 
@@ -125,26 +119,26 @@ def test_video_to_stdout_with_every_and_end(env, capsys, shared):
 def test_webcam_driven_by_a_video_file(env, capsys, shared, tmp_path):
     clip = shared / "data" / "videos" / "street-5frames.mp4"
     out = tmp_path / "live.jsonl"
-    code, _, err = run(capsys, "webcam", "--device", clip, "--no-display", "--mirror", "--out", out, "--quiet")
+    code, _, err = posenet("webcam", "--device", clip, "--no-display", "--mirror", "--out", out, "--quiet")
     assert code == 0, err
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 5 and all(len(r["poses"]) == 1 for r in records)
 
 
 def test_models_list_info_and_convert(env, capsys, tmp_path):
-    code, out, _ = run(capsys, "models", "list")
+    code, out, _ = posenet("models", "list")
     assert code == 0
     for name in ("mobilenet-v1-050", "mobilenet-v1-075", "mobilenet-v1-101", "mobilenet-v1-100-quant1",
                  "resnet50-quant2"):
         assert name in out
     target = tmp_path / "s8"
-    code, _, err = run(capsys, "models", "convert", "mobilenet-v1-050", "--stride", "8", "--out", target)
+    code, _, err = posenet("models", "convert", "mobilenet-v1-050", "--stride", "8", "--out", target)
     assert code == 0, err
-    code, out, err = run(capsys, "models", "info", target, "--stride", "8")
+    code, out, err = posenet("models", "info", target, "--stride", "8")
     assert code == 0, err
     info = json.loads(out)
     assert info["output_stride"] == 8 and "heatmap_scores" in info["signature"]["outputs"]
-    code, out, err = run(capsys, "image", SAMPLE, "--model", target, "--stride", "8", "--quiet")
+    code, out, err = posenet("image", SAMPLE, "--model", target, "--stride", "8", "--quiet")
     assert code == 0, err
     assert json.loads(out)["settings"]["output_stride"] == 8
 
@@ -177,7 +171,7 @@ def test_bad_input_gets_one_clear_line(env, capsys, tmp_path, args, message):
     text.write_text("not an image")
     (tmp_path / "empty").mkdir()
     args = [a.format(text=text, empty_dir=tmp_path / "empty") for a in args]
-    code, _, err = run(capsys, *args)
+    code, _, err = posenet(*args)
     assert code != 0
     assert message in err.lower() or message in err
     assert "Traceback" not in err
@@ -185,7 +179,7 @@ def test_bad_input_gets_one_clear_line(env, capsys, tmp_path, args, message):
 
 
 def test_bench_prints_a_table_with_the_video_ratio(env, capsys, shared):
-    code, out, err = run(capsys, "bench", shared / "data" / "videos" / "street-5frames.mp4", "--sizes", "33",
+    code, out, err = posenet("bench", shared / "data" / "videos" / "street-5frames.mp4", "--sizes", "33",
                          "--scale-factor", "0.25")
     assert code == 0, err
     rows = [line for line in out.splitlines() if "│" in line]
@@ -193,20 +187,20 @@ def test_bench_prints_a_table_with_the_video_ratio(env, capsys, shared):
     video = next(r for r in rows if "posenet video street-5frames.mp4" in r)
     ratio = float(video.split("│")[-2].split()[0])
     assert 0 < ratio < 5
-    code, _, err = run(capsys, "bench", "--sizes", "100")
+    code, _, err = posenet("bench", "--sizes", "100")
     assert code == 1 and "multiples of the stride plus one" in err
 
 
 def test_image_resume_skips_what_is_done(env, capsys, shared, tmp_path):
     folder = shared / "data" / "images" / "tfjs-demo"
     whole, cut = tmp_path / "whole.jsonl", tmp_path / "cut.jsonl"
-    assert run(capsys, "image", folder, "--out", whole, "--quiet")[0] == 0
+    assert posenet("image", folder, "--out", whole, "--quiet")[0] == 0
     text = whole.read_text()
     cut.write_text("".join(text.splitlines(keepends=True)[:3]) + '{"image": "half')
-    code, _, err = run(capsys, "image", folder, "--out", cut, "--quiet", "--resume")
+    code, _, err = posenet("image", folder, "--out", cut, "--quiet", "--resume")
     assert code == 0, err
     assert cut.read_text() == text
-    code, _, err = run(capsys, "image", folder, "--out", cut, "--resume")
+    code, _, err = posenet("image", folder, "--out", cut, "--resume")
     assert code == 0 and "already complete" in err
 
 
@@ -216,14 +210,14 @@ def test_per_image_outputs_never_clash_or_overwrite(env, capsys, tmp_path):
         d.mkdir()
         (d / "same.png").write_bytes(SAMPLE.read_bytes())
     results = tmp_path / "results"
-    code, _, err = run(capsys, "image", a / "same.png", b / "same.png", "--out", f"{results}/", "--quiet")
+    code, _, err = posenet("image", a / "same.png", b / "same.png", "--out", f"{results}/", "--quiet")
     assert code == 1 and "two inputs would both write" in err and not results.exists()
-    code, _, err = run(capsys, "image", a / "same.png", "--out", f"{results}/", "--quiet")
+    code, _, err = posenet("image", a / "same.png", "--out", f"{results}/", "--quiet")
     assert code == 0, err
     before = (results / "same.json").read_bytes()
-    code, _, err = run(capsys, "image", a / "same.png", SAMPLE, "--out", f"{results}/", "--quiet")
+    code, _, err = posenet("image", a / "same.png", SAMPLE, "--out", f"{results}/", "--quiet")
     assert code == 1 and "same.json exists; pass --overwrite" in err
     assert (results / "same.json").read_bytes() == before and not (results / "astronaut.json").exists()
-    code, _, err = run(capsys, "image", a / "same.png", SAMPLE, "--out", f"{results}/", "--quiet", "--resume")
+    code, _, err = posenet("image", a / "same.png", SAMPLE, "--out", f"{results}/", "--quiet", "--resume")
     assert code == 0, err
     assert (results / "same.json").read_bytes() == before and (results / "astronaut.json").is_file()

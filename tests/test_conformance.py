@@ -15,8 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from posenet_cli.estimator import MultiPoseParams, Sizing
+from posenet_cli.decode import DecoderOptions
 from posenet_cli.pose import Pose
+from posenet_cli.sizing import SizingOptions
 
 from conftest import HAVE_SHARED, SHARED
 
@@ -32,16 +33,17 @@ def model_for(config: dict) -> tuple[str, int]:
     return "mobilenet-v1-075-quant2", stride
 
 
-def settings_for(config: dict) -> tuple[Sizing, MultiPoseParams, bool]:
+def settings_for(config: dict) -> tuple[SizingOptions, DecoderOptions, DecoderOptions]:
+    """The sizing, and the single- and multi-pose decoders, of a reference configuration."""
     if config["api"] == 1:
-        sizing = Sizing(scale_factor=config["imageScaleFactor"])
+        sizing = SizingOptions(scale_factor=config["imageScaleFactor"])
     else:
         res = config["inputResolution"]
-        sizing = Sizing(resolution=(res["width"], res["height"]))
-    m = config["multi"]
-    multi = MultiPoseParams(m["maxDetections"], m["scoreThreshold"], m["nmsRadius"],
-                            refine_steps=1 if config["api"] == 1 else 2)
-    return sizing, multi, bool(config.get("flipHorizontal", False))
+        sizing = SizingOptions(resolution=(res["width"], res["height"]))
+    m, flip = config["multi"], bool(config.get("flipHorizontal", False))
+    multi = DecoderOptions(True, m["maxDetections"], m["scoreThreshold"], m["nmsRadius"],
+                           refine_steps=1 if config["api"] == 1 else 2, mirror=flip)
+    return sizing, DecoderOptions(mirror=flip), multi
 
 
 def position_errors(ours: list[Pose], theirs: list[dict]) -> list[float]:
@@ -58,15 +60,15 @@ def test_keypoints_match_the_reference(shared: Path, posenet_factory, config_nam
     doc = json.loads((shared / "reference" / f"{config_name}.json").read_text())
     config = doc["config"]
     net = posenet_factory(*model_for(config))
-    sizing, multi, flip = settings_for(config)
+    sizing, single_decoder, multi_decoder = settings_for(config)
     errors: list[float] = []
     counts_equal = 0
     score_errors: list[float] = []
     for result in doc["results"]:
         image = cv2.imread(str(shared / result["image"]))
         plan, outputs = net.infer(image, sizing, bgr=True)
-        single = net.decode(plan, outputs, None, flip)
-        poses = net.decode(plan, outputs, multi, flip)
+        single = net.decode(plan, outputs, single_decoder)
+        poses = net.decode(plan, outputs, multi_decoder)
         errors += position_errors(single, [result["single"]])
         errors += position_errors(poses, result["multi"])
         counts_equal += len(poses) == len(result["multi"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posenet_cli.draw import PALETTE, draw_fps, draw_poses, line_width, pose_color
 from posenet_cli.keypoints import NUM_KEYPOINTS, PART_IDS
+from posenet_cli.output.draw import PALETTE, draw_fps, draw_poses, line_width, pose_color
 from posenet_cli.pose import Pose
 
 # A standing figure on a 1000x1000 canvas (x, y); shoulders and hips on integer rows.

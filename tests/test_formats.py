@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from posenet_cli import formats
-from posenet_cli.formats import (
+from posenet_cli.keypoints import NUM_KEYPOINTS, PART_NAMES
+from posenet_cli.output import records as formats
+from posenet_cli.output.records import (
     COCO_KEYPOINT_NAMES,
     COCO_ORDER,
     FormatError,
-    JsonlWriter,
     coco_results,
     csv_header,
     csv_rows,
@@ -26,10 +26,10 @@ from posenet_cli.formats import (
     frame_record,
     image_record,
     load_schema,
-    read_jsonl_resume,
     validate_record,
 )
-from posenet_cli.keypoints import NUM_KEYPOINTS, PART_NAMES
+from posenet_cli.output.resume import read_jsonl_resume
+from posenet_cli.output.writers import VIDEO, OutputError, open_writer
 from posenet_cli.pose import Pose
 
 SETTINGS = {"model": "mobilenet-v1-075", "output_stride": 16, "decoder": "single"}
@@ -215,54 +215,45 @@ def test_pycocotools_scores_a_perfect_prediction_1(capsys):
 # ----------------------------------------------------------------------------------------- JSON lines
 
 
+def frames_writer(path: Path, append: bool = False):
+    return open_writer("jsonl", path, kind=VIDEO, settings=SETTINGS, append=append)
+
+
 def test_jsonl_writer_flushes_each_line(tmp_path):
     path = tmp_path / "poses.jsonl"
-    with JsonlWriter(path) as writer:
-        writer.write(frame_record(0, 0.0, [pose()]))
+    with frames_writer(path) as writer:
+        writer.write(0, [pose()], width=640, height=480, time_ms=0.0)
         assert len(path.read_text().splitlines()) == 1  # on disk before close
-        writer.write(frame_record(1, 33.3, []))
+        writer.write(1, [], width=640, height=480, time_ms=33.3)
     assert writer.count == 2
     lines = path.read_text().splitlines()
-    assert [json.loads(line)["frame"] for line in lines] == [0, 1]
+    assert [json.loads(line) for line in lines] == [frame_record(0, 0.0, [pose()]), frame_record(1, 33.3, [])]
     assert all(": " not in line and ", " not in line for line in lines)
-    with JsonlWriter(path, append=True) as writer:
-        writer.write(error_record(2, "broken frame"))
+    with frames_writer(path, append=True) as writer:
+        writer.error(2, "broken frame")
+    assert json.loads(path.read_text().splitlines()[2]) == error_record(2, "broken frame")
     assert read_jsonl_resume(path)[1] == 2
-    with JsonlWriter(path) as writer:  # not appending: starts over
+    with frames_writer(path):  # not appending: starts over
         pass
     assert path.read_text() == ""
-    with pytest.raises(FormatError, match="closed"):
-        writer.write({})
-    with pytest.raises(FormatError, match="cannot write"):
-        JsonlWriter(tmp_path / "no" / "x.jsonl")
+    with pytest.raises(OutputError, match="cannot write"):
+        frames_writer(tmp_path / "no" / "x.jsonl")
 
 
 def test_resume_drops_a_cut_off_last_line(tmp_path):
     path = tmp_path / "poses.jsonl"
-    with JsonlWriter(path) as writer:
+    with frames_writer(path) as writer:
         for i in range(3):
-            writer.write(frame_record(i, i * 40.0, [pose(i)]))
+            writer.write(i, [pose(i)], width=640, height=480, time_ms=i * 40.0)
     complete = path.read_bytes()
     line = dumps(frame_record(3, 120.0, [pose(3)])) + "\n"
     path.write_bytes(complete + line[: len(line) // 2].encode())  # killed mid-write
     records, last = read_jsonl_resume(path)
     assert [r["frame"] for r in records] == [0, 1, 2] and last == 2
     assert path.read_bytes() == complete
-    with JsonlWriter(path, append=True) as writer:
-        writer.write(frame_record(3, 120.0, [pose(3)]))
+    with frames_writer(path, append=True) as writer:
+        writer.write(3, [pose(3)], width=640, height=480, time_ms=120.0)
     assert [json.loads(x)["frame"] for x in path.read_text().splitlines()] == [0, 1, 2, 3]
-
-
-def test_append_repairs_the_tail_itself(tmp_path):
-    path = tmp_path / "poses.jsonl"
-    path.write_text(dumps(frame_record(0, 0.0, [])) + "\n" + '{"frame": 1, "ti')
-    with JsonlWriter(path, append=True) as writer:
-        writer.write(frame_record(1, 40.0, []))
-    assert [json.loads(x)["frame"] for x in path.read_text().splitlines()] == [0, 1]
-    path.write_text(dumps(frame_record(0, 0.0, [])))  # complete, but no newline
-    with JsonlWriter(path, append=True) as writer:
-        writer.write(frame_record(1, 40.0, []))
-    assert [json.loads(x)["frame"] for x in path.read_text().splitlines()] == [0, 1]
 
 
 def test_resume_edge_cases(tmp_path):

@@ -24,22 +24,19 @@ import cv2
 import numpy as np
 import pytest
 
-from posenet_cli.cli import main
 from posenet_cli.sizing import MAX_INPUT_PIXELS
 
-from conftest import SHARED
+from conftest import SHARED, posenet
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "astronaut.png"
 PACKAGE = REPO / "posenet_cli"
-SUMMARY = r"{n} {what}s?, {poses} poses, \d+\.\d {what}s/s"
+SUMMARY = r"{n} {what}s?, {poses} poses?, \d+\.\d {what}s/s"
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, list[str]]:
-    """Run the command in-process: (exit status, stdout, stderr lines); never a traceback."""
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
+def run(*args: object) -> tuple[int, str, list[str]]:
+    """The command in-process: (exit status, stdout, stderr as lines)."""
+    code, out, err = posenet(*args)
     return code, out, err.splitlines()
 
 
@@ -53,7 +50,7 @@ def jsonl(path: Path) -> list[dict]:
 
 
 def summary_line(n: int, what: str, poses: int, errors: int = 0) -> str:
-    return SUMMARY.format(n=n, what=what, poses=poses) + (f", {errors} errors" if errors else "")
+    return SUMMARY.format(n=n, what=what, poses=poses) + (f", {errors} errors?" if errors else "")
 
 
 # ------------------------------------------------------------------------------------------ image makers
@@ -178,7 +175,7 @@ def test_one_odd_image(env, capsys, validator, tmp_path, name, make, extra, mess
     path.write_bytes(make())
     out = tmp_path / "result.json"
     before = set(tree(tmp_path))
-    code, stdout, err = run(capsys, "image", path, "--out", out, *extra)
+    code, stdout, err = run("image", path, "--out", out, *extra)
     assert stdout == ""
     assert set(tree(tmp_path)) == before | {"result.json"}  # nothing else written, no temp files left
     record = json.loads(out.read_text())
@@ -200,9 +197,9 @@ def test_one_odd_image(env, capsys, validator, tmp_path, name, make, extra, mess
 def test_a_fifo_among_the_inputs_is_refused_without_blocking(env, capsys, tmp_path):
     fifo = tmp_path / "pipe.jpg"
     os.mkfifo(fifo)
-    code, stdout, err = run(capsys, "image", SAMPLE, fifo, "--out", tmp_path / "res.jsonl")
+    code, stdout, err = run("image", SAMPLE, fifo, "--out", tmp_path / "res.jsonl")
     assert (code, stdout) == (1, "")
-    assert err == [f"posenet: error: cannot read image '{fifo}': not a regular file"]
+    assert err == [f"posenet: error: cannot read '{fifo}': not a regular file"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.jpg"]
 
 
@@ -222,7 +219,7 @@ def batch(tmp_path: Path) -> list[Path]:
 def test_bad_images_in_a_batch_are_recorded_and_the_run_goes_on(env, capsys, validator, tmp_path, batch):
     good, cut, zero, gray = batch
     out, drawn = tmp_path / "res.jsonl", tmp_path / "drawn"
-    code, stdout, err = run(capsys, "image", *batch, "--out", out, "--draw", drawn)
+    code, stdout, err = run("image", *batch, "--out", out, "--draw", drawn)
     assert (code, stdout) == (1, "")
     assert len(err) == 2
     assert re.fullmatch(summary_line(2, "image", 2, errors=2), err[0]), err
@@ -237,7 +234,7 @@ def test_bad_images_in_a_batch_are_recorded_and_the_run_goes_on(env, capsys, val
     assert sorted(p.name for p in drawn.iterdir()) == ["good.jpg", "gray.png"]  # nothing drawn for failures
 
     # --verbose also names each failure as it happens; the same records to stdout without --out.
-    code, stdout, err = run(capsys, "image", *batch, "--verbose")
+    code, stdout, err = run("image", *batch, "--verbose")
     assert code == 1
     assert err[:2] == [f"posenet: cannot read image {str(cut)!r}: the file is truncated",
                        f"posenet: cannot read image {str(zero)!r}: the file is empty"]
@@ -248,7 +245,7 @@ def test_bad_images_in_a_batch_are_recorded_and_the_run_goes_on(env, capsys, val
 def test_fail_fast_stops_at_the_first_bad_image(env, capsys, tmp_path, batch):
     good, cut, zero, gray = batch
     out = tmp_path / "res.jsonl"
-    code, stdout, err = run(capsys, "image", *batch, "--out", out, "--fail-fast")
+    code, stdout, err = run("image", *batch, "--out", out, "--fail-fast")
     assert (code, stdout) == (1, "")
     assert re.fullmatch(summary_line(1, "image", 1, errors=1), err[0]) and len(err) == 2
     assert err[1] == "posenet: error: 1 of 4 images failed"
@@ -258,7 +255,7 @@ def test_fail_fast_stops_at_the_first_bad_image(env, capsys, tmp_path, batch):
 
 def test_a_json_document_keeps_error_records_and_is_written_whole(env, capsys, validator, tmp_path, batch):
     out = tmp_path / "res.json"
-    code, _, err = run(capsys, "image", *batch, "--out", out, "--quiet")
+    code, _, err = run("image", *batch, "--out", out, "--quiet")
     assert (code, err) == (1, ["posenet: error: 2 of 4 images failed"])
     doc = json.loads(out.read_text())
     assert [("error" in r) for r in doc] == [False, True, True, False]
@@ -276,11 +273,11 @@ def test_an_existing_output_is_refused_and_left_untouched(env, capsys, shared, t
     out = tmp_path / "poses.jsonl"
     out.write_bytes(b"precious\n")
     os.utime(out, (1_000_000, 1_000_000))
-    code, stdout, err = run(capsys, command, source, "--out", out)
+    code, stdout, err = run(command, source, "--out", out)
     assert (code, stdout, err) == (1, "", [f"posenet: error: {out} exists; pass --overwrite to replace it"])
     assert out.read_bytes() == b"precious\n" and out.stat().st_mtime == 1_000_000
     assert sorted(p.name for p in tmp_path.iterdir()) == ["poses.jsonl"]
-    code, _, err = run(capsys, command, source, "--out", out, "--overwrite", "--quiet")
+    code, _, err = run(command, source, "--out", out, "--overwrite", "--quiet")
     assert (code, err) == (0, [])
     assert out.read_bytes() != b"precious\n" and len(jsonl(out)) == (1 if command == "image" else 5)
 
@@ -288,7 +285,7 @@ def test_an_existing_output_is_refused_and_left_untouched(env, capsys, shared, t
 def test_an_existing_drawing_is_refused(env, capsys, tmp_path):
     drawn = tmp_path / "drawn.png"
     drawn.write_bytes(b"keep")
-    code, stdout, err = run(capsys, "image", SAMPLE, "--draw", drawn)
+    code, stdout, err = run("image", SAMPLE, "--draw", drawn)
     assert (code, stdout, err) == (1, "", [f"posenet: error: {drawn} exists; pass --overwrite to replace it"])
     assert tree(tmp_path) == {"drawn.png": b"keep"}
 
@@ -307,7 +304,7 @@ def test_an_output_in_a_missing_folder_writes_nothing_anywhere(env, capsys, shar
     folder = shared / "data" / "images" / "tfjs-demo"
     args = [str(a).format(clip=clip, folder=folder) for a in args]
     target = Path(args[args.index("--out") + 1] if "--out" in args else args[args.index("--draw") + 1])
-    code, stdout, err = run(capsys, *args)
+    code, stdout, err = run(*args)
     assert (code, stdout) == (1, "")
     assert err == [f"posenet: error: cannot write {target}: folder {target.parent} does not exist"]
     assert tree(tmp_path) == {"keep.txt": b"x"} and not (tmp_path / "missing").exists()
@@ -335,7 +332,7 @@ def test_grayscale_rgba_palette_and_16_bit_pngs_give_the_same_poses(env, capsys,
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     out = tmp_path / "res.jsonl"
-    code, _, err = run(capsys, "image", *(tmp_path / n for n in files), "--out", out, "--quiet")
+    code, _, err = run("image", *(tmp_path / n for n in files), "--out", out, "--quiet")
     assert (code, err) == (0, [])
     poses = {Path(r["image"]).name: r["poses"] for r in jsonl(out)}
 
@@ -368,7 +365,7 @@ def test_exif_rotated_jpegs_give_keypoints_in_the_displayed_frame(env, capsys, t
         cv2.imwrite(str(tmp_path / f"turned{o}.png"), np.ascontiguousarray(ORIENT[o](raw)))
         names += [f"exif{o}.jpg", f"turned{o}.png"]
     out = tmp_path / "res.jsonl"
-    code, _, err = run(capsys, "image", *(tmp_path / n for n in names), "--out", out, "--quiet")
+    code, _, err = run("image", *(tmp_path / n for n in names), "--out", out, "--quiet")
     assert (code, err) == (0, [])
     records = {Path(r["image"]).name: r for r in jsonl(out)}
     for o in ORIENT:
@@ -404,7 +401,7 @@ def test_a_video_with_a_broken_middle_keeps_the_good_frames(env, capsys, tmp_pat
     make_avi(clip, 10)
     break_frame(clip, 5)
     out, drawn = tmp_path / "poses.jsonl", tmp_path / "drawn.avi"
-    code, stdout, err = run(capsys, "video", clip, "--out", out, "--draw", drawn)
+    code, stdout, err = run("video", clip, "--out", out, "--draw", drawn)
     assert (code, stdout) == (1, "")
     assert len(err) == 2 and re.fullmatch(summary_line(9, "frame", 9, errors=1), err[0]), err
     assert err[1] == "posenet: error: 1 frames could not be processed"
@@ -422,7 +419,7 @@ def test_a_broken_frame_gets_an_error_record_in_order(env, capsys, tmp_path):
     make_avi(clip, 10)
     break_frame(clip, 5)
     out = tmp_path / "poses.jsonl"
-    run(capsys, "video", clip, "--out", out, "--quiet")
+    run("video", clip, "--out", out, "--quiet")
     records = jsonl(out)
     assert [r["frame"] for r in records] == list(range(10))
     assert set(records[5]) == {"frame", "error"}
@@ -436,7 +433,7 @@ def test_a_corrupt_h264_middle_is_concealed_or_counted(env, capsys, shared, tmp_
     clip = tmp_path / "damaged.mp4"
     clip.write_bytes(bytes(data))
     out = tmp_path / "poses.jsonl"
-    code, _, err = run(capsys, "video", clip, "--out", out)
+    code, _, err = run("video", clip, "--out", out)
     frames = [r["frame"] for r in jsonl(out)]
     errors = int(m.group(1)) if (m := re.search(r", (\d+) errors$", err[0])) else 0
     assert len(frames) + errors == 5 and frames == sorted(frames)
@@ -461,7 +458,7 @@ def test_an_unusable_video_gets_one_line_and_leaves_nothing(env, capsys, shared,
     path = tmp_path / name
     make(path)
     before = tree(tmp_path)
-    code, stdout, err = run(capsys, "video", path, "--out", tmp_path / "poses.jsonl", "--draw",
+    code, stdout, err = run("video", path, "--out", tmp_path / "poses.jsonl", "--draw",
                             tmp_path / "drawn.mp4", "--start", "5" if name == "short.avi" else "0")
     assert (code, stdout) == (1, "")
     assert err == ["posenet: error: " + message.format(path=str(path))]
@@ -480,7 +477,7 @@ def test_an_unusable_video_gets_one_line_and_leaves_nothing(env, capsys, shared,
     (["--resolution", "0"], "resolution must be positive (got 0x0)"),
 ])
 def test_sizes_that_cannot_work_are_refused_before_any_work(env, capsys, tmp_path, option, message):
-    code, stdout, err = run(capsys, "image", SAMPLE, "--out", tmp_path / "p.json", *option)
+    code, stdout, err = run("image", SAMPLE, "--out", tmp_path / "p.json", *option)
     assert (code, stdout) == (1, "")
     assert len(err) == 1 and err[0].startswith("posenet: error: " + message)
     assert list(tmp_path.iterdir()) == []
@@ -554,7 +551,7 @@ def test_broken_model_folders_get_one_line(env, capsys, shared, tmp_path):
                   "group1-shard1of1.bin hold 2516380 bytes but the manifest's weights need 2516390; a shard is "
                   "truncated or missing"))
     for model, message in cases:
-        code, stdout, err = run(capsys, "image", SAMPLE, "--model", model, "--quiet")
+        code, stdout, err = run("image", SAMPLE, "--model", model, "--quiet")
         assert (code, stdout, err) == (1, "", [f"posenet: error: {message}"])
 
 
@@ -563,7 +560,7 @@ def test_a_manifest_that_is_not_an_object_gets_one_line(env, capsys, tmp_path, m
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "manifest.json").write_text(manifest)
-    code, stdout, err = run(capsys, "image", SAMPLE, "--model", f"{folder}/", "--quiet")
+    code, stdout, err = run("image", SAMPLE, "--model", f"{folder}/", "--quiet")
     assert (code, stdout) == (1, "") and len(err) == 1 and err[0].startswith("posenet: error: ")
 
 
@@ -571,7 +568,7 @@ def test_a_broken_manifest_is_named_in_the_error(env, capsys, tmp_path):
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "manifest.json").write_text('{"a": ')
-    _, _, err = run(capsys, "image", SAMPLE, "--model", f"{folder}/", "--quiet")
+    _, _, err = run("image", SAMPLE, "--model", f"{folder}/", "--quiet")
     assert len(err) == 1 and "manifest.json is not valid JSON" in err[0]
 
 

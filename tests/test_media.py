@@ -11,20 +11,16 @@ import cv2
 import numpy as np
 import pytest
 
-from posenet_cli.draw import draw_poses
-from posenet_cli.media import (
-    IMAGE_EXTENSIONS,
-    VIDEO_EXTENSIONS,
-    Frame,
-    MediaError,
-    VideoReader,
-    VideoWriter,
-    expand_image_inputs,
-    probe_image_size,
-    read_image,
-    write_image,
-)
+from posenet_cli.frames import BrokenFrame, Frame
+from posenet_cli.media.images import probe_image_size, read_image, write_image
+from posenet_cli.media.inputs import IMAGE, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, MediaError, expand_inputs
+from posenet_cli.media.video import VideoReader, VideoWriter
+from posenet_cli.output.draw import draw_poses
 from posenet_cli.pose import Pose
+
+
+def expand_image_inputs(inputs: list[str]) -> list[Path]:
+    return expand_inputs(inputs, kinds=(IMAGE,))
 
 RED_BGR = (0, 0, 255)
 
@@ -95,11 +91,11 @@ def test_not_regular_files_and_oversized_files(tmp_path, monkeypatch):
         read_image(fifo)
     with pytest.raises(MediaError, match="not a regular file"):
         expand_image_inputs([str(fifo)])
-    with pytest.raises(MediaError, match="no images found"):  # globs and folders pass over it
+    with pytest.raises(MediaError, match="no images match"):  # globs and folders pass over it
         expand_image_inputs([str(tmp_path / "*.jpg")])
     (tmp_path / "ok.png").write_bytes(cv2.imencode(".png", gradient())[1].tobytes())
     assert expand_image_inputs([str(tmp_path)]) == [tmp_path / "ok.png"]
-    monkeypatch.setattr("posenet_cli.media.MAX_FILE_BYTES", 100)
+    monkeypatch.setattr("posenet_cli.media.images.MAX_FILE_BYTES", 100)
     with pytest.raises(MediaError, match="the file is larger than the limit of 0 MiB"):
         read_image(tmp_path / "ok.png")
 
@@ -281,7 +277,7 @@ def test_expand_inputs_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(MediaError, match="no images found in"):
         expand_image_inputs([str(tmp_path / "empty")])
-    with pytest.raises(MediaError, match="no images found in"):
+    with pytest.raises(MediaError, match="no images match"):
         expand_image_inputs([str(tmp_path / "*.jpg")])
     with pytest.raises(MediaError, match="no such file"):
         expand_image_inputs([str(tmp_path / "missing.jpg")])
@@ -306,8 +302,8 @@ def test_reads_the_shared_clip(clip):
         frames = list(reader)
     assert [f.index for f in frames] == [0, 1, 2, 3, 4]
     assert [f.time_ms for f in frames] == [0.0, 200.0, 400.0, 600.0, 800.0]
-    assert all(f.image.shape == (540, 960, 3) and f.image.dtype == np.uint8 for f in frames)
-    assert reader.errors == 0
+    assert all(isinstance(f, Frame) and f.image.shape == (540, 960, 3) and f.image.dtype == np.uint8
+               for f in frames)
     first = cv2.VideoCapture(str(clip)).read()[1]
     assert (frames[0].image == first[:, :, ::-1]).all()  # RGB
 
@@ -332,7 +328,7 @@ def make_avi(path: Path, n: int, size: tuple[int, int] = (64, 48)) -> None:
     writer.release()
 
 
-def test_a_broken_frame_is_skipped_and_counted(tmp_path):
+def test_a_broken_frame_comes_in_its_place(tmp_path):
     path = tmp_path / "clip.avi"
     make_avi(path, 10)
     data = bytearray(path.read_bytes())
@@ -341,13 +337,15 @@ def test_a_broken_frame_is_skipped_and_counted(tmp_path):
     data[starts[5]:starts[5] + 200] = bytes(200)
     path.write_bytes(bytes(data))
     with VideoReader(path) as reader:
-        frames = list(reader)
-    assert [f.index for f in frames] == [0, 1, 2, 3, 4, 6, 7, 8, 9]
+        items = list(reader)
+    assert [f.index for f in items] == list(range(10))
+    assert [type(f) for f in items] == [Frame] * 5 + [BrokenFrame] + [Frame] * 4
+    frames = [f for f in items if isinstance(f, Frame)]
     assert [f.time_ms for f in frames][5] == 600.0
     assert abs(int(frames[5].image[0, 0, 0]) - 120) < 6  # really frame 6
-    assert reader.errors == 1 and reader.broken == [5]
     with VideoReader(path, every=2) as reader:  # the broken frame is one of those skipped: no error
-        assert [f.index for f in reader] == [0, 2, 4, 6, 8] and reader.errors == 0 and reader.broken == []
+        items = list(reader)
+        assert [f.index for f in items] == [0, 2, 4, 6, 8] and all(isinstance(f, Frame) for f in items)
 
 
 def test_videos_that_cannot_be_read(tmp_path):

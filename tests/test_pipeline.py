@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from posenet_cli.estimator import MultiPoseParams, PoseNet, Sizing
-from posenet_cli.media import VideoReader
+from posenet_cli.decode import DecoderOptions
+from posenet_cli.estimator import PoseNet
+from posenet_cli.frames import BrokenFrame, Frame
+from posenet_cli.media.video import VideoReader
 from posenet_cli.pipeline import Pipeline
+from posenet_cli.sizing import SizingOptions
 
 CLIPS = [("data/videos/street-5frames.mp4", None), ("data/videos/walking-street.mp4", 1.0),
          ("data/videos/dance.mp4", 1.0)]
@@ -23,8 +25,8 @@ CLIPS = [("data/videos/street-5frames.mp4", None), ("data/videos/walking-street.
 def test_pipelined_equals_one_frame_at_a_time(shared: Path, posenet_factory, clip: str, end: float | None,
                                               multi: bool):
     net = posenet_factory("mobilenet-v1-075", 16)
-    sizing = Sizing(scale_factor=0.5)
-    params = MultiPoseParams() if multi else None
+    sizing = SizingOptions(scale_factor=0.5)
+    params = DecoderOptions(multi=multi)
     with VideoReader(shared / clip, end=end) as reader:
         frames = list(reader)
     expected = [net.estimate(f.image, sizing, params) for f in frames]
@@ -65,18 +67,11 @@ class _FakeRunner:
                 "displacement_bwd": np.zeros((b, gh, gw, 32), np.float32)}
 
 
-@dataclass
-class _Frame:
-    index: int
-    time_ms: float
-    image: np.ndarray
-
-
-def _frames(n: int, size: tuple[int, int] = (65, 97)) -> list[_Frame]:
+def _frames(n: int, size: tuple[int, int] = (65, 97)) -> list[Frame]:
     frames = []
     for i in range(n):
         image = np.full((*size, 3), i % 5, np.uint8)  # code for the fake runner, constant under resizing
-        frames.append(_Frame(i, i * 33.3, image))
+        frames.append(Frame(i, i * 33.3, image))
     return frames
 
 
@@ -87,20 +82,34 @@ def _fake_net(delay: float = 0.0) -> PoseNet:
 def test_order_and_batches():
     net = _fake_net()
     frames = _frames(11)
-    out = list(Pipeline(net, Sizing(long_edge=97), batch_size=4).run(frames))
+    out = list(Pipeline(net, SizingOptions(long_edge=97), batch_size=4).run(frames))
     assert [f.index for f, _ in out] == list(range(11))
     assert net.runner.batches == [4, 4, 3]  # type: ignore[attr-defined]
-    expected = [net.estimate(f.image, Sizing(long_edge=97)) for f in frames]
+    expected = [net.estimate(f.image, SizingOptions(long_edge=97)) for f in frames]
     for (_, got), want in zip(out, expected):
         np.testing.assert_array_equal(got[0].keypoints, want[0].keypoints)
 
 
 def test_a_size_change_ends_the_batch():
     net = _fake_net()
-    frames = _frames(3) + [_Frame(i + 3, 0.0, f.image) for i, f in enumerate(_frames(3, (49, 49)))]
-    out = list(Pipeline(net, Sizing(long_edge=97), batch_size=4).run(frames))
+    frames = _frames(3) + [Frame(i + 3, 0.0, f.image) for i, f in enumerate(_frames(3, (49, 49)))]
+    out = list(Pipeline(net, SizingOptions(long_edge=97), batch_size=4).run(frames))
     assert [f.index for f, _ in out] == list(range(6))
     assert net.runner.batches == [3, 3]  # type: ignore[attr-defined]
+
+
+def test_broken_frames_pass_through_in_their_place_without_a_model_run():
+    net = _fake_net()
+    frames: list = _frames(5)
+    frames[1:1] = [BrokenFrame(100)]
+    frames[4:4] = [BrokenFrame(101), BrokenFrame(102)]
+    out = list(Pipeline(net, SizingOptions(long_edge=97), batch_size=2).run(frames))
+    assert [r.index if isinstance(r, BrokenFrame) else r[0].index for r in out] == [0, 100, 1, 2, 101, 102, 3, 4]
+    assert net.runner.batches == [2, 2, 1]  # type: ignore[attr-defined]  # broken frames take no batch slot
+    expected = [net.estimate(f.image, SizingOptions(long_edge=97)) for f in _frames(5)]
+    got = [r[1] for r in out if not isinstance(r, BrokenFrame)]
+    for poses, want in zip(got, expected):
+        np.testing.assert_array_equal(poses[0].keypoints, want[0].keypoints)
 
 
 def test_a_reader_error_reaches_the_caller_after_the_good_frames():
@@ -110,7 +119,7 @@ def test_a_reader_error_reaches_the_caller_after_the_good_frames():
 
     seen = []
     with pytest.raises(OSError, match="disk gone"):
-        for frame, _ in Pipeline(_fake_net(), Sizing(long_edge=97), batch_size=2).run(frames()):
+        for frame, _ in Pipeline(_fake_net(), SizingOptions(long_edge=97), batch_size=2).run(frames()):
             seen.append(frame.index)
     assert seen == [0, 1, 2, 3]  # the last, partial batch never got its end
 
@@ -124,7 +133,7 @@ def test_stopping_early_joins_the_threads_and_reads_no_further():
             yield f
 
     before = threading.active_count()
-    for frame, _ in Pipeline(_fake_net(), Sizing(long_edge=97), batch_size=2, queue_batches=2).run(frames()):
+    for frame, _ in Pipeline(_fake_net(), SizingOptions(long_edge=97), batch_size=2, queue_batches=2).run(frames()):
         if frame.index == 3:
             break
     assert threading.active_count() == before
@@ -132,7 +141,7 @@ def test_stopping_early_joins_the_threads_and_reads_no_further():
 
 
 def test_live_sources_drop_stale_frames_instead_of_lagging():
-    pipeline = Pipeline(_fake_net(delay=0.02), Sizing(long_edge=97), batch_size=1, drop_stale=True)
+    pipeline = Pipeline(_fake_net(delay=0.02), SizingOptions(long_edge=97), batch_size=1, drop_stale=True)
     out = [f.index for f, _ in pipeline.run(_frames(60))]
     assert pipeline.dropped > 0 and len(out) + pipeline.dropped == 60
     assert out == sorted(out) and out[-1] == 59  # the newest frame is never the one dropped

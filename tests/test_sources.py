@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posenet_cli import sources
-from posenet_cli.sources import FetchError, ModelFolder, download, extract_members
+from posenet_cli.models import sources
+from posenet_cli.models.sources import FetchError, ModelFolder, download, extract_members
 
 from conftest import serve_folder
 

@@ -14,7 +14,7 @@ from fakes import GraphBuilder, fake_checkpoint, write_graph_model
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from posenet_cli.weights import GraphModel, WeightsError, read_checkpoint, read_graph_model
+from posenet_cli.models.weights import GraphModel, WeightsError, read_checkpoint, read_graph_model
 
 
 def folder_resolver(folder: Path):

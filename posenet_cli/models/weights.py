@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .base import ModelError
+
 Resolver = Callable[[str], Path]
 
 # Bytes per element and numpy little-endian dtype of the weight dtypes TF.js writes unquantised.
@@ -36,7 +38,7 @@ _QUANT_DTYPES: dict[str, tuple[int, str]] = {"uint8": (1, "|u1"), "uint16": (2, 
 _MAX_JSON_BYTES = 64 * 1024 * 1024  # the largest official model JSON is under 1 MB
 
 
-class WeightsError(Exception):
+class WeightsError(ModelError):
     """A model that cannot be read or built: files missing, truncated or malformed, or not usable as asked.
 
     The model engine's other errors subclass it (graph_import.GraphImportError, network.StrideError,

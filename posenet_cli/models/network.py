@@ -14,16 +14,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from .base import StrideError, check_stride
+from .signature import INPUT_NAME, OUTPUT_CHANNELS, OUTPUT_NAMES
 from .weights import WeightsError
 
-OUTPUT_NAMES = ("heatmap_scores", "offsets", "displacement_fwd", "displacement_bwd")
-OUTPUT_CHANNELS = {"heatmap_scores": 17, "offsets": 34, "displacement_fwd": 32, "displacement_bwd": 32}
-STRIDES = (8, 16, 32)
 RESNET_MEAN_OFFSET = (-123.15, -115.90, -103.06)  # added to RGB 0..255 before ResNet50
-# Whether `serve` is compiled with XLA. Measured on a 2-core x86 CPU with TF 2.21
-# (`python -m benchmarks.bench_model --jit`): XLA ran 7-16x slower per frame than TF's own oneDNN kernels
-# (its CPU depthwise convolutions are slow; e.g. 0.75 at 257 px: 49 vs 5.4 ms) and compiles again for
-# every new input shape (0.3-2.5 s each), so it stays off.
+# Whether `serve` is compiled with XLA: off, since on CPU it measured several times slower than TensorFlow's
+# own kernels and compiles again for every new input shape (docs/benchmarks.md, "XLA").
 JIT_COMPILE = False
 
 # MobileNetV1 body after Conv2d_0 (stride 2): the 13 depthwise-separable blocks' strides (1.00 / 1.01).
@@ -31,10 +28,6 @@ JIT_COMPILE = False
 _BLOCK_STRIDES = (1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1)
 _HEADS = ("heatmap_2", "offset_2", "displacement_fwd_2", "displacement_bwd_2")
 _MULTIPLIERS = {16: 0.50, 24: 0.75, 32: 1.00}  # Conv2d_0 output channels -> depth multiplier
-
-
-class StrideError(WeightsError, ValueError):
-    """An output stride the network cannot produce (e.g. 32 on MobileNet 0.50/0.75)."""
 
 
 def normalize_input(images: tf.Tensor, architecture: str) -> tf.Tensor:
@@ -58,7 +51,7 @@ class PoseNetModule(tf.Module):
         self.multiplier = multiplier
         self.serve = tf.function(
             self._serve,
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="image")],
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name=INPUT_NAME)],
             jit_compile=JIT_COMPILE,
             autograph=False,  # plain Python over static structure; nothing for autograph to convert
         )
@@ -145,8 +138,7 @@ class MobileNetV1(PoseNetModule):
 
     def __init__(self, weights: dict[str, np.ndarray], output_stride: int):
         multiplier = infer_multiplier(weights)
-        if output_stride not in STRIDES:
-            raise StrideError(f"output stride must be one of {', '.join(map(str, STRIDES))}, not {output_stride}")
+        check_stride(output_stride)
         strides = [2, *_block_strides(weights)]
         native = int(np.prod(strides))
         if output_stride > native:

@@ -10,6 +10,9 @@ The four outputs are found by node name (heatmap, offset, displacement_fwd, disp
 back on their channel counts (17, 34, 32, 32; the first 32-channel output is the forward displacement in
 both the MobileNet and the ResNet50 output order). The graph's Placeholder shape is ignored: the
 rebuilt network takes any batch and any image size.
+
+Longer than most modules on purpose: the attribute decoding, the op table and the graph walk are one
+interpreter and are read together; split apart, each piece would need the others' private structures.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from .network import OUTPUT_CHANNELS, OUTPUT_NAMES, PoseNetModule
+from ..errors import first_line
+from .network import PoseNetModule
+from .signature import OUTPUT_CHANNELS, OUTPUT_NAMES, PROBE_SIZE, stride_from_grid
 from .weights import GraphModel, WeightsError
 
 ARCHITECTURES = {"mobilenet": "mobilenet_v1", "mobilenet_v1": "mobilenet_v1", "mobilenetv1": "mobilenet_v1",
                  "resnet50": "resnet50", "resnet": "resnet50", "resnet_v1_50": "resnet50"}
-_PROBE_SIZE = 129  # (129 - 1) is divisible by every output stride, so the probe reveals the stride exactly
 _DTYPES = {"DT_FLOAT": tf.float32, "DT_INT32": tf.int32, "DT_INT64": tf.int64, "DT_BOOL": tf.bool,
            "DT_HALF": tf.float16, "DT_DOUBLE": tf.float64, "DT_UINT8": tf.uint8, "DT_INT8": tf.int8}
 
@@ -369,8 +373,7 @@ def _emit(graph: _Graph, x: tf.Tensor, targets: list[tuple[str, int]],
             except GraphImportError:
                 raise
             except (ValueError, TypeError, IndexError, tf.errors.InvalidArgumentError) as e:
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise GraphImportError(f"node {name} ({node.op}) failed: {first}") from None
+                raise GraphImportError(f"node {name} ({node.op}) failed: {first_line(e)}") from None
         values[name] = list(out) if isinstance(out, (list, tuple)) else [out]
     return [values[name][idx] for name, idx in targets]
 
@@ -432,7 +435,7 @@ class GraphPoseNet(PoseNetModule):
         # Eager probe: run every candidate output once on a small image to learn channels and the stride.
         candidates = self._candidates(model, graph.nodes)
         graph.order = _topological(graph.nodes, [name for name, _ in candidates])
-        values = _emit(graph, tf.zeros([1, _PROBE_SIZE, _PROBE_SIZE, 3], tf.float32), candidates, self._const)
+        values = _emit(graph, tf.zeros([1, PROBE_SIZE, PROBE_SIZE, 3], tf.float32), candidates, self._const)
         shapes = {ref: tuple(v.shape) for ref, v in zip(candidates, values)}
         graph.outputs = _match_outputs(candidates, shapes)
         graph.order = _topological(graph.nodes, [name for name, _ in graph.outputs.values()])
@@ -440,9 +443,9 @@ class GraphPoseNet(PoseNetModule):
         if len(grids) != 1:
             raise GraphImportError(f"the four outputs have different grid sizes on a probe: {sorted(grids)}")
         (gh, gw), = grids
-        stride = (_PROBE_SIZE - 1) // (gh - 1) if gh > 1 else 0
-        if stride not in (8, 16, 32) or (gh - 1) * stride != _PROBE_SIZE - 1 or gw != gh:
-            raise GraphImportError(f"cannot tell the output stride: a {_PROBE_SIZE}px input gave a {gh}x{gw} grid")
+        stride = stride_from_grid(gh, gw)
+        if stride is None:
+            raise GraphImportError(f"cannot tell the output stride: a {PROBE_SIZE}px input gave a {gh}x{gw} grid")
         self.output_stride = stride
 
     def _const(self, name: str) -> tf.Tensor:

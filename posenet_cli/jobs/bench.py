@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from .estimator import PoseNet
-from .jobs import JobOptions, run_video
-from .media import VideoReader
-from .sinks import Sink
+from ..estimator import PoseNet
+from ..frames import Frame
+from ..media.video import VideoReader
+from ..output.writers import VIDEO, open_writer
+from .options import JobOptions
+from .video import run_video
 
 BATCHES = (1, 2, 4, 8)
 
@@ -42,9 +44,9 @@ def video_fps(net: PoseNet, clip: Path, opts: JobOptions, batch: int, repeats: i
     best = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(repeats):
-            with VideoReader(clip) as reader, Sink("jsonl", Path(tmp) / "poses.jsonl", kind="video",
-                                                   settings={}) as sink:
-                summary = run_video(net, reader, sink, opts, batch_size=batch)
+            with VideoReader(clip) as reader, open_writer("jsonl", Path(tmp) / "poses.jsonl", kind=VIDEO,
+                                                          settings={}) as writer:
+                summary = run_video(net, reader, writer, opts, batch_size=batch)
             best = max(best, summary.items / summary.seconds)
     return best
 
@@ -52,7 +54,7 @@ def video_fps(net: PoseNet, clip: Path, opts: JobOptions, batch: int, repeats: i
 def prepared_frames(net: PoseNet, clip: Path, opts: JobOptions, limit: int = 64) -> np.ndarray:
     """The network inputs of the clip's first `limit` frames, as the video path prepares them."""
     with VideoReader(clip, end=None) as reader:
-        frames = [f.image for _, f in zip(range(limit), reader)]
+        frames = [f.image for _, f in zip(range(limit), reader) if isinstance(f, Frame)]
     plan = opts.sizing.plan(frames[0].shape[0], frames[0].shape[1], net.output_stride)
     return np.stack([plan.prepare(f) for f in frames])
 
@@ -86,7 +88,7 @@ def measure(net: PoseNet, clip: Path | None, opts: JobOptions, sizes: Iterable[i
     add({"what": f"model alone on {clip.name}", "input": size, "batch": best,
          "frames/s": f"{alone[best]:.1f}", "ms/frame": f"{1e3 / alone[best]:.2f}"})
     fps = video_fps(net, clip, opts, best)
-    add({"what": f"posenet video {clip.name} ({'multi' if opts.multi else 'single'})", "input": size,
+    add({"what": f"posenet video {clip.name} ({'multi' if opts.decoder.multi else 'single'})", "input": size,
          "batch": best, "frames/s": f"{fps:.1f}", "ms/frame": f"{1e3 / fps:.2f}",
          "ratio": f"{fps / alone[best]:.2f} of the model alone"})
     return rows

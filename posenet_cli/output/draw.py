@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from .keypoints import PART_IDS, SKELETON
-from .pose import Pose
+from ..keypoints import PART_IDS, SKELETON
+from ..pose import Pose
 
 # Distinct, saturated RGB colours that read on both light and dark photos (Tableau 10, grey swapped for gold).
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -128,3 +128,10 @@ def draw_fps(image: np.ndarray, fps: float) -> np.ndarray:
     cv2.putText(out, text, org, font, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
     cv2.putText(out, text, org, font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
     return out
+
+
+def annotate(image: np.ndarray, poses: Sequence[Pose], *, mirror: bool = False, min_part_score: float = 0.5
+             ) -> np.ndarray:
+    """The drawn result of an estimate: the image (mirrored, when the poses were) with its skeletons."""
+    canvas = np.ascontiguousarray(image[:, ::-1]) if mirror else image
+    return draw_poses(canvas, poses, min_part_score=min_part_score)

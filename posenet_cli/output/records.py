@@ -1,5 +1,5 @@
-"""Output records and their serialisations: JSON records (with a JSON Schema), JSON lines, CSV rows
-and COCO keypoint results.
+"""Output records and their serialisations: JSON records (with a JSON Schema), CSV rows and COCO keypoint
+results.
 
 Records carry full-precision floats (results are compared with the tfjs reference); which keypoints
 to keep is the caller's decision, these functions only serialise. Non-finite numbers have no JSON
@@ -14,13 +14,13 @@ import os
 import warnings
 from collections.abc import Iterable, Sequence
 from importlib import resources
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
-from .keypoints import PART_IDS, PART_NAMES
-from .pose import Pose
+from ..errors import PoseNetError
+from ..keypoints import PART_IDS, PART_NAMES
+from ..pose import Pose
 
 # The 17 keypoints of COCO's "person" category, in COCO's order.
 COCO_KEYPOINT_NAMES: tuple[str, ...] = (
@@ -40,7 +40,7 @@ def _camel(snake: str) -> str:
 COCO_ORDER: tuple[int, ...] = tuple(PART_IDS[_camel(name)] for name in COCO_KEYPOINT_NAMES)
 
 
-class FormatError(ValueError):
+class FormatError(PoseNetError, ValueError):
     """A record that cannot be serialised or validated, or a results file that cannot be resumed."""
 
 
@@ -80,9 +80,12 @@ def error_record(item: str | int | os.PathLike[str] | None, message: str) -> dic
     return {"image": None if item is None else os.fspath(item), "error": str(message)}
 
 
-def dumps(record: Any) -> str:
-    """Compact, strictly valid JSON (one line; NaN and infinity are refused with FormatError)."""
+def dumps(record: Any, pretty: bool = False) -> str:
+    """Strictly valid JSON: one compact line, or indented for a person reading (stdout, a per-image file).
+    NaN and infinity are refused with FormatError."""
     try:
+        if pretty:
+            return json.dumps(record, indent=2, allow_nan=False)
         return json.dumps(record, separators=(",", ":"), allow_nan=False)
     except ValueError as e:
         raise FormatError(f"cannot write JSON: {e}") from None
@@ -93,7 +96,7 @@ def dumps(record: Any) -> str:
 
 def load_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of image, frame and error records, shipped with the package."""
-    text = resources.files("posenet_cli").joinpath("schema", "poses.schema.json").read_text(encoding="utf-8")
+    text = resources.files("posenet_cli.output").joinpath("schema", "poses.schema.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 
@@ -191,119 +194,3 @@ def coco_results(image_id: int, poses: Iterable[Pose], bbox_min_score: float = 0
             "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
         })
     return out
-
-
-# ----------------------------------------------------------------------------------------- JSON lines
-
-
-class JsonlWriter:
-    """Writes one compact JSON line per record, flushed line by line, so a stopped run keeps every
-    finished record. `append=True` continues an existing file (after dropping an incomplete last line).
-    """
-
-    def __init__(self, path: str | os.PathLike[str], *, append: bool = False, fsync: bool = False) -> None:
-        self.path = Path(path)
-        self.fsync = fsync
-        self.count = 0
-        try:
-            if append and self.path.exists():
-                _repair_tail(self.path)
-            self._file: IO[str] | None = open(self.path, "a" if append else "w", encoding="utf-8", newline="\n")
-        except OSError as e:
-            raise FormatError(f"cannot write '{self.path}': {e.strerror or e}") from None
-
-    def write(self, record: Any) -> None:
-        """Append one record as a line and flush it to the OS."""
-        if self._file is None:
-            raise FormatError(f"cannot write '{self.path}': the writer is closed")
-        line = dumps(record) + "\n"
-        self._file.write(line)
-        self._file.flush()
-        if self.fsync:
-            os.fsync(self._file.fileno())
-        self.count += 1
-
-    def close(self) -> None:
-        """Close the file (idempotent)."""
-        f, self._file = self._file, None
-        if f is not None:
-            f.close()
-
-    def __enter__(self) -> JsonlWriter:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-
-def _parse_line(line: bytes) -> dict[str, Any] | None:
-    try:
-        value = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _repair_tail(path: Path) -> None:
-    """Make `path` end at a line boundary: drop an incomplete last line, or end a complete one."""
-    with open(path, "rb+") as f:
-        size = f.seek(0, os.SEEK_END)
-        if size == 0:
-            return
-        chunk, pos, tail = 65536, size, b""
-        while pos > 0:
-            step = min(chunk, pos)
-            pos -= step
-            f.seek(pos)
-            tail = f.read(step) + tail
-            cut = tail.rfind(b"\n")
-            if cut >= 0:
-                tail = tail[cut + 1:]
-                break
-        if not tail:
-            return
-        if _parse_line(tail) is not None:
-            f.seek(0, os.SEEK_END)
-            f.write(b"\n")
-        else:
-            f.truncate(size - len(tail))
-
-
-def read_jsonl_resume(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], int | None]:
-    """The records already in a JSON-lines results file, and the last frame index among them.
-
-    For resuming an interrupted run: a last line cut off mid-write is removed from the file (a last
-    line that is complete JSON but lacks its newline gets one), so appending continues cleanly. A bad
-    line elsewhere raises FormatError rather than losing data. A missing file gives ([], None).
-    """
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        return [], None
-    except OSError as e:
-        raise FormatError(f"cannot read '{p}': {e.strerror or e}") from None
-    lines = data.split(b"\n")
-    tail = lines.pop()  # b"" when the file ends with a newline
-    records: list[dict[str, Any]] = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        record = _parse_line(line)
-        if record is None:
-            raise FormatError(f"cannot resume from '{p}': line {n} is not a JSON object")
-        records.append(record)
-    if tail:
-        record = _parse_line(tail)
-        try:
-            with open(p, "rb+") as f:
-                if record is not None:
-                    records.append(record)
-                    f.seek(0, os.SEEK_END)
-                    f.write(b"\n")
-                else:
-                    f.truncate(len(data) - len(tail))
-        except OSError as e:
-            raise FormatError(f"cannot repair '{p}': {e.strerror or e}") from None
-    frames = [r["frame"] for r in records if isinstance(r.get("frame"), int) and not isinstance(r["frame"], bool)]
-    return records, (max(frames) if frames else None)

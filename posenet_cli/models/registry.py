@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import sources
-from .sizing import check_stride
-from .sources import FetchError, ModelFolder, Progress, no_progress
+from .base import DEFAULT_MODEL, DEFAULT_STRIDE, ModelError, check_stride
+from .sources import DownloadProgress, FetchError, ModelFolder, no_progress
 
 if TYPE_CHECKING:
     from .savedmodel import ModelRunner
 
-DEFAULT_MODEL = "mobilenet-v1-075"
 CONVERTER_VERSION = 1  # bump when the built graphs change, so stale cached SavedModels are rebuilt
 
 
@@ -39,12 +38,6 @@ class ModelSpec:
 
     def model_file(self, output_stride: int) -> str:
         return "manifest.json" if self.kind == "checkpoint" else f"model-stride{output_stride}.json"
-
-    @property
-    def description(self) -> str:
-        arch = "MobileNetV1" if self.architecture == "mobilenet_v1" else "ResNet50"
-        mult = f" {self.multiplier:.2f}" if self.multiplier else ""
-        return f"{arch}{mult} " + (self.quantization or "float32")
 
 
 def _registry() -> dict[str, ModelSpec]:
@@ -80,10 +73,6 @@ def _registry() -> dict[str, ModelSpec]:
 MODELS: dict[str, ModelSpec] = _registry()
 
 
-class ModelError(Exception):
-    """A model that cannot be used as asked (unknown name, unsupported stride, nothing reachable)."""
-
-
 def get_spec(name: str) -> ModelSpec:
     try:
         return MODELS[name]
@@ -99,13 +88,50 @@ def is_savedmodel(path: Path) -> bool:
     return (path / "saved_model.pb").is_file()
 
 
+@dataclass(frozen=True)
+class ModelRef:
+    """A model as the user named it: a registry name, a tfjs model folder/URL/JSON, or a SavedModel folder;
+    the output stride; where models are cached and downloaded from (None: the environment's or the default).
+
+    `path` is the SavedModel folder once `resolve` has downloaded and converted the model: worker
+    processes load that without fetching anything (on a node without it, they resolve again)."""
+
+    name: str = DEFAULT_MODEL
+    stride: int = DEFAULT_STRIDE
+    cache_dir: str | None = None
+    base_url: str | None = None
+    path: str | None = None
+
+    def resolve(self, progress: DownloadProgress | None = None) -> ModelRef:
+        """This ref with `path` set, downloading and converting the model into the cache if needed."""
+        path = ensure_savedmodel(self.name, self.stride, cache_dir=self.cache_dir, base_url=self.base_url,
+                                 progress=progress)
+        return replace(self, path=str(Path(path).resolve()))
+
+    def load(self, progress: DownloadProgress | None = None) -> ModelRunner:
+        """A runner for this model (from `path` when it exists here, else through the registry)."""
+        from .savedmodel import ModelRunner
+
+        if self.path is not None and Path(self.path, "saved_model.pb").is_file():
+            return ModelRunner.load(Path(self.path))
+        return create_model(self.name, self.stride, cache_dir=self.cache_dir, base_url=self.base_url,
+                            progress=progress)
+
+    def is_cached(self) -> bool:
+        """Whether loading needs no download or conversion (a SavedModel folder, or already converted)."""
+        if is_savedmodel(Path(self.name)):
+            return True
+        return self.name in MODELS and is_savedmodel(savedmodel_dir(sources.cache_root(self.cache_dir), self.name,
+                                                                    self.stride))
+
+
 def create_model(
     model: str = DEFAULT_MODEL,
     output_stride: int = 16,
     *,
     cache_dir: str | Path | None = None,
     base_url: str | None = None,
-    progress: Progress = no_progress,
+    progress: DownloadProgress | None = None,
     allow_npm: bool = True,
 ) -> ModelRunner:
     """A runner for a named model, a tfjs model folder/URL/JSON file, or a SavedModel directory."""
@@ -125,12 +151,12 @@ def ensure_savedmodel(
     *,
     cache_dir: str | Path | None = None,
     base_url: str | None = None,
-    progress: Progress = no_progress,
+    progress: DownloadProgress | None = None,
     allow_npm: bool = True,
-    rebuild: bool = False,
 ) -> Path:
     """The SavedModel directory for `model` at `output_stride`, converting (and caching) it if needed."""
     check_stride(output_stride)
+    progress = progress or no_progress
     if is_savedmodel(Path(model)):
         return Path(model)
     cache = sources.cache_root(cache_dir)
@@ -148,7 +174,7 @@ def ensure_savedmodel(
         spec = None
         key = "custom-" + hashlib.sha1(sources.as_url(model).encode()).hexdigest()[:16]
     out = savedmodel_dir(cache, key, output_stride)
-    if is_savedmodel(out) and not rebuild:
+    if is_savedmodel(out):
         return out
     module, metadata = (_build_named(spec, output_stride, cache, base_url, progress, allow_npm) if spec
                         else _build_location(model, output_stride, cache, progress))
@@ -160,7 +186,7 @@ def ensure_savedmodel(
     return out
 
 
-def _build_named(spec: ModelSpec, output_stride: int, cache: Path, base: str | None, progress: Progress,
+def _build_named(spec: ModelSpec, output_stride: int, cache: Path, base: str | None, progress: DownloadProgress,
                  allow_npm: bool):
     url = sources.base_url(base)
     folder = ModelFolder(url + spec.path, cache, progress, cache_key=spec.path.strip("/"))
@@ -222,7 +248,7 @@ def _build_graph(folder: ModelFolder, model_file: str, architecture: str):
     return build_graph_model(read_graph_model(folder.path, model_file), architecture)
 
 
-def _build_location(location: str, output_stride: int, cache: Path, progress: Progress):
+def _build_location(location: str, output_stride: int, cache: Path, progress: DownloadProgress):
     """Convert a tfjs model given as a folder, URL or model JSON (checkpoint or graph model)."""
     url = sources.as_url(location)
     folder = ModelFolder(url, cache, progress)

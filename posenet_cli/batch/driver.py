@@ -1,0 +1,257 @@
+"""Running a batch job: skip what is complete (--resume), plan tasks, hand them to a backend, write each
+output when all its parts are in (atomically: a video's parts are appended in order to a temporary file
+that is renamed at the end), and keep a manifest of what was done, skipped and failed."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..media.files import atomic_write, publish, temp_path
+from ..media.inputs import IMAGE, VIDEO
+from .backends import Backend
+from .plan import MANIFEST, BatchError, BatchJob, WriteBy, output_complete, plan_tasks
+from .worker import part_name
+
+MANIFEST_VERSION = 1
+
+
+@dataclass
+class ItemReport:
+    """One input in the manifest."""
+
+    input: str
+    kind: str
+    output: str
+    status: str = "pending"  # done, skipped (complete already: --resume), failed, or pending (stopped)
+    frames: int = 0
+    poses: int = 0
+    frame_errors: int = 0
+    parts: int = 1
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if v is not None}
+        d["seconds"] = round(self.seconds, 3)
+        if self.status in ("skipped", "pending", "failed"):
+            for k in ("frames", "poses", "frame_errors", "seconds"):
+                d.pop(k, None)
+        return d
+
+
+@dataclass
+class BatchReport:
+    """What a job did, item by item; written as the manifest."""
+
+    items: list[ItemReport]
+    backend: str = ""
+    workers: int = 1
+    seconds: float = 0.0
+    stopped: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.items if r.status == status)
+
+    @property
+    def frames(self) -> int:
+        return sum(r.frames for r in self.items if r.status == "done")
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.items if r.status == "failed" or (r.status == "done" and r.frame_errors))
+
+
+@dataclass
+class JobProgress:
+    """Where a job stands (for a progress bar): items and frames done, of the totals planned."""
+
+    items: int = 0
+    items_total: int = 0
+    frames: int = 0  # of finished tasks, plus `live`
+    frames_total: int = 0
+    live: int = 0  # frames of the tasks in hand (where the backend reports them)
+    _shown: float = 0.0
+
+
+class _Assembler:
+    """A video's output from its parts, in order: parts are appended to a hidden temp file as soon as
+    they are next in line, and the temp file is renamed to the output when the last is in."""
+
+    def __init__(self, final: Path, parts: int) -> None:
+        self.final, self.parts = final, parts
+        self.next = 0
+        self.waiting: dict[int, str | Path] = {}
+        self.tmp = temp_path(final)
+        self.file: io.TextIOWrapper | None = None
+
+    def add(self, part: int, text: str | Path) -> bool:
+        """Take one part (its text, or the file a worker wrote); True once the output is complete."""
+        self.waiting[part] = text
+        while self.next in self.waiting:
+            if self.file is None:
+                self.file = open(self.tmp, "w", encoding="utf-8", newline="")
+            piece = self.waiting.pop(self.next)
+            if isinstance(piece, Path):
+                with open(piece, encoding="utf-8", newline="") as f:
+                    shutil.copyfileobj(f, self.file)
+            else:
+                self.file.write(piece)
+            self.next += 1
+        if self.next < self.parts:
+            return False
+        assert self.file is not None
+        self.file.close()
+        publish(self.tmp, self.final)
+        return True
+
+    def discard(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def check_outputs(job: BatchJob, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to start over existing outputs unless --overwrite or --resume, and --resume with other
+    settings than the manifest's."""
+    out = Path(job.out_dir)
+    manifest = out / MANIFEST
+    if resume and manifest.is_file():
+        try:
+            before = json.loads(manifest.read_text(encoding="utf-8")).get("settings")
+        except (OSError, ValueError, AttributeError):
+            before = None
+        if before is not None and before != json.loads(json.dumps(job.manifest_settings())):
+            raise BatchError(f"--resume with other settings than {manifest} records; use the same options, "
+                             f"or --overwrite to start again")
+    if resume or overwrite:
+        return
+    for item in job.items:
+        for path in (out / item.output, Path(job.draw_dir) / item.draw if job.draw_dir and item.draw else None):
+            if path is not None and path.exists():
+                raise BatchError(f"{path} exists; pass --overwrite to replace it, or --resume to skip complete "
+                                 f"outputs")
+
+
+def write_manifest(job: BatchJob, report: BatchReport, started: str) -> Path:
+    """DIR/manifest.json: the settings and, per input, done / skipped / failed (written atomically)."""
+    doc = {
+        "version": MANIFEST_VERSION,
+        "started": started,
+        "seconds": round(report.seconds, 3),
+        "backend": report.backend,
+        "workers": report.workers,
+        "stopped": report.stopped,
+        "settings": job.manifest_settings(),
+        "counts": {"inputs": len(report.items), "done": report.count("done"), "skipped": report.count("skipped"),
+                   "failed": report.count("failed"), "pending": report.count("pending")},
+        "frames": report.frames,
+        "items": [r.to_dict() for r in report.items],
+    }
+    path = Path(job.out_dir) / MANIFEST
+    atomic_write(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def run_batch(job: BatchJob, backend: Backend, *, resume: bool = False,
+              on_progress: Callable[[JobProgress], None] = lambda p: None,
+              stop: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.perf_counter
+              ) -> BatchReport:
+    """Run a job on a backend: skip complete outputs (`resume`), plan tasks, write each output when
+    all its parts are in, and the manifest at the end (also when stopped). Outputs of failed inputs
+    are not written, so --resume runs them again."""
+    t0 = clock()
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    out = Path(job.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if job.draw_dir:
+        Path(job.draw_dir).mkdir(parents=True, exist_ok=True)
+    _clean_leftovers(out)
+    reports = [ItemReport(it.source, it.kind, it.output) for it in job.items]
+    pending = []
+    for i, item in enumerate(job.items):
+        if resume and output_complete(job, item):
+            reports[i].status = "skipped"
+        else:
+            pending.append(i)
+    report = BatchReport(reports, backend.name, backend.workers)
+    tasks, failed, counts = plan_tasks(job, pending, backend.workers)
+    for i, message in failed.items():
+        reports[i].status, reports[i].error = "failed", message
+    progress = JobProgress(items=len(failed), items_total=len(pending),
+                        frames_total=sum(counts.values()) + sum(1 for i in pending if job.items[i].kind == IMAGE))
+    on_progress(progress)
+    parts_left = {}
+    for t in tasks:
+        parts_left[t.item] = t.parts
+        reports[t.item].parts = t.parts
+    assemblers: dict[int, _Assembler] = {}
+
+    def frame_done(n: int) -> None:
+        progress.live += n
+        progress.frames += n
+        now = time.monotonic()
+        if now - progress._shown > 0.1:
+            progress._shown = now
+            on_progress(progress)
+
+    try:
+        for result in backend.run(job, tasks, stop, frame_done):
+            progress.frames -= progress.live  # the finished task's frames are counted from its result
+            progress.live = 0
+            rep, item = reports[result.item], job.items[result.item]
+            if rep.status == "failed":
+                continue  # another part of this video failed already
+            if not result.ok:
+                if result.error is None:  # stopped
+                    continue
+                rep.status, rep.error = "failed", result.error
+                if result.item in assemblers:
+                    assemblers.pop(result.item).discard()
+                progress.items += 1
+                on_progress(progress)
+                continue
+            rep.frames += result.frames
+            rep.poses += result.poses
+            rep.frame_errors += result.frame_errors
+            rep.seconds += result.seconds
+            progress.frames += result.frames
+            parts_left[result.item] -= 1
+            if item.kind == VIDEO and (rep.parts > 1 or job.write_by == WriteBy.driver):
+                asm = assemblers.setdefault(result.item, _Assembler(out / item.output, rep.parts))
+                piece: str | Path = result.text if result.text is not None else \
+                    out / part_name(item, result.part, rep.parts)
+                if asm.add(result.part, piece):
+                    del assemblers[result.item]
+            elif result.text is not None:
+                atomic_write(out / item.output, result.text)
+            if parts_left[result.item] == 0:
+                rep.status = "done"
+                progress.items += 1
+            on_progress(progress)
+            if stop():
+                break
+    finally:
+        for asm in assemblers.values():
+            asm.discard()
+        report.stopped = stop() or any(r.status == "pending" for r in reports)
+        if not report.stopped:
+            _clean_leftovers(out)  # parts of a video that failed (write_by="workers")
+        report.seconds = clock() - t0
+        write_manifest(job, report, started)
+    return report
+
+
+def _clean_leftovers(out: Path) -> None:
+    """Remove the temp files and parts an interrupted run left (never a complete output)."""
+    for p in out.glob(".*.part*of*"):
+        p.unlink(missing_ok=True)
+    for p in out.glob(".*.tmp"):  # media.files.temp_path's names
+        p.unlink(missing_ok=True)

@@ -1,0 +1,128 @@
+"""The worker side of a batch job: one task (an image, a video or a frame range of one) run in this process
+through the ordinary path (`jobs.run_images` / `jobs.run_video` into a writer), so an output is the same,
+byte for byte, as `posenet image ... --out DIR/` or `posenet video ... --out FILE.jsonl` on that input."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import first_line
+from ..estimator import PoseNet
+from ..frames import BrokenFrame, Frame
+from ..jobs import run_images, run_video
+from ..media.files import atomic_write
+from ..media.inputs import IMAGE
+from ..media.video import VideoReader, VideoWriter
+from ..models import ModelRef
+from ..models.runtime import import_tensorflow
+from ..output.writers import VIDEO, JsonLinesWriter, JsonWriter
+from .plan import BatchJob, Item, Task, WriteBy, in_folder
+
+
+@dataclass
+class TaskResult:
+    """What a task did. `text`: its output (or its part of a video's) when the driver writes outputs."""
+
+    item: int
+    part: int
+    ok: bool
+    frames: int = 0
+    poses: int = 0
+    frame_errors: int = 0
+    seconds: float = 0.0
+    text: str | None = None
+    error: str | None = None
+    pid: int = field(default_factory=os.getpid)
+
+
+_NETS: dict[ModelRef, PoseNet] = {}  # per worker process: each model is loaded once, then reused
+
+
+def worker_net(ref: ModelRef, threads: int | None = None) -> PoseNet:
+    """This process's PoseNet for `ref`, loaded on first use (TensorFlow given `threads` threads)."""
+    if ref not in _NETS:
+        import_tensorflow(threads)
+        _NETS[ref] = PoseNet(runner=ref.load())
+    return _NETS[ref]
+
+
+def part_name(item: Item, part: int, parts: int) -> str:
+    """Where a worker leaves one part of a split video (WriteBy.workers), next to the output."""
+    return f".{item.output}.part{part:04d}of{parts:04d}"
+
+
+def frames_between(frames: Iterator[Frame | BrokenFrame], first: int, stop: int | None
+                   ) -> Iterator[Frame | BrokenFrame]:
+    """The frames (and broken frames) with source index in [first, stop) of a `posenet video` run.
+
+    Seeking is not frame-exact in every container (OpenCV on mp4), so the reader decodes from the same
+    place an unsplit run does and the frames before `first` are dropped: a part gets the very frames,
+    indices and times the unsplit run gets (a test checks this on the shared clips)."""
+    for frame in frames:
+        if stop is not None and frame.index >= stop:
+            return
+        if frame.index >= first:
+            yield frame
+
+
+def run_task(job: BatchJob, task: Task, threads: int | None = None, stop: Callable[[], bool] = lambda: False,
+             on_frame: Callable[[int], None] = lambda n: None) -> TaskResult:
+    """Run one task in this process. Failures of the input (unreadable, ...) come back as a result
+    with `error`; a task stopped by `stop()` comes back not ok with error None. `on_frame(1)` is
+    called as each video frame is done (live progress)."""
+    item = job.items[task.item]
+    t0 = time.perf_counter()
+    try:
+        net = worker_net(job.model, threads)
+        with in_folder(job.cwd):
+            result = (_image_task if item.kind == IMAGE else _video_task)(net, job, task, item, stop, on_frame)
+    except Exception as e:  # noqa: BLE001 - one input's failure must not end the job
+        result = TaskResult(task.item, task.part, False, error=first_line(e))
+    result.seconds = time.perf_counter() - t0
+    if result.ok and result.text is not None and job.write_by == WriteBy.workers:
+        name = item.output if task.parts == 1 else part_name(item, task.part, task.parts)
+        atomic_write(Path(job.out_dir) / name, result.text)
+        result.text = None
+    return result
+
+
+def _image_task(net: PoseNet, job: BatchJob, task: Task, item: Item, stop: Callable[[], bool],
+                on_frame: Callable[[int], None]) -> TaskResult:
+    draw = Path(job.draw_dir) / item.draw if job.draw_dir and item.draw else None
+    messages: list[str] = []
+    buf = io.StringIO()
+    writer = JsonWriter(None, kind=IMAGE, settings=job.settings(net.output_stride), stream=buf)
+    summary = run_images(net, [Path(item.source)], writer, job.opts, draw_to=(lambda p: draw) if draw else None,
+                         on_error=messages.append, stop=stop)
+    if summary.errors:
+        return TaskResult(task.item, task.part, False, error=messages[0] if messages else "failed")
+    if summary.stopped or not summary.items:
+        return TaskResult(task.item, task.part, False)
+    writer.close()  # the record, as `posenet image ... --out DIR/` writes it to <name>.json
+    return TaskResult(task.item, task.part, True, frames=1, poses=summary.poses, text=buf.getvalue())
+
+
+def _video_task(net: PoseNet, job: BatchJob, task: Task, item: Item, stop: Callable[[], bool],
+                on_frame: Callable[[int], None]) -> TaskResult:
+    buf = io.StringIO()
+    video = None
+    with VideoReader(item.source, start=job.start, end=job.end, every=job.every) as reader:
+        try:
+            if job.draw_dir and item.draw:
+                video = VideoWriter(Path(job.draw_dir) / item.draw, reader.fps / job.every, reader.width,
+                                    reader.height)
+            writer = JsonLinesWriter(None, kind=VIDEO, settings=job.settings(net.output_stride), stream=buf)
+            summary = run_video(net, frames_between(reader, task.first, task.stop), writer, job.opts, video=video,
+                                stop=stop, on_frame=on_frame)
+        finally:
+            if video is not None:
+                video.close()
+    if summary.stopped:
+        return TaskResult(task.item, task.part, False)
+    return TaskResult(task.item, task.part, True, frames=summary.items, poses=summary.poses,
+                      frame_errors=summary.errors, text=buf.getvalue())

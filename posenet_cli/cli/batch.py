@@ -1,0 +1,166 @@
+"""`posenet batch`: many images and videos, one output each plus a manifest, on worker processes or Ray."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..batch import (
+    InlineBackend,
+    JobProgress,
+    LocalBackend,
+    RayBackend,
+    WriteBy,
+    check_outputs,
+    cpu_count,
+    default_workers,
+    make_job,
+    plan_items,
+    run_batch,
+    threads_per_worker,
+)
+from ..jobs import JobOptions
+from ..media.inputs import IMAGE, VIDEO, expand_inputs
+from ..models import ModelRef
+from ..models.runtime import import_tensorflow
+from .errors import ExitStatus, echo_error, fail
+from .options import ACROSS_FRAMES, DECODER, MODEL, OUTPUT, SIZING, UI_VERBOSE, resume_option, takes
+from .signals import signals
+from .ui import Ui
+
+SCALE = "Scale"  # the help panel of the options that say where and how wide the job runs
+
+
+@takes(MODEL, SIZING, DECODER, ACROSS_FRAMES, OUTPUT, UI_VERBOSE)
+def batch(
+    inputs: Annotated[list[str] | None, typer.Argument(help="Images and videos: files, folders, globs, or "
+                                                       "@LIST (a file naming one input per line).",
+                                                       show_default=False)] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out-dir", "-o", help="Folder for the results (required): "
+                                                 "<name>.json per image, <name>.jsonl per video, and "
+                                                 "manifest.json.", show_default=False)] = None,
+    from_list: Annotated[list[Path] | None, typer.Option("--from-list", help="A file naming one input per line "
+                                                         "(repeatable).", show_default=False)] = None,
+    draw: Annotated[Path | None, typer.Option("--draw", help="Folder for annotated copies (images, and videos "
+                                              "as .mp4/.avi).", show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker processes on this "
+                                                "machine (default: one per core). With --ray: sets the "
+                                                "threads per task to cores // N (default there: 1).",
+                                                show_default=False, rich_help_panel=SCALE)] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="TensorFlow threads per worker "
+                                                "(default: cores // workers).", show_default=False,
+                                                rich_help_panel=SCALE)] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="Run on Ray: a local Ray runtime, or the cluster at "
+                                      "--ray-address.", rich_help_panel=SCALE)] = False,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="A Ray cluster (host:port, "
+                                                    "ray://host:port, auto); implies --ray. --ray alone uses "
+                                                    "$RAY_ADDRESS if set.", show_default=False,
+                                                    rich_help_panel=SCALE)] = None,
+    write_by: Annotated[WriteBy, typer.Option("--write-by", help="Who writes the outputs: the driver (this "
+                                              "process), or the workers straight to --out-dir (shared "
+                                              "storage on a cluster).", rich_help_panel=SCALE)] = WriteBy.driver,
+    chunk_frames: Annotated[int | None, typer.Option("--chunk-frames", min=0, help="Split videos into parts "
+                                                     "of N frames run in parallel and merged in order (0: "
+                                                     "never; default: automatic).", show_default=False,
+                                                     rich_help_panel=SCALE)] = None,
+    retries: Annotated[int, typer.Option("--retries", min=0, help="Runs of a task again when its worker "
+                                         "process dies.", rich_help_panel=SCALE)] = 2,
+    start: Annotated[float, typer.Option("--start", min=0.0, help="Videos: start at this second.")] = 0.0,
+    end: Annotated[float | None, typer.Option("--end", min=0.0, help="Videos: stop at this second.",
+                                              show_default=False)] = None,
+    every: Annotated[int, typer.Option("--every", min=1, help="Videos: process every Nth frame.")] = 1,
+    resume: Annotated[bool, resume_option("skip the inputs whose output is complete.")] = False,
+    *,
+    model: ModelRef,
+    job: JobOptions,
+    ui: Ui,
+) -> int:
+    """Poses for many images and videos: one output per input in a folder, a manifest, worker processes
+    or a Ray cluster. Outputs equal `posenet image ... --out DIR/` and `posenet video ... --out FILE.jsonl`.
+
+    [bold]Examples[/bold]
+
+      posenet batch photos/ clips/*.mp4 --out-dir results/ --multi
+
+      posenet batch @inputs.txt --out-dir results/ --workers 2 --resume
+
+      posenet batch clips/ --out-dir results/ --ray            # a local Ray runtime
+
+      posenet batch clips/ --out-dir /shared/results --ray-address ray://head:10001 --write-by workers
+    """
+    if out_dir is None:
+        fail("give --out-dir DIR: the folder for one output per input and the manifest")
+    if job.output.overwrite and resume:
+        fail("--overwrite and --resume contradict each other; give one")
+    if end is not None and end <= start:
+        fail(f"--end ({end}) must be after --start ({start})")
+    if out_dir.exists() and not out_dir.is_dir():
+        fail(f"--out-dir {out_dir} is a file, not a folder")
+    paths = expand_inputs(list(inputs or []), kinds=(IMAGE, VIDEO), list_files=list(from_list or []))
+    items = plan_items(paths, draw=draw is not None)
+    ray = ray or ray_address is not None
+    workers_given = workers is not None
+    workers = workers or default_workers()
+    # The model is downloaded and converted here, once, before any worker starts; workers only load it.
+    # TensorFlow is imported here (quietly) only to convert, or to run in this process.
+    if workers == 1 and not ray or not model.is_cached():
+        import_tensorflow()
+    batch_job = make_job(items, out_dir, model.resolve(ui.download_progress), job, draw_dir=draw, start=start,
+                         end=end, every=every, chunk_frames=chunk_frames, write_by=write_by)
+    check_outputs(batch_job, resume=resume, overwrite=job.output.overwrite)
+    if ray:
+        # Threads a task: 1 CPU a task by default, the measured best (docs/benchmarks.md, "Batch").
+        per_task = threads or (threads_per_worker(workers, cpu_count()) if workers_given else 1)
+        backend: Any = RayBackend(ray_address or os.environ.get("RAY_ADDRESS") or None, threads=per_task,
+                                  retries=retries)
+    elif workers == 1 or (not workers_given and len(items) == 1):  # one input: all cores in-process
+        backend = InlineBackend()
+    else:
+        backend = LocalBackend(workers, threads, retries=retries)
+    bars = _Bars(len(items), ui)
+    try:
+        with signals.deferred():
+            report = run_batch(batch_job, backend, resume=resume, on_progress=bars.update, stop=signals.requested)
+    finally:
+        bars.close()
+        backend.close()
+    manifest = Path(batch_job.out_dir) / "manifest.json"
+    if ui.verbose:
+        for r in report.items:
+            if r.status == "failed" or r.frame_errors:
+                echo_error(f"{r.input}: {r.error or f'{r.frame_errors} frames could not be processed'}")
+    rate = report.frames / report.seconds if report.seconds > 0 else 0.0
+    done = report.count("done")
+    ui.say(f"{len(report.items)} inputs: {done} done, {report.count('skipped')} skipped, "
+           f"{report.count('failed')} failed; {report.frames} frames, {rate:.1f} frames/s, "
+           f"{done / report.seconds if report.seconds > 0 else 0.0:.2f} items/s ({report.backend}, "
+           f"{report.workers} workers); manifest: {manifest}")
+    if report.failed:
+        fail(f"{report.failed} of {len(report.items)} inputs failed (see {manifest})")
+    return ExitStatus.SUCCESS
+
+
+class _Bars:
+    """Two bars (a terminal only): inputs and frames over the whole job."""
+
+    def __init__(self, total: int, ui: Ui) -> None:
+        self.items = ui.bar(total, "input", position=0, desc="inputs")
+        self.frames = ui.bar(None, "frame", position=1, desc="frames") if self.items is not None else None
+
+    def update(self, p: JobProgress) -> None:
+        if self.items is None or self.frames is None:
+            return
+        self.items.total = p.items_total
+        self.items.n = p.items
+        self.frames.total = p.frames_total or None
+        self.frames.n = p.frames
+        self.items.refresh()
+        self.frames.refresh()
+
+    def close(self) -> None:
+        for bar in (self.items, self.frames):
+            if bar is not None:
+                bar.close()

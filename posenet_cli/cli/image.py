@@ -1,0 +1,97 @@
+"""`posenet image`: poses in image files, to stdout, one file, or a folder of per-image results."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..jobs import JobOptions, run_images
+from ..media.inputs import IMAGE, expand_inputs
+from ..models import ModelRef
+from ..output.resume import read_jsonl_resume
+from ..output.writers import FolderWriter, Writer, format_for, open_writer, result_name
+from .common import check_output, check_outputs, load_net
+from .errors import ExitStatus, echo_error, fail
+from .options import DECODER, MODEL, OUTPUT, SIZING, UI_VERBOSE, resume_option, takes
+from .signals import signals
+from .ui import Ui
+
+
+@takes(MODEL, SIZING, DECODER, OUTPUT, UI_VERBOSE)
+def image(
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders, globs or @LIST files.",
+                                                show_default=False)],
+    out_arg: Annotated[str | None, typer.Option("--out", "-o", help="Output file, or a folder (an existing "
+                                                "one, or ending in /) for one <name>.json per image. "
+                                                "Default: stdout.", show_default=False)] = None,
+    draw_arg: Annotated[str | None, typer.Option("--draw", help="Write annotated images: a file for one "
+                                                 "input, a folder for several.", show_default=False)] = None,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first unreadable image.")] = False,
+    resume: Annotated[bool, resume_option("skip the images already in --out (JSON lines or a folder).")] = False,
+    *,
+    model: ModelRef,
+    job: JobOptions,
+    ui: Ui,
+) -> int:
+    """Poses in images: JSON to stdout for one image, JSON lines for several.
+
+    [bold]Examples[/bold]
+
+      posenet image photo.jpg --stride 16
+
+      posenet image photos/ --multi --out poses.jsonl --draw drawn/
+    """
+    output = job.output
+    paths = expand_inputs(inputs, kinds=(IMAGE,))
+    # Strings, not Paths, up to here: a Path drops the trailing slash that says "a folder".
+    to_dir = out_arg is not None and (Path(out_arg).is_dir() or out_arg.endswith(("/", os.sep)))
+    out, draw = (Path(a) if a is not None else None for a in (out_arg, draw_arg))
+    fmt = format_for(out, output.format, "json" if len(paths) == 1 else "jsonl")
+    if resume:
+        paths = _images_left(paths, out, to_dir, fmt)
+        if not paths:
+            ui.say(f"{out} is already complete")
+            return ExitStatus.SUCCESS
+    elif to_dir:
+        check_outputs([out / result_name(p) for p in paths], output.overwrite)  # type: ignore[operator]
+    else:
+        check_output(out, output.overwrite)
+    draw_to = None
+    if draw is not None:
+        if len(paths) == 1 and not (draw.is_dir() or str(draw_arg).endswith(("/", os.sep))):
+            check_output(draw, output.overwrite)
+            draw_to = lambda p: draw  # noqa: E731
+        else:
+            check_outputs([draw / p.name for p in paths], output.overwrite or resume)
+            draw.mkdir(parents=True, exist_ok=True)
+            draw_to = lambda p: draw / p.name  # noqa: E731
+    net = load_net(model, ui)
+    settings = job.settings(net.output_stride, model.name)
+    writer: Writer = FolderWriter(out, settings) if to_dir else \
+        open_writer(fmt, out, kind=IMAGE, settings=settings, append=resume)  # type: ignore[arg-type]
+    one = len(paths) == 1
+    with writer, signals.deferred():
+        summary = run_images(net, paths, writer, job, draw_to=draw_to, fail_fast=fail_fast,
+                             on_error=echo_error if ui.verbose or one else lambda m: None,
+                             progress=lambda it: ui.track(it, len(paths), "image"), stop=signals.requested)
+    if not one:
+        ui.summary("image", summary)
+    if summary.errors:
+        if one:
+            return ExitStatus.ERROR
+        fail(f"{summary.errors} of {len(paths)} images failed")
+    return ExitStatus.SUCCESS
+
+
+def _images_left(paths: list[Path], out: Path | None, to_dir: bool, fmt: str) -> list[Path]:
+    """The images an interrupted run has not written yet (failed ones count as done: they are recorded)."""
+    if out is None or (not to_dir and fmt != "jsonl"):
+        fail("--resume continues a results folder or JSON lines file: give --out FOLDER/ or --out FILE.jsonl")
+    if to_dir:
+        return [p for p in paths if not (out / result_name(p)).is_file()]
+    records, _ = read_jsonl_resume(out)
+    done = {r.get("image") for r in records}
+    return [p for p in paths if str(p) not in done]

@@ -1,0 +1,223 @@
+"""Every option shared by several commands, declared once, in groups: one group per concern (model, sizing,
+decoder, across frames, output, terminal), each building that concern's options object.
+
+A command is decorated with `@takes(MODEL, SIZING, ...)`: the decorator puts the groups' options into the
+signature Typer reads, and calls the command with the objects the groups built, each as the keyword
+parameter of the group's name (`model: ModelRef`, ...). A command with a `job` parameter gets the sizing,
+decoder, across-frames and output objects together, as one `JobOptions`. Defaults come from the core's
+dataclasses, so a default lives in one place; options are checked when they are built (sizing at the
+stride the user chose), before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..decode import DecoderOptions
+from ..jobs import JobOptions
+from ..models import ModelRef, check_stride
+from ..output import OutputOptions
+from ..sizing import SizingOptions
+from ..smoothing import SmoothOptions
+from ..temporal import AcrossFramesOptions
+from ..tracking import TrackOptions
+from .ui import Ui
+
+JOB_PARTS = ("sizing", "decoder", "across", "output")  # the groups whose objects make a JobOptions
+_FROM_DEFAULTS: Any = object()  # an Opt's default: the field of the same name in its group's dataclass
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One option: the parameter name, its type, its Typer declaration, and its default."""
+
+    name: str
+    type: Any
+    option: Any  # typer.Option(...)
+    default: Any = _FROM_DEFAULTS
+
+
+@dataclass(frozen=True)
+class Group:
+    """The options of one concern and how their values become its options object (`build(values, built)`,
+    where `built` holds the objects of the groups before it, by name)."""
+
+    name: str  # the keyword the command receives the object as
+    options: tuple[Opt, ...]
+    build: Callable[[dict[str, Any], dict[str, Any]], Any]
+    defaults: Any = None  # a dataclass instance whose fields give the options' defaults
+
+    def parameters(self) -> list[inspect.Parameter]:
+        known = {f.name: getattr(self.defaults, f.name) for f in fields(self.defaults)} if self.defaults else {}
+        return [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[o.type, o.option],
+                                  default=known[o.name] if o.default is _FROM_DEFAULTS else o.default)
+                for o in self.options]
+
+
+def takes(*groups: Group) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the options of `groups`: its own parameters stay, the groups' are added (Typer sees
+    them all), and the command is called with each group's object under the group's name."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        hints = typing.get_type_hints(command, include_extras=True)
+        received = {g.name for g in groups} | {"job"}
+        own = [p.replace(annotation=hints.get(p.name, p.annotation))
+               for p in inspect.signature(command).parameters.values() if p.name not in received]
+        params = own + [p for g in groups for p in g.parameters()]
+        wants_job = "job" in inspect.signature(command).parameters
+
+        def run(**values: Any) -> Any:
+            built: dict[str, Any] = {}
+            for group in groups:
+                built[group.name] = group.build({o.name: values.pop(o.name) for o in group.options}, built)
+            if wants_job:
+                built["job"] = JobOptions(**{k: built.pop(k) for k in JOB_PARTS if k in built})
+            return command(**values, **built)
+
+        run.__name__, run.__qualname__, run.__doc__ = command.__name__, command.__qualname__, command.__doc__
+        run.__module__ = command.__module__
+        run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        return run
+
+    return decorate
+
+
+# ------------------------------------------------------------------------------------------------ model
+
+MODEL_HELP = "Model name (see 'posenet models list'), a tfjs model folder/URL, or a SavedModel directory."
+
+
+def _model(v: dict[str, Any], _: dict[str, Any]) -> ModelRef:
+    cache_dir = None if v["cache_dir"] is None else str(v["cache_dir"])
+    return ModelRef(v["model"], check_stride(v["stride"]), cache_dir, v["base_url"])
+
+
+MODEL = Group("model", (
+    Opt("model", str, typer.Option("--model", "-m", help=MODEL_HELP, rich_help_panel="Model"), ModelRef.name),
+    Opt("stride", int, typer.Option("--stride", "-s", help="Output stride: 8, 16 or 32 (smaller is more accurate "
+                                    "and slower).", rich_help_panel="Model")),
+    Opt("cache_dir", Path | None, typer.Option("--cache-dir", envvar="POSENET_CACHE_DIR", show_default=False,
+                                               help="Where models are cached.", rich_help_panel="Model")),
+    Opt("base_url", str | None, typer.Option("--base-url", envvar="POSENET_BASE_URL", show_default=False,
+                                             help="Mirror of the official weights (URL or folder).",
+                                             rich_help_panel="Model")),
+), _model, ModelRef())
+# The `models` commands name the model as their argument.
+MODEL_ARGUMENT = Group("model", (Opt("model", str, typer.Argument(help=MODEL_HELP, show_default=False),
+                                     inspect.Parameter.empty), *MODEL.options[1:]), _model, ModelRef())
+
+# ----------------------------------------------------------------------------------------------- sizing
+
+
+def _sizing(v: dict[str, Any], built: dict[str, Any]) -> SizingOptions:
+    return SizingOptions(v["scale_factor"], v["resolution"], v["long_edge"]).check(built["model"].stride)
+
+
+SIZING = Group("sizing", (
+    Opt("long_edge", int | None, typer.Option("--long-edge", show_default=False, rich_help_panel="Input size",
+                                              help="Scale so the long side is about N px (default 641).")),
+    Opt("scale_factor", float | None, typer.Option("--scale-factor", show_default=False, rich_help_panel="Input size",
+                                                   help="tfjs 1.x sizing: scale each side by F (0.2-1.0).")),
+    Opt("resolution", str | None, typer.Option("--resolution", show_default=False, rich_help_panel="Input size",
+                                               help="tfjs 2.x sizing: pad to the aspect ratio of N or WxH, then "
+                                               "resize.")),
+), _sizing, SizingOptions())
+
+# ---------------------------------------------------------------------------------------------- decoder
+
+DECODER = Group("decoder", (
+    Opt("multi", bool, typer.Option("--multi/--single", help="Multi-pose decoding (several people) or single-pose.",
+                                    rich_help_panel="Decoding")),
+    Opt("max_poses", int, typer.Option("--max-poses", min=1, help="Most poses per image (multi-pose).",
+                                       rich_help_panel="Decoding")),
+    Opt("score_threshold", float, typer.Option("--score-threshold", min=0.0, max=1.0, rich_help_panel="Decoding",
+                                               help="Smallest part score that can start a pose (multi-pose).")),
+    Opt("nms_radius", float, typer.Option("--nms-radius", min=0.0, rich_help_panel="Decoding",
+                                          help="Poses whose same part lies within this many network-input pixels "
+                                          "are suppressed.")),
+    Opt("refine_steps", int, typer.Option("--refine-steps", min=1, max=10, rich_help_panel="Decoding",
+                                          help="Offset refinement steps (2: tfjs 2.x, 1: tfjs 1.x).")),
+    Opt("min_pose_score", float, typer.Option("--min-pose-score", min=0.0, max=1.0, rich_help_panel="Output",
+                                              help="Drop poses scoring below this.")),
+    Opt("mirror", bool, typer.Option("--mirror", rich_help_panel="Output", help="Mirror left-right (a selfie view): "
+                                     "drawings are flipped and x becomes width-1-x; part labels stay.")),
+), lambda v, _: DecoderOptions(**v), DecoderOptions())
+
+# ---------------------------------------------------------------------------------------- across frames
+
+
+def _across(v: dict[str, Any], built: dict[str, Any]) -> AcrossFramesOptions:
+    """--track / --smooth. Smoothing several people needs to know who is who, so with --multi it turns
+    tracking on."""
+    track = v["track"] or (v["smooth"] and built["decoder"].multi)
+    return AcrossFramesOptions(
+        TrackOptions(v["track_max_age"], v["track_min_similarity"]) if track else None,
+        SmoothOptions(v["smooth_min_cutoff"], v["smooth_beta"], v["smooth_d_cutoff"]) if v["smooth"] else None)
+
+
+ACROSS_FRAMES = Group("across", (
+    Opt("track", bool, typer.Option("--track", rich_help_panel="Across frames", help="Give each person an id that "
+                                    "stays while they are in view (matched by keypoint similarity, OKS)."), False),
+    Opt("track_max_age", int, typer.Option("--track-max-age", min=0, rich_help_panel="Across frames",
+                                           help="Frames a lost person's id is kept for their return."),
+        TrackOptions.max_age),
+    Opt("track_min_similarity", float, typer.Option("--track-min-similarity", min=0.0, max=1.0,
+                                                    rich_help_panel="Across frames",
+                                                    help="Lowest OKS (or box IoU) that continues a track."),
+        TrackOptions.min_similarity),
+    Opt("smooth", bool, typer.Option("--smooth", rich_help_panel="Across frames", help="Steady keypoints with a One "
+                                     "Euro filter (raw positions kept as \"raw\"); with --multi it implies --track."),
+        False),
+    Opt("smooth_min_cutoff", float, typer.Option("--smooth-min-cutoff", min=1e-6, rich_help_panel="Across frames",
+                                                 help="One Euro min cutoff (Hz): lower is steadier when still."),
+        SmoothOptions.min_cutoff),
+    Opt("smooth_beta", float, typer.Option("--smooth-beta", min=0.0, rich_help_panel="Across frames",
+                                           help="One Euro speed coefficient: higher lags less when moving."),
+        SmoothOptions.beta),
+    Opt("smooth_d_cutoff", float, typer.Option("--smooth-d-cutoff", min=1e-6, rich_help_panel="Across frames",
+                                               help="One Euro cutoff (Hz) of the speed estimate."),
+        SmoothOptions.d_cutoff),
+), _across)
+
+# ----------------------------------------------------------------------------------------------- output
+
+
+class Format(str, Enum):
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+    coco = "coco"
+
+
+OUTPUT = Group("output", (
+    Opt("fmt", Format | None, typer.Option("--format", "-f", show_default=False, rich_help_panel="Output",
+                                           help="json, jsonl, csv or coco (COCO keypoint results). Default: from "
+                                           "--out's extension."), None),
+    Opt("overwrite", bool, typer.Option("--overwrite", help="Replace existing output files.",
+                                        rich_help_panel="Output")),
+    Opt("min_part_score", float, typer.Option("--min-part-score", min=0.0, max=1.0, rich_help_panel="Output",
+                                              help="Leave parts scoring below this out of drawings.")),
+), lambda v, _: OutputOptions(v["fmt"].value if v["fmt"] else None, v["overwrite"], v["min_part_score"]),
+    OutputOptions())
+
+# --------------------------------------------------------------------------------------------- terminal
+
+QUIET = Opt("quiet", bool, typer.Option("--quiet", "-q", help="No progress or summary."), False)
+UI = Group("ui", (QUIET,), lambda v, _: Ui(quiet=v["quiet"]))
+UI_VERBOSE = Group("ui", (QUIET, Opt("verbose", bool, typer.Option("--verbose", "-v", help="Also report each "
+                                                                   "failed item."), False)),
+                   lambda v, _: Ui(quiet=v["quiet"], verbose=v["verbose"]))
+
+
+def resume_option(what: str) -> Any:
+    """`--resume` as each command means it: `what` it keeps from an interrupted run."""
+    return typer.Option("--resume", help=f"Continue an interrupted run: {what}", rich_help_panel="Output")

@@ -1,0 +1,45 @@
+"""A job's options (the four concerns' option objects together) and what a job reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..decode import DecoderOptions
+from ..output import OutputOptions
+from ..sizing import SizingOptions
+from ..temporal import AcrossFramesOptions
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What to estimate and keep (sizing, decoder), what a stream remembers (across frames), and how
+    results are written (output)."""
+
+    sizing: SizingOptions = SizingOptions()
+    decoder: DecoderOptions = DecoderOptions()
+    across: AcrossFramesOptions = AcrossFramesOptions()
+    output: OutputOptions = OutputOptions()
+
+    def settings(self, output_stride: int, model: str) -> dict[str, Any]:
+        """The settings recorded with every result, so a result says how it was made."""
+        decoder = self.decoder.settings()
+        return {"model": model, "output_stride": output_stride, "decoder": decoder.pop("decoder"),
+                **self.sizing.settings(), **decoder, "mirror": self.decoder.mirror,
+                "min_pose_score": self.decoder.min_pose_score, **self.across.settings()}
+
+
+@dataclass
+class Summary:
+    """What a run did: items (images or frames) done, poses found, items that failed, elapsed time,
+    and whether it was stopped early (a signal, or the user closing the window)."""
+
+    items: int = 0
+    poses: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    stopped: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds if self.seconds > 0 else 0.0

@@ -1,0 +1,75 @@
+"""A video stream (file, URL or camera) through the batched pipeline and across-frames memory, into a
+writer, an annotated video and/or a live window, frame by frame."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from ..estimator import PoseNet
+from ..frames import BrokenFrame, Frame
+from ..media.video import VideoWriter
+from ..media.window import Window
+from ..output.draw import annotate, draw_fps
+from ..output.writers import Writer
+from ..pipeline import Pipeline
+from ..temporal import AcrossFrames
+from .options import JobOptions, Summary
+
+
+def run_video(
+    net: PoseNet,
+    frames: Iterable[Frame | BrokenFrame],
+    writer: Writer | None,
+    opts: JobOptions,
+    *,
+    video: VideoWriter | None = None,
+    window: Window | None = None,
+    batch_size: int = 4,
+    live: bool = False,
+    across: AcrossFrames | None = None,
+    on_frame: Callable[[int], None] = lambda n: None,
+    stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Summary:
+    """Estimate poses on a stream; JSON records, drawn frames and the window are fed as each frame is done.
+    A broken frame gets an error record in its place and counts in `Summary.errors`.
+
+    `live` (a camera) runs batch 1 and drops stale frames. `across` carries tracking and smoothing state
+    in (a resumed run); by default it starts afresh. `stop()` is asked between frames: once true the run
+    ends, and every frame it wrote is whole in every output (its JSON line and its video frame).
+    """
+    pipeline = Pipeline(net, opts.sizing, opts.decoder, batch_size=1 if live else batch_size, drop_stale=live)
+    across = across or AcrossFrames(opts.across)
+    summary = Summary()
+    start = last = clock()
+    fps = 0.0
+    for result in pipeline.run(frames, stop):
+        if isinstance(result, BrokenFrame):
+            summary.errors += 1
+            if writer is not None:
+                writer.error(result.index, result.error)
+            continue
+        frame, poses = result
+        poses = across(poses, frame.time_ms)
+        height, width = frame.image.shape[:2]
+        if writer is not None:
+            writer.write(frame.index, poses, width=width, height=height, time_ms=frame.time_ms)
+        summary.items += 1
+        summary.poses += len(poses)
+        if video is not None or window is not None:
+            drawn = annotate(frame.image, poses, mirror=opts.decoder.mirror,
+                             min_part_score=opts.output.min_part_score)
+            if video is not None:
+                video.write(drawn)
+            if window is not None:
+                now = clock()
+                fps = 1.0 / max(now - last, 1e-6) if not fps else 0.9 * fps + 0.1 / max(now - last, 1e-6)
+                last = now
+                if not window.show(draw_fps(drawn, fps)):
+                    summary.stopped = True
+                    break
+        on_frame(1)
+    summary.stopped = summary.stopped or stop()
+    summary.seconds = clock() - start
+    return summary

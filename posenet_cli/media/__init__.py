@@ -1,0 +1,6 @@
+"""Media in and out: images, videos and cameras read as RGB frames, inputs expanded from the command line,
+annotated images and videos written, and the atomic-write helpers every output uses."""
+
+from .inputs import IMAGE, IMAGE_EXTENSIONS, VIDEO, VIDEO_EXTENSIONS, MediaError, expand_inputs, kind_of
+
+__all__ = ["IMAGE", "IMAGE_EXTENSIONS", "VIDEO", "VIDEO_EXTENSIONS", "MediaError", "expand_inputs", "kind_of"]

@@ -1,0 +1,48 @@
+"""Outputs that appear whole: every file the tool writes goes to a hidden temporary file beside its target,
+which is renamed into place once complete, so a reader (or a resumed run) never sees half a file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+def temp_path(path: Path, suffix: str = ".tmp") -> Path:
+    """A fresh hidden name beside `path` for its content in the making: `.<name>.<random><suffix>`."""
+    return path.parent / f".{path.name}.{secrets.token_hex(4)}{suffix}"
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Move a finished temporary file to `path` with the permissions a new file gets (umask applied:
+    temporary files may have been created private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
+    """Open `path` for writing through a temporary file: on a clean exit it replaces `path`, on an
+    exception it is removed and `path` is left as it was. OSError is raised as it comes."""
+    target = Path(path)
+    tmp = temp_path(target)
+    if "b" not in mode:
+        kwargs.setdefault("encoding", "utf-8")
+    try:
+        with open(tmp, mode.replace("w", "x"), **kwargs) as f:
+            yield f
+        publish(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
+    """Write a whole file atomically (text as UTF-8)."""
+    with atomic_open(path, "wb" if isinstance(data, bytes) else "w", **({} if isinstance(data, bytes)
+                                                                         else {"newline": ""})) as f:
+        f.write(data)

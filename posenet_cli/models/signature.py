@@ -1,0 +1,51 @@
+"""The one serving signature every PoseNet model here has, and the metadata stored beside it. No TensorFlow:
+the CLI describes and inspects models before (or without) loading one.
+
+  input   "image"             float32 [batch, height, width, 3]: RGB 0..255 at network size (k * stride + 1
+                              per side for the documented grid; any size works), dynamic batch
+  outputs "heatmap_scores"    float32 [batch, h, w, 17]: sigmoid already applied
+          "offsets"           float32 [batch, h, w, 34]: y offsets in channels 0..16, x in 17..33 (pixels)
+          "displacement_fwd"  float32 [batch, h, w, 32]: 16 edges, y then x, parent -> child
+          "displacement_bwd"  float32 [batch, h, w, 32]: same layout, child -> parent
+  with h = (height - 1) / output_stride + 1, likewise w.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .base import STRIDES
+
+SIGNATURE_KEY = "serving_default"
+INPUT_NAME = "image"
+OUTPUT_NAMES = ("heatmap_scores", "offsets", "displacement_fwd", "displacement_bwd")
+OUTPUT_CHANNELS = {"heatmap_scores": 17, "offsets": 34, "displacement_fwd": 32, "displacement_bwd": 32}
+SIGNATURE_DOC = {
+    "input": {INPUT_NAME: "float32 [batch, height, width, 3], RGB 0..255 at network size"},
+    "outputs": {
+        "heatmap_scores": "float32 [batch, h, w, 17], sigmoid applied",
+        "offsets": "float32 [batch, h, w, 34], y offsets then x offsets (pixels)",
+        "displacement_fwd": "float32 [batch, h, w, 32], y then x, parent -> child",
+        "displacement_bwd": "float32 [batch, h, w, 32], y then x, child -> parent",
+    },
+}
+METADATA_PATH = Path("assets.extra") / "posenet.json"
+PROBE_SIZE = 129  # (129 - 1) is a multiple of every stride: the grid is 17, 9 or 5 cells for stride 8, 16, 32
+
+
+def stride_from_grid(grid_height: int, grid_width: int) -> int | None:
+    """The output stride that turns a PROBE_SIZE x PROBE_SIZE input into this grid, or None if none does."""
+    stride = (PROBE_SIZE - 1) // (grid_height - 1) if grid_height > 1 else 0
+    ok = stride in STRIDES and (grid_height - 1) * stride == PROBE_SIZE - 1 and grid_width == grid_height
+    return stride if ok else None
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The metadata JSON of an exported model ({} when absent or unreadable, e.g. a user's own export)."""
+    try:
+        meta = json.loads((Path(path) / METADATA_PATH).read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}

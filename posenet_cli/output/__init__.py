@@ -1,0 +1,18 @@
+"""What comes out: result records (with their JSON Schema), writers per format, drawings, and resuming.
+
+`OutputOptions` is the output concern's one options object, shared by every command that writes results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """How results are written: `format` (json, jsonl, csv, coco; None: from the output file's extension),
+    whether existing outputs may be replaced, and the lowest part score drawn on annotated media."""
+
+    format: str | None = None
+    overwrite: bool = False
+    min_part_score: float = 0.5

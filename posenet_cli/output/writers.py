@@ -1,0 +1,216 @@
+"""Where results go: one small writer class per output format, behind one interface.
+
+A writer receives items in order (an image or a video frame): `write` for one item's poses, `error` for an
+item that failed, `close` at the end. Line formats (JSON lines, CSV) write and flush each item as it comes,
+so an interrupted run keeps every finished item; document formats (JSON, COCO) are written whole, and
+atomically, when the writer closes. `open_writer` picks the class for a format name.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..errors import OutputError
+from ..media.files import atomic_write
+from ..pose import Pose
+from . import records
+
+FORMATS = ("json", "jsonl", "csv", "coco")
+IMAGE, VIDEO = "image", "video"  # what the items are: image paths, or frame indexes
+
+
+class Writer:
+    """The interface, and what every format shares: the record of an item, whose kind (IMAGE or VIDEO)
+    decides its shape, and the settings recorded with image results."""
+
+    def __init__(self, kind: str, settings: dict[str, Any]) -> None:
+        self.kind, self.settings = kind, settings
+        self.count = 0  # items written (failures not counted)
+
+    def record(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> dict[str, Any]:
+        if self.kind == VIDEO:
+            return records.frame_record(int(item), time_ms, poses)
+        return records.image_record(str(item), width, height, poses, self.settings)
+
+    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+        """Record one item's poses."""
+        raise NotImplementedError
+
+    def error(self, item: str | int, message: str) -> None:
+        """Record that one item failed; formats without error records (CSV, COCO) leave it out."""
+
+    def close(self) -> None:
+        """Finish the output."""
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _LineWriter(Writer):
+    """A line format: a file (created, or appended to) or a stream such as stdout, flushed per item."""
+
+    def __init__(self, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,
+                 append: bool = False) -> None:
+        super().__init__(kind, settings)
+        self.path = path
+        self.appending = False  # continuing a file that already holds items
+        if path is None:
+            self.stream: TextIO = stream or sys.stdout
+            return
+        try:
+            self.stream = open(path, "a" if append else "w", encoding="utf-8", newline="")
+            self.appending = append and self.stream.tell() > 0
+        except OSError as e:
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+
+    def emit(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.path is not None:
+            self.stream.close()
+
+
+class JsonLinesWriter(_LineWriter):
+    """One compact JSON record per line; failures as {"image"|"frame", "error"} records in their place."""
+
+    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+        self.emit(records.dumps(self.record(item, poses, width, height, time_ms)) + "\n")
+        self.count += 1
+
+    def error(self, item: str | int, message: str) -> None:
+        self.emit(records.dumps(records.error_record(item, message)) + "\n")
+
+
+class CsvWriter(_LineWriter):
+    """One row per pose (records.csv_header); the header once, not again when appending."""
+
+    def __init__(self, path: Path | None, **kwargs: Any) -> None:
+        super().__init__(path, **kwargs)
+        self.csv = csv.writer(self.stream)
+        if not self.appending:
+            self.csv.writerow(records.csv_header())
+
+    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+        self.csv.writerows(records.csv_rows(item, poses))
+        self.stream.flush()
+        self.count += 1
+
+
+class _DocumentWriter(Writer):
+    """A whole-document format: kept in memory, written when the writer closes (atomically to a file,
+    indented to a stream)."""
+
+    def __init__(self, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,
+                 append: bool = False) -> None:
+        super().__init__(kind, settings)
+        if append:
+            raise OutputError(f"{path}: only JSON lines files can be continued")
+        self.path, self.stream = path, stream
+        self.items: list[dict[str, Any]] = []
+
+    def document(self) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if self.path is None:
+            out = self.stream or sys.stdout
+            out.write(records.dumps(self.document(), pretty=True) + "\n")
+            out.flush()
+            return
+        try:
+            atomic_write(self.path, records.dumps(self.document()) + "\n")
+        except OSError as e:
+            raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from None
+
+
+class JsonWriter(_DocumentWriter):
+    """One image: its record. Several images: a list of records. A video: {"settings", "frames"}."""
+
+    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+        self.items.append(self.record(item, poses, width, height, time_ms))
+        self.count += 1
+
+    def error(self, item: str | int, message: str) -> None:
+        self.items.append(records.error_record(item, message))
+
+    def document(self) -> Any:
+        if self.kind == VIDEO:
+            return {"settings": self.settings, "frames": self.items}
+        return self.items[0] if len(self.items) == 1 else self.items
+
+
+class CocoWriter(_DocumentWriter):
+    """COCO keypoint results (a list pycocotools loads): image ids count the images from 1, or are the
+    frame indexes of a video."""
+
+    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+        self.count += 1
+        image_id = int(item) if self.kind == VIDEO else self.count
+        self.items.extend(records.coco_results(image_id, poses))
+
+    def document(self) -> Any:
+        return self.items
+
+
+class FolderWriter(Writer):
+    """Image results as one `<name>.json` per input in a folder, each written atomically."""
+
+    def __init__(self, folder: Path, settings: dict[str, Any]) -> None:
+        super().__init__(IMAGE, settings)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"cannot create output folder {folder}: {e.strerror or e}") from None
+        self.folder = folder
+
+    def path_for(self, item: str | int) -> Path:
+        return self.folder / result_name(item)
+
+    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+        self._save(item, self.record(item, poses, width, height, time_ms))
+        self.count += 1
+
+    def error(self, item: str | int, message: str) -> None:
+        self._save(item, records.error_record(item, message))
+
+    def _save(self, item: str | int, record: dict[str, Any]) -> None:
+        path = self.path_for(item)
+        try:
+            atomic_write(path, records.dumps(record, pretty=True) + "\n")
+        except OSError as e:
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def result_name(item: str | int | Path) -> str:
+    """The file an image's result gets in a results folder: `<name>.json`."""
+    return Path(str(item)).stem + ".json"
+
+
+_CLASSES: dict[str, type[_LineWriter] | type[_DocumentWriter]] = {
+    "json": JsonWriter, "jsonl": JsonLinesWriter, "csv": CsvWriter, "coco": CocoWriter}
+
+
+def open_writer(fmt: str, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,
+                append: bool = False) -> Writer:
+    """A writer of format `fmt` to `path` (None: `stream`, by default stdout); `append` continues a JSON
+    lines or CSV file."""
+    if fmt not in _CLASSES:
+        raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return _CLASSES[fmt](path, kind=kind, settings=settings, stream=stream, append=append)
+
+
+def format_for(path: Path | None, given: str | None, default: str) -> str:
+    """The format: as given, else from the output file's extension (.json, .jsonl, .csv), else `default`."""
+    if given is not None:
+        return given
+    if path is not None and path.suffix.lower() in (".json", ".jsonl", ".csv"):
+        return path.suffix.lower()[1:]
+    return default

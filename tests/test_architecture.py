@@ -1,0 +1,120 @@
+"""The package's shape, checked from its source: layers import one way, no import cycles, no module reaches
+into another's private names, and modules stay a readable size."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "posenet_cli"
+# What each layer may not import. The core is the flat top level; `errors` sits below everything.
+FORBIDDEN = {
+    "core": ("media", "output", "jobs", "batch", "cli"),
+    "models": ("media", "output", "jobs", "batch", "cli", "core"),
+    "media": ("models", "output", "jobs", "batch", "cli"),
+    "output": ("models", "jobs", "batch", "cli"),
+    "jobs": ("batch", "cli"),
+    "batch": ("cli",),
+}
+MAX_LINES = 420  # longer modules state why at their top ("Longer than most modules on purpose")
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] == "__main__":
+        return "package"
+    if parts[1] == "errors":
+        return "errors"
+    return parts[1] if (PACKAGE / parts[1]).is_dir() else "core"
+
+
+def imports(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) for every import in the file, relative imports resolved, function-level ones included."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            out.append((target, [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            out.extend((a.name, []) for a in node.names)
+    return out
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def edges() -> dict[str, set[str]]:
+    """Module -> the package modules it imports (a name imported from a package counts as its submodule
+    when one has that name; importing a submodule also runs its package's __init__)."""
+    graph: dict[str, set[str]] = {m: set() for m in MODULES}
+    for module, path in MODULES.items():
+        for target, names in imports(path):
+            if not target.startswith("posenet_cli"):
+                continue
+            for name in names or [""]:
+                sub = f"{target}.{name}"
+                graph[module].add(sub if sub in MODULES else target)
+    for module in list(graph):
+        parent = module.rpartition(".")[0]
+        if parent in MODULES:
+            graph[module].add(parent)
+    return graph
+
+
+def test_layers_import_one_way():
+    wrong = []
+    for module, targets in edges().items():
+        for target in targets:
+            if layer(target) in FORBIDDEN.get(layer(module), ()):
+                wrong.append(f"{module} imports {target}")
+    assert not wrong
+
+
+def test_no_import_cycles():
+    graph = edges()
+    for module in graph:  # a package's own __init__ is not an edge back into it
+        graph[module] = {t for t in graph[module] if not module.startswith(t + ".")}
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycles.append(" -> ".join(path[path.index(nxt):] + [nxt]))
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles
+
+
+def test_no_private_names_cross_modules():
+    private = [f"{module} imports {name} from {target}" for module, path in MODULES.items()
+               for target, names in imports(path) if target.startswith("posenet_cli")
+               for name in names if name.startswith("_") and not name.startswith("__")]
+    assert not private
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_modules_stay_readable(module):
+    text = MODULES[module].read_text()
+    if len(text.splitlines()) > MAX_LINES:
+        assert "Longer than most modules on purpose" in ast.get_docstring(ast.parse(text)), module
