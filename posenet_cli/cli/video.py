@@ -11,7 +11,7 @@ import typer
 
 from ..jobs import JobOptions, run_video
 from ..media.video import VideoReader, VideoWriter, frame_index
-from ..media.window import Window
+from ..media.window import Window, display_problem
 from ..models import ModelRef
 from ..output.resume import read_jsonl_resume
 from ..output.writers import VIDEO, format_for, open_writer
@@ -78,13 +78,16 @@ def webcam(
       posenet webcam --device 1 --no-display --out live.jsonl
     """
     source: str | int = int(device) if device.isdigit() else device
-    return stream(source, out, draw, job, model, ui, display=display)
+    return stream(source, out, draw, job, model, ui, display=display, stdout=False)
 
 
 def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOptions, model: ModelRef, ui: Ui, *,
            start: float = 0.0, end: float | None = None, every: int = 1, display: bool = False,
-           resume: bool = False) -> int:
-    """The shared body of `video` and `webcam`."""
+           resume: bool = False, stdout: bool = True) -> int:
+    """The shared body of `video` and `webcam`: JSON lines to `out`, or to stdout when `stdout` and
+    nothing else is asked for."""
+    if display and (problem := display_problem()):
+        fail(f"cannot open a window: {problem}; use --no-display")
     fmt = format_for(out, opts.output.format, "jsonl")
     across = AcrossFrames(opts.across)
     if resume:
@@ -104,7 +107,7 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     settings = opts.settings(net.output_stride, model.name)
     with VideoReader(source, start=start, end=end, every=every) as reader:
         writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume) \
-            if out is not None or draw is None else None
+            if out is not None or (stdout and draw is None) else None
         video = VideoWriter(draw, reader.fps / every, reader.width, reader.height) if draw else None
         window = Window() if display else None
         bar = ui.bar(reader.frame_count or None, "frame")
