@@ -12,6 +12,7 @@ SECTIONS = [
     ("bench_pipeline", "Video pipeline (mobilenet-v1-075, stride 16, scale factor 0.5)"),
     ("bench_temporal", "Tracking and smoothing"),
     ("bench_batch", "Batch: workers and Ray"),
+    ("bench_accuracy", "Accuracy: COCO keypoint AP on the shared labelled photos"),
 ]
 
 

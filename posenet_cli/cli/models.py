@@ -14,15 +14,12 @@ from ..models.registry import is_cached
 from ..models.signature import SIGNATURE_DOC
 from .common import start_tensorflow, unwritable
 from .errors import fail
-from .options import MODEL, MODEL_ARGUMENT, OUTPUT, UI, Group, takes
+from .options import MODEL, MODEL_ARGUMENT, OUTPUT, UI, single, takes
 from .ui import Ui
 
 app = typer.Typer(help="List, download, convert and inspect PoseNet models.", no_args_is_help=True)
-# `models list` takes only where models are cached.
-CACHE = Group("cache_dir", tuple(o for o in MODEL.options if o.name == "cache_dir"), lambda v, _: v["cache_dir"],
-              MODEL.defaults)
-OVERWRITE = Group("overwrite", tuple(o for o in OUTPUT.options if o.name == "overwrite"), lambda v, _: v["overwrite"],
-                  OUTPUT.defaults)
+CACHE = single(MODEL, "cache_dir")  # all `models list` needs
+OVERWRITE = single(OUTPUT, "overwrite")
 
 
 @app.command("list")

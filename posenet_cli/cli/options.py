@@ -25,10 +25,10 @@ from ..decode import DecoderOptions
 from ..jobs import JobOptions
 from ..models import ModelRef, check_stride
 from ..output import OutputOptions
-from ..sizing import SizingOptions
+from ..sizing import DEFAULT_LONG_EDGE, SizingOptions
 from ..smoothing import SmoothOptions
 from ..temporal import AcrossFramesOptions
-from ..tracking import TrackOptions
+from ..tracking import DEFAULT_MIN_POSE_SCORE, TrackOptions
 from .ui import Ui
 
 JOB_PARTS = ("sizing", "decoder", "across", "output")  # the groups whose objects make a JobOptions
@@ -60,6 +60,12 @@ class Group:
         return [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[o.type, o.option],
                                   default=known[o.name] if o.default is _FROM_DEFAULTS else o.default)
                 for o in self.options]
+
+
+def single(group: Group, name: str) -> Group:
+    """A group of one option of `group`, received as that option's value under its own name."""
+    (option,) = [o for o in group.options if o.name == name]
+    return Group(name, (option,), lambda v, _: v[name], group.defaults)
 
 
 def takes(*groups: Group) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -129,7 +135,9 @@ def _sizing(v: dict[str, Any], built: dict[str, Any]) -> SizingOptions:
 
 SIZING = Group("sizing", (
     Opt("long_edge", int | None, typer.Option("--long-edge", show_default=False, rich_help_panel="Input size",
-                                              help="Scale so the long side is about N px (default 641).")),
+                                              help=f"Scale so the long side is about N px (default "
+                                              f"{DEFAULT_LONG_EDGE}), each side to the nearest size the stride "
+                                              "allows.")),
     Opt("scale_factor", float | None, typer.Option("--scale-factor", show_default=False, rich_help_panel="Input size",
                                                    help="tfjs 1.x sizing: scale each side by F (0.2-1.0).")),
     Opt("resolution", str | None, typer.Option("--resolution", show_default=False, rich_help_panel="Input size",
@@ -140,8 +148,8 @@ SIZING = Group("sizing", (
 # ---------------------------------------------------------------------------------------------- decoder
 
 DECODER = Group("decoder", (
-    Opt("multi", bool, typer.Option("--multi/--single", help="Multi-pose decoding (several people) or single-pose.",
-                                    rich_help_panel="Decoding")),
+    Opt("multi", bool, typer.Option("--multi/--single", help="Find everyone (multi-pose decoding), or the one best "
+                                    "pose (single-pose, arg-max).", rich_help_panel="Decoding")),
     Opt("max_poses", int, typer.Option("--max-poses", min=1, help="Most poses per image (multi-pose).",
                                        rich_help_panel="Decoding")),
     Opt("score_threshold", float, typer.Option("--score-threshold", min=0.0, max=1.0, rich_help_panel="Decoding",
@@ -171,7 +179,9 @@ def _across(v: dict[str, Any], built: dict[str, Any]) -> AcrossFramesOptions:
 
 ACROSS_FRAMES = Group("across", (
     Opt("track", bool, typer.Option("--track", rich_help_panel="Across frames", help="Give each person an id that "
-                                    "stays while they are in view (matched by keypoint similarity, OKS)."), False),
+                                    "stays while they are in view (matched by keypoint similarity, OKS); poses "
+                                    f"scoring under {DEFAULT_MIN_POSE_SCORE} (faint duplicates) get no id."),
+        False),
     Opt("track_max_age", int, typer.Option("--track-max-age", min=0, rich_help_panel="Across frames",
                                            help="Frames a lost person's id is kept for their return."),
         TrackOptions.max_age),
@@ -211,8 +221,10 @@ OUTPUT = Group("output", (
                                         rich_help_panel="Output")),
     Opt("min_part_score", float, typer.Option("--min-part-score", min=0.0, max=1.0, rich_help_panel="Output",
                                               help="Leave parts scoring below this out of drawings.")),
-), lambda v, _: OutputOptions(v["fmt"].value if v["fmt"] else None, v["overwrite"], v["min_part_score"]),
-    OutputOptions())
+    Opt("precision", int, typer.Option("--precision", min=0, max=17, rich_help_panel="Output",
+                                       help="Decimals of positions in results (2: 0.01 px; scores keep 4).")),
+), lambda v, _: OutputOptions(v["fmt"].value if v["fmt"] else None, v["overwrite"], v["min_part_score"],
+                              v["precision"]), OutputOptions())
 
 # --------------------------------------------------------------------------------------------- terminal
 

@@ -106,7 +106,7 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     net = load_net(model, ui)
     settings = opts.settings(net.output_stride, model.name)
     with VideoReader(source, start=start, end=end, every=every) as reader:
-        writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume) \
+        writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume, precision=opts.output.precision) \
             if out is not None or (stdout and draw is None) else None
         video = VideoWriter(draw, reader.fps / every, reader.width, reader.height) if draw else None
         window = Window() if display else None

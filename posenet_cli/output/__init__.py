@@ -11,8 +11,10 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class OutputOptions:
     """How results are written: `format` (json, jsonl, csv, coco; None: from the output file's extension),
-    whether existing outputs may be replaced, and the lowest part score drawn on annotated media."""
+    whether existing outputs may be replaced, the lowest part score drawn on annotated media, and the
+    decimals positions are written with (`precision`; scores keep pose.SCORE_DECIMALS; None: full)."""
 
     format: str | None = None
     overwrite: bool = False
     min_part_score: float = 0.5
+    precision: int | None = 2  # 0.01 px: a hundredth of the network's finest step, a sixteenth at stride 8

@@ -24,10 +24,11 @@ IMAGE, VIDEO = "image", "video"  # what the items are: image paths, or frame ind
 
 class Writer:
     """The interface, and what every format shares: the record of an item, whose kind (IMAGE or VIDEO)
-    decides its shape, and the settings recorded with image results."""
+    decides its shape, the settings recorded with image results, and the precision of what is written
+    (Pose.rounded; None: full precision)."""
 
-    def __init__(self, kind: str, settings: dict[str, Any]) -> None:
-        self.kind, self.settings = kind, settings
+    def __init__(self, kind: str, settings: dict[str, Any], precision: int | None = None) -> None:
+        self.kind, self.settings, self.precision = kind, settings, precision
         self.count = 0  # items written (failures not counted)
 
     def record(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> dict[str, Any]:
@@ -37,6 +38,13 @@ class Writer:
 
     def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
         """Record one item's poses."""
+        if self.precision is not None:
+            poses = [p.rounded(self.precision) for p in poses]
+        self.add(item, poses, width, height, time_ms)
+        self.count += 1
+
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
+        """Write one item's poses, as rounded, in the format."""
         raise NotImplementedError
 
     def error(self, item: str | int, message: str) -> None:
@@ -56,8 +64,8 @@ class _LineWriter(Writer):
     """A line format: a file (created, or appended to) or a stream such as stdout, flushed per item."""
 
     def __init__(self, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,
-                 append: bool = False) -> None:
-        super().__init__(kind, settings)
+                 append: bool = False, precision: int | None = None) -> None:
+        super().__init__(kind, settings, precision)
         self.path = path
         self.appending = False  # continuing a file that already holds items
         if path is None:
@@ -81,9 +89,8 @@ class _LineWriter(Writer):
 class JsonLinesWriter(_LineWriter):
     """One compact JSON record per line; failures as {"image"|"frame", "error"} records in their place."""
 
-    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
         self.emit(records.dumps(self.record(item, poses, width, height, time_ms)) + "\n")
-        self.count += 1
 
     def error(self, item: str | int, message: str) -> None:
         self.emit(records.dumps(records.error_record(item, message)) + "\n")
@@ -98,10 +105,9 @@ class CsvWriter(_LineWriter):
         if not self.appending:
             self.csv.writerow(records.csv_header())
 
-    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
         self.csv.writerows(records.csv_rows(item, poses))
         self.stream.flush()
-        self.count += 1
 
 
 class _DocumentWriter(Writer):
@@ -109,8 +115,8 @@ class _DocumentWriter(Writer):
     indented to a stream)."""
 
     def __init__(self, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,
-                 append: bool = False) -> None:
-        super().__init__(kind, settings)
+                 append: bool = False, precision: int | None = None) -> None:
+        super().__init__(kind, settings, precision)
         if append:
             raise OutputError(f"{path}: only JSON lines files can be continued")
         self.path, self.stream = path, stream
@@ -134,9 +140,8 @@ class _DocumentWriter(Writer):
 class JsonWriter(_DocumentWriter):
     """One image: its record. Several images: a list of records. A video: {"settings", "frames"}."""
 
-    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
         self.items.append(self.record(item, poses, width, height, time_ms))
-        self.count += 1
 
     def error(self, item: str | int, message: str) -> None:
         self.items.append(records.error_record(item, message))
@@ -148,12 +153,15 @@ class JsonWriter(_DocumentWriter):
 
 
 class CocoWriter(_DocumentWriter):
-    """COCO keypoint results (a list pycocotools loads): image ids count the images from 1, or are the
-    frame indexes of a video."""
+    """COCO keypoint results (a list pycocotools loads). Image ids: the number a COCO file is named by
+    (000000252219.jpg -> 252219), else the image's place among the inputs (from 1); a video's frame indexes."""
 
-    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
-        self.count += 1
-        image_id = int(item) if self.kind == VIDEO else self.count
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
+        if self.kind == VIDEO:
+            image_id = int(item)
+        else:
+            stem = Path(str(item)).stem
+            image_id = int(stem) if stem.isdigit() else self.count + 1
         self.items.extend(records.coco_results(image_id, poses))
 
     def document(self) -> Any:
@@ -163,8 +171,8 @@ class CocoWriter(_DocumentWriter):
 class FolderWriter(Writer):
     """Image results as one `<name>.json` per input in a folder, each written atomically."""
 
-    def __init__(self, folder: Path, settings: dict[str, Any]) -> None:
-        super().__init__(IMAGE, settings)
+    def __init__(self, folder: Path, settings: dict[str, Any], precision: int | None = None) -> None:
+        super().__init__(IMAGE, settings, precision)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -174,9 +182,8 @@ class FolderWriter(Writer):
     def path_for(self, item: str | int) -> Path:
         return self.folder / result_name(item)
 
-    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
         self._save(item, self.record(item, poses, width, height, time_ms))
-        self.count += 1
 
     def error(self, item: str | int, message: str) -> None:
         self._save(item, records.error_record(item, message))
@@ -199,12 +206,12 @@ _CLASSES: dict[str, type[_LineWriter] | type[_DocumentWriter]] = {
 
 
 def open_writer(fmt: str, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,
-                append: bool = False) -> Writer:
+                append: bool = False, precision: int | None = None) -> Writer:
     """A writer of format `fmt` to `path` (None: `stream`, by default stdout); `append` continues a JSON
-    lines or CSV file."""
+    lines or CSV file; `precision` rounds what is written (Pose.rounded)."""
     if fmt not in _CLASSES:
         raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    return _CLASSES[fmt](path, kind=kind, settings=settings, stream=stream, append=append)
+    return _CLASSES[fmt](path, kind=kind, settings=settings, stream=stream, append=append, precision=precision)
 
 
 def format_for(path: Path | None, given: str | None, default: str) -> str:
