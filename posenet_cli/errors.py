@@ -6,6 +6,9 @@ be written); everything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 
 class PoseNetError(Exception):
     """Something the user can fix; its message is one line that says what and where."""
@@ -19,3 +22,13 @@ def first_line(error: BaseException) -> str:
     """An exception's message as one line (its first), or its type's name when it has none."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why no file can be made in `folder` (None if one can): found by making and removing a temporary file,
+    which also catches read-only file systems and quotas that permission bits do not show."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as e:
+        return e.strerror or str(e)

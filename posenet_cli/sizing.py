@@ -52,11 +52,15 @@ class SizingOptions:
         return make_plan(height, width, output_stride, scale_factor=self.scale_factor,
                          resolution=self.resolution, long_edge=self.long_edge)
 
+    def parsed(self) -> SizingOptions:
+        """These options with the resolution as (width, height) (SizingError if it does not parse)."""
+        resolution = None if self.resolution is None else parse_resolution(self.resolution)
+        return SizingOptions(self.scale_factor, resolution, self.long_edge)
+
     def check(self, output_stride: int) -> SizingOptions:
-        """These options with the resolution parsed, checked at `output_stride` on a typical image, so a bad
-        option fails before any model is loaded rather than at the first image."""
-        checked = SizingOptions(self.scale_factor, None if self.resolution is None else
-                                parse_resolution(self.resolution), self.long_edge)
+        """These options parsed and checked at `output_stride` on a typical image, so a bad option fails
+        before any model is loaded rather than at the first image."""
+        checked = self.parsed()
         checked.plan(513, 513, output_stride)
         return checked
 

@@ -267,3 +267,31 @@ def test_positions_are_written_to_the_chosen_precision(env, shared):
         assert a["position"] == {axis: round(b["position"][axis], 2) for axis in "xy"}
         assert a["score"] == round(b["score"], 4)
     assert any(round(k["position"]["x"], 2) != k["position"]["x"] for k in fine)  # 6 decimals really are finer
+
+
+def test_a_stride_that_is_not_the_savedmodels_is_refused_everywhere(env, tmp_path):
+    """Every command that takes a model checks an explicit --stride against a SavedModel's own, before any
+    work (batch once ran at the model's stride and recorded the one asked for)."""
+    target = tmp_path / "s8"
+    code, _, err = posenet("models", "convert", "mobilenet-v1-050", "--stride", "8", "--out", target, "--quiet")
+    assert code == 0, err
+    mismatch = f"posenet: error: SavedModel {target} has output stride 8, not 16 (leave out --stride to use the " \
+               "model's own)\n"
+    for command in (["image", SAMPLE, "--model", target],
+                    ["batch", SAMPLE, "--model", target, "--out-dir", tmp_path / "b"],
+                    ["models", "fetch", target], ["models", "convert", target, "--out", tmp_path / "copy"],
+                    ["models", "info", target]):
+        code, _, err = posenet(*command, "--stride", "16", "--quiet")
+        assert (code, err) == (1, mismatch), command
+    assert not (tmp_path / "b" / "astronaut.json").exists() and not (tmp_path / "copy").exists()
+
+
+def test_converting_a_savedmodel_onto_itself_keeps_it(env, tmp_path):
+    target = tmp_path / "s16"
+    assert posenet("models", "convert", "mobilenet-v1-050", "--out", target, "--quiet")[0] == 0
+    code, out, err = posenet("models", "convert", target, "--out", target, "--overwrite", "--quiet")
+    assert code == 0, err
+    assert (target / "saved_model.pb").is_file() and posenet("image", SAMPLE, "--model", target, "--quiet")[0] == 0
+    (tmp_path / "notes").mkdir()  # --overwrite replaces a SavedModel, never another kind of folder
+    code, _, err = posenet("models", "convert", target, "--out", tmp_path / "notes", "--overwrite", "--quiet")
+    assert code == 1 and "is not a SavedModel; not replacing it" in err and (tmp_path / "notes").is_dir()

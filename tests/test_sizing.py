@@ -184,10 +184,11 @@ def _check_plan(plan: InputPlan, h: int, w: int, stride: int, options: dict) -> 
         assert plan.input_height <= h * f and plan.input_width <= w * f
     elif "resolution" in options:
         aspect = plan.input_width / plan.input_height
-        if plan.pad_left:
-            assert abs(padded_w - aspect * padded_h) <= 1
+        # Padding goes on the side that is short of the target aspect, to within the rounding of two equal pads.
+        if w / h < aspect:
+            assert plan.pad_top == 0 and abs(padded_w - aspect * padded_h) <= 1
         else:
-            assert abs(padded_h - padded_w / aspect) <= 1
+            assert plan.pad_left == 0 and abs(padded_h - padded_w / aspect) <= 1
     else:
         edge = options.get("long_edge", DEFAULT_LONG_EDGE)
         assert plan.pad_top == plan.pad_left == 0

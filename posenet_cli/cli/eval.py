@@ -12,10 +12,10 @@ from ..media.files import atomic_write
 from ..output.evaluate import STAT_NAMES, evaluate
 from .common import check_output
 from .errors import ExitStatus
-from .options import OUTPUT, single, takes
+from .options import OUTPUT, one_option, takes
 
 
-@takes(single(OUTPUT, "overwrite"))
+@takes(one_option(OUTPUT, "overwrite"))
 def evaluate_results(
     predictions: Annotated[Path, typer.Argument(help="Results of 'posenet image': JSON, JSON lines, or "
                                                 "--format coco.", show_default=False)],
@@ -26,8 +26,9 @@ def evaluate_results(
     *,
     overwrite: bool,
 ) -> int:
-    """COCO keypoint accuracy (pycocotools): AP, AP50, AP75, APm, APl and AR of results against annotations.
-    Images are matched by file name (COCO results: by image id).
+    """COCO keypoint accuracy (pycocotools): AP, AP50, AP75, APm, APl and AR of results against annotations,
+    over the images the results cover. Images are matched by file name; COCO results by image id (they list
+    only images with a detection: JSON lines also count the images where nobody was found).
 
     [bold]Example[/bold]
 

@@ -74,7 +74,7 @@ def image(
     settings = job.settings(net.output_stride, model.name)
     writer: Writer = FolderWriter(out, settings, output.precision) if to_dir else \
         open_writer(fmt, out, kind=IMAGE, settings=settings, append=resume,  # type: ignore[arg-type]
-                    precision=output.precision)
+                    precision=output.precision, inputs=paths)
     one = len(paths) == 1
     with writer, signals.deferred():
         summary = run_images(net, paths, writer, job, draw_to=draw_to, fail_fast=fail_fast,

@@ -28,11 +28,16 @@ def publish(tmp: Path, path: Path) -> None:
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
     """Open `path` for writing through a temporary file: on a clean exit it replaces `path`, on an
-    exception it is removed and `path` is left as it was. OSError is raised as it comes."""
+    exception it is removed and `path` is left as it was. A pipe or a device (/dev/stdout) is written in
+    place: it cannot be replaced, and need not be. OSError is raised as it comes."""
     target = Path(path)
-    tmp = temp_path(target)
     if "b" not in mode:
         kwargs.setdefault("encoding", "utf-8")
+    if target.exists() and not target.is_file():
+        with open(target, mode, **kwargs) as f:
+            yield f
+        return
+    tmp = temp_path(target)
     try:
         with open(tmp, mode.replace("w", "x"), **kwargs) as f:
             yield f

@@ -17,4 +17,4 @@ class OutputOptions:
     format: str | None = None
     overwrite: bool = False
     min_part_score: float = 0.5
-    precision: int | None = 2  # 0.01 px: a hundredth of the network's finest step, a sixteenth at stride 8
+    precision: int | None = 2  # 0.01 px: far below what the network can tell apart (its offsets' noise)

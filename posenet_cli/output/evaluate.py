@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import PoseNetError
+from ..errors import PoseNetError, first_line
 from ..pose import Pose
 from .records import coco_results
 
@@ -26,7 +26,8 @@ class EvalError(PoseNetError):
 
 def load_predictions(path: Path) -> tuple[list[dict[str, Any]], bool]:
     """The predictions in a results file: (records, is_coco). Records are our image records (JSON, a list
-    of them, or JSON lines; error records skipped) or, when `is_coco`, COCO keypoint results."""
+    of them, or JSON lines; an error record stands for an image with no poses) or, when `is_coco`, COCO
+    keypoint results."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -38,13 +39,13 @@ def load_predictions(path: Path) -> tuple[list[dict[str, Any]], bool]:
             lines = [json.loads(line) for line in text.splitlines() if line.strip()]
         except ValueError:
             raise EvalError(f"{path} is neither JSON nor JSON lines") from None
-        return [r for r in lines if isinstance(r, dict) and "poses" in r], False
+        return [r for r in lines if isinstance(r, dict) and "image" in r], False
     items = doc if isinstance(doc, list) else [doc]
     if items and all(isinstance(r, dict) and "image_id" in r and "keypoints" in r for r in items):
         return items, True
     if not all(isinstance(r, dict) for r in items):
         raise EvalError(f"{path} holds neither posenet image records nor COCO keypoint results")
-    return [r for r in items if "poses" in r], False
+    return [r for r in items if "image" in r], False
 
 
 def load_annotations(annotations: Path) -> Any:
@@ -62,14 +63,20 @@ def load_annotations(annotations: Path) -> Any:
 
 
 def evaluate(predictions: Path, annotations: Path) -> dict[str, Any]:
-    """pycocotools' keypoint evaluation: {"stats": {AP, AP50, ...}, "images": n, "detections": n}.
+    """pycocotools' keypoint evaluation: {"stats": {AP, AP50, ...}, "images": n, "detections": n}, over the
+    images the predictions cover.
 
-    Our records are matched to annotated images by file name; COCO results by image id, over every
-    annotated image (an image without results counts as all missed)."""
+    Our records are matched to annotated images by file name (an image that failed, or where nobody was
+    found, counts with no detections); COCO results by image id, so over the images that have at least one
+    result (the format has no place for an image without)."""
     truth = load_annotations(annotations)
     records, is_coco = load_predictions(predictions)
     if is_coco:
-        results, image_ids = records, sorted(truth.getImgIds())
+        results, image_ids = records, sorted({r["image_id"] for r in records})
+        unknown = set(image_ids) - set(truth.getImgIds())
+        if unknown:
+            raise EvalError(f"{len(unknown)} image ids of {predictions} are not in {annotations} (e.g. "
+                            f"{min(unknown)}); COCO results name images by the annotations' ids")
     else:
         by_name = {Path(im["file_name"]).name: im["id"] for im in truth.dataset.get("images", [])}
         results, image_ids = [], []
@@ -78,7 +85,10 @@ def evaluate(predictions: Path, annotations: Path) -> dict[str, Any]:
             if image_id is None:
                 continue
             image_ids.append(image_id)
-            results.extend(coco_results(image_id, [Pose.from_dict(p) for p in record["poses"]]))
+            try:
+                results.extend(coco_results(image_id, [Pose.from_dict(p) for p in record.get("poses", [])]))
+            except (KeyError, TypeError, ValueError) as e:
+                raise EvalError(f"{predictions}: a pose of {record['image']} is malformed ({e})") from None
         if not image_ids:
             raise EvalError(f"no image of {predictions} is in {annotations} (matched by file name)")
     return score(truth, results, image_ids)
@@ -92,7 +102,11 @@ def score(truth: Any, results: list[dict[str, Any]], image_ids: list[int]) -> di
     if not results:  # nothing found: nothing right
         return {"stats": dict.fromkeys(STAT_NAMES, 0.0), **summary}
     with contextlib.redirect_stdout(io.StringIO()):
-        evaluation = COCOeval(truth, truth.loadRes(results), iouType="keypoints")
+        try:
+            detections = truth.loadRes(results)
+        except (AssertionError, KeyError, TypeError, ValueError, IndexError) as e:
+            raise EvalError(f"the results cannot be evaluated: {first_line(e)}") from None
+        evaluation = COCOeval(truth, detections, iouType="keypoints")
         evaluation.params.imgIds = sorted(set(image_ids))
         evaluation.evaluate()
         evaluation.accumulate()

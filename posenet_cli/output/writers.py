@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -152,16 +153,25 @@ class JsonWriter(_DocumentWriter):
         return self.items[0] if len(self.items) == 1 else self.items
 
 
+def coco_image_ids(paths: Sequence[str | Path]) -> dict[str, int]:
+    """COCO image ids for the inputs of a run: the numbers COCO files are named by (000000252219.jpg ->
+    252219) when every input is so named, else each input's place among them (from 1)."""
+    stems = [Path(p).stem for p in paths]
+    if all(stem.isdigit() for stem in stems) and len(set(map(int, stems))) == len(stems):
+        return {str(p): int(stem) for p, stem in zip(paths, stems)}
+    return {str(p): n for n, p in enumerate(paths, 1)}
+
+
 class CocoWriter(_DocumentWriter):
-    """COCO keypoint results (a list pycocotools loads). Image ids: the number a COCO file is named by
-    (000000252219.jpg -> 252219), else the image's place among the inputs (from 1); a video's frame indexes."""
+    """COCO keypoint results (a list pycocotools loads). Image ids from `image_ids` (coco_image_ids of the
+    run's inputs; else the order images come in); a video's frame indexes."""
+
+    def __init__(self, path: Path | None, *, image_ids: Mapping[str, int] | None = None, **kwargs: Any) -> None:
+        super().__init__(path, **kwargs)
+        self.image_ids = image_ids or {}
 
     def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
-        if self.kind == VIDEO:
-            image_id = int(item)
-        else:
-            stem = Path(str(item)).stem
-            image_id = int(stem) if stem.isdigit() else self.count + 1
+        image_id = int(item) if self.kind == VIDEO else self.image_ids.get(str(item), self.count + 1)
         self.items.extend(records.coco_results(image_id, poses))
 
     def document(self) -> Any:
@@ -206,12 +216,15 @@ _CLASSES: dict[str, type[_LineWriter] | type[_DocumentWriter]] = {
 
 
 def open_writer(fmt: str, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,
-                append: bool = False, precision: int | None = None) -> Writer:
+                append: bool = False, precision: int | None = None, inputs: Sequence[str | Path] = ()) -> Writer:
     """A writer of format `fmt` to `path` (None: `stream`, by default stdout); `append` continues a JSON
-    lines or CSV file; `precision` rounds what is written (Pose.rounded)."""
+    lines or CSV file; `precision` rounds what is written (Pose.rounded); `inputs`, the run's images,
+    give COCO results their image ids."""
     if fmt not in _CLASSES:
         raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    return _CLASSES[fmt](path, kind=kind, settings=settings, stream=stream, append=append, precision=precision)
+    extra = {"image_ids": coco_image_ids(inputs)} if fmt == "coco" and inputs else {}
+    return _CLASSES[fmt](path, kind=kind, settings=settings, stream=stream, append=append, precision=precision,
+                         **extra)
 
 
 def format_for(path: Path | None, given: str | None, default: str) -> str:
