@@ -98,6 +98,9 @@ def test_int8_is_made_from_calibration_photos_and_run_by_int8(shared: Path, env:
     assert refused.code == 1 and "posenet models quantize" in refused.err
 
     calibration = sorted((shared / "data" / "images" / "tfjs-demo").glob("*.jpg"))[:4]
+    for bad in ("first", "0,99"):  # not numbers; no such layer
+        wrong = posenet("models", "quantize", "mobilenet-v1-050", "-c", calibration[0], "--float-layers", bad)
+        assert wrong.code == 1 and len(wrong.err.splitlines()) == 1 and "layer" in wrong.err
     made = posenet("models", "quantize", "mobilenet-v1-050", *[a for p in calibration for a in ("-c", p)])
     assert made.code == 0, made.err
     info = json.loads(posenet("models", "info", "mobilenet-v1-050", "--int8").out)

@@ -121,10 +121,11 @@ def models_quantize(
     calibration: Annotated[list[Path], typer.Option("--calibration", "-c", show_default=False, help="Photos, "
                                                     "videos or folders like the ones the model will see "
                                                     "(repeatable); not the ones you evaluate it on.")],
-    float_layers: Annotated[int | None, typer.Option("--float-layers", min=-1, show_default=False, help="Keep the "
-                                                     "output heads and the first N backbone layers in float32 "
-                                                     "(default: the measured best); -1 quantises every layer.")
-                            ] = None,
+    float_layers: Annotated[str | None, typer.Option("--float-layers", show_default=False, help="Backbone layers "
+                                                     "kept in float32 beside the output heads, by number in running "
+                                                     "order (0 Conv2d_0, 1 Conv2d_1_depthwise, 2 Conv2d_1_pointwise, "
+                                                     "...), like 0,1,3,5,7 (the default, the measured best); "
+                                                     "'none' quantises every layer, heads too.")] = None,
     *,
     model: ModelRef,
     sizing: SizingOptions,
@@ -139,13 +140,25 @@ def models_quantize(
     """
     from ..jobs.calibration import calibration_inputs, describe
     from ..media.inputs import IMAGE, VIDEO, expand_inputs
+    from ..models.litert import DEFAULT_FLOAT_LAYERS
     from ..models.loading import quantize_model
     from ..models.sources import cache_root
 
+    layers = DEFAULT_FLOAT_LAYERS if float_layers is None else _layer_list(float_layers)
     paths = expand_inputs([str(p) for p in calibration], kinds=(IMAGE, VIDEO))
     ref = replace(model, backend="tensorflow", int8=False).resolve(ui)  # the SavedModel is what gets quantised
     with ui.step(f"preparing calibration inputs from {len(paths)} files"):
         inputs = calibration_inputs(paths, sizing, ref.known_stride() or DEFAULT_STRIDE)
-    out = quantize_model(Path(ref.path or ""), cache_root(model.cache_dir), inputs, float_layers,
+    out = quantize_model(Path(ref.path or ""), cache_root(model.cache_dir), inputs, layers,
                          calibration=describe(paths), reporter=ui)
     typer.echo(str(out))
+
+
+def _layer_list(text: str) -> tuple[int, ...] | None:
+    """--float-layers: 'none', or layer numbers separated by commas."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        fail(f"--float-layers takes layer numbers separated by commas, or 'none' (got {text!r})")

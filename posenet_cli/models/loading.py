@@ -7,7 +7,7 @@ cached yet. The LiteRT path with its `.tflite` cached imports neither TensorFlow
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from . import litert
 from .base import ModelError
-from .runtime import choose_backend, start_tensorflow, tensorflow_version
+from .runtime import choose_backend, quiet_stderr, start_tensorflow, tensorflow_version
 from .sources import SILENT, Reporter
 
 
@@ -69,22 +69,23 @@ def litert_model(savedmodel: Path, cache: Path, precision: str = "float32", repo
     start_tensorflow(reporter)
     from . import tflite
 
-    with reporter.step(f"converting {savedmodel.name} for LiteRT"):
+    with reporter.step(f"converting {savedmodel.name} for LiteRT"), quiet_stderr():
         data = tflite.convert_float(savedmodel)
         return litert.publish_model(data, savedmodel, cache, "float32", {"tensorflow": tensorflow_version()})
 
 
-def quantize_model(savedmodel: Path, cache: Path, inputs: Iterable[np.ndarray], float_layers: int | None = None,
-                   *, calibration: str = "", reporter: Reporter = SILENT) -> Path:
+def quantize_model(savedmodel: Path, cache: Path, inputs: Iterable[np.ndarray],
+                   float_layers: Sequence[int] | None = litert.DEFAULT_FLOAT_LAYERS, *, calibration: str = "",
+                   reporter: Reporter = SILENT) -> Path:
     """Make and cache the int8 `.tflite` of `savedmodel`, calibrated on `inputs` (network inputs as sizing
-    prepares them); `float_layers`: see `tflite.quantize_int8` (None: its default). Replaces an older one."""
+    prepares them); `float_layers`: see `tflite.quantize_int8`. Replaces an older one."""
     start_tensorflow(reporter)
     from . import tflite
 
-    layers = tflite.DEFAULT_FLOAT_LAYERS if float_layers is None else float_layers
     samples = list(inputs)
-    with reporter.step(f"quantising {savedmodel.name} to int8 on {len(samples)} calibration inputs"):
-        data = tflite.quantize_int8(savedmodel, samples, None if layers < 0 else layers)
+    with reporter.step(f"quantising {savedmodel.name} to int8 on {len(samples)} calibration inputs"), \
+            quiet_stderr():  # the converter's C++ says what it did, whatever TF_CPP_MIN_LOG_LEVEL says
+        data = tflite.quantize_int8(savedmodel, samples, float_layers)
     meta = {"tensorflow": tensorflow_version(), "calibration": calibration, "calibration_inputs": len(samples),
-            "float_layers": "none" if layers < 0 else f"heads + first {layers} backbone layers"}
+            "float_layers": "none" if float_layers is None else f"heads + backbone layers {list(float_layers)}"}
     return litert.publish_model(data, savedmodel, cache, "int8", meta)

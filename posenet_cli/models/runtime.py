@@ -16,20 +16,35 @@ from .sources import SILENT, Reporter
 
 @contextlib.contextmanager
 def quiet_stderr(verbose_env: str = "TF_CPP_MIN_LOG_LEVEL", verbose_value: str = "0") -> Iterator[None]:
-    """File descriptor 2 pointed at /dev/null for the block: C++ start-up notices bypass sys.stderr. The
-    environment variable `verbose_env` set to `verbose_value` lets them through."""
+    """File descriptor 2 pointed at /dev/null for the block: C++ notices bypass sys.stderr. Python's own
+    sys.stderr (a spinner, say) keeps writing to where fd 2 went before. The environment variable
+    `verbose_env` set to `verbose_value` lets the notices through."""
     if os.environ.get(verbose_env) == verbose_value:
         yield
         return
     sys.stderr.flush()
+    python_stderr = sys.stderr
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
+        if _is_fd2(python_stderr):
+            sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=python_stderr.encoding,
+                                   errors=python_stderr.errors)
         os.dup2(devnull, 2)
         yield
     finally:
+        if sys.stderr is not python_stderr:
+            sys.stderr.close()
+            sys.stderr = python_stderr
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def _is_fd2(stream: object) -> bool:
+    try:
+        return stream.fileno() == 2  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):  # a StringIO (captured output) has no descriptor
+        return False
 
 
 def import_tensorflow(threads: int | None = None) -> None:

@@ -6,14 +6,14 @@ dynamic signature is kept ([-1, -1, -1, 3] in), so one file serves every input s
 int8 is full-integer quantisation (int8 weights per channel, int8 activations) calibrated on network inputs
 the caller gives, with float32 input and outputs. Not every layer takes it equally well: the output heads
 (offsets and displacements span hundreds of pixels) and the first, high-resolution backbone layers lose
-the most (docs/benchmarks.md, "int8"); `float_layers` keeps the heads and that many backbone layers in
+the most (docs/benchmarks.md, "int8"); `float_layers` keeps the heads and the backbone layers it names in
 float32, at some cost in speed.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,8 @@ import tensorflow as tf
 
 from ..errors import first_line
 from .base import ModelError
+from .litert import DEFAULT_FLOAT_LAYERS
 from .signature import INPUT_NAME, SIGNATURE_KEY
-
-# Backbone layers (Conv2d_0, then each depthwise and pointwise conv in order) kept in float32 beside the
-# heads by default: the fewest with COCO AP within noise of float32 (docs/benchmarks.md, "int8").
-DEFAULT_FLOAT_LAYERS = 7
 
 
 class ConversionError(ModelError):
@@ -52,11 +49,11 @@ def convert_float(savedmodel: Path) -> bytes:
     return _convert(_converter(savedmodel).convert, savedmodel)
 
 
-def quantize_int8(savedmodel: Path, inputs: Iterable[np.ndarray], float_layers: int | None = DEFAULT_FLOAT_LAYERS
-                  ) -> bytes:
+def quantize_int8(savedmodel: Path, inputs: Iterable[np.ndarray],
+                  float_layers: Sequence[int] | None = DEFAULT_FLOAT_LAYERS) -> bytes:
     """The int8 `.tflite` of a SavedModel, calibrated on `inputs` (float32 network inputs [h, w, 3] or
-    [1, h, w, 3], as sizing prepares them). `float_layers`: None quantises every layer; N keeps the four
-    output heads, the sigmoid and the first N backbone layers in float32."""
+    [1, h, w, 3], as sizing prepares them). `float_layers`: None quantises every layer; a list keeps the four
+    output heads, the sigmoid and those backbone layers (`float_nodes`) in float32."""
     samples = [np.asarray(x, np.float32).reshape(1, *np.shape(x)[-3:]) for x in inputs]
     if not samples:
         raise ModelError("int8 quantisation needs at least one calibration image")
@@ -80,11 +77,12 @@ def quantize_int8(savedmodel: Path, inputs: Iterable[np.ndarray], float_layers: 
         return _convert(debugger.get_nondebug_quantized_model, savedmodel)
 
 
-def float_nodes(float_model: bytes, backbone_layers: int) -> list[str]:
+def float_nodes(float_model: bytes, backbone_layers: Sequence[int]) -> list[str]:
     """The output tensor names of the ops to keep in float32: the head convolutions (the ones reading the same
-    features as the convolution under the sigmoid), the sigmoid, and the first `backbone_layers` other
-    convolutions. Found by graph structure, not by channel counts (a backbone layer may have as many
-    channels as a head)."""
+    features as the convolution under the sigmoid), the sigmoid, and the backbone convolutions at
+    `backbone_layers` in the order they run (MobileNet: 0 Conv2d_0, 1 Conv2d_1_depthwise, 2 Conv2d_1_pointwise,
+    3 Conv2d_2_depthwise, ...). Found by graph structure, not by channel counts (a backbone layer may have as
+    many channels as a head)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=float_model)
@@ -99,4 +97,6 @@ def float_nodes(float_model: bytes, backbone_layers: int) -> list[str]:
     if len(heads) != 4:
         raise ModelError(f"expected 4 output heads reading the backbone's features, found {len(heads)}")
     backbone = [op for op in ops if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D") and op not in heads]
-    return [names[op["outputs"][0]] for op in [*heads, *sigmoid, *backbone[:backbone_layers]]]
+    if any(not 0 <= i < len(backbone) for i in backbone_layers):
+        raise ModelError(f"backbone layers to keep in float32 must be 0..{len(backbone) - 1}")
+    return [names[op["outputs"][0]] for op in [*heads, *sigmoid, *(backbone[i] for i in backbone_layers)]]
