@@ -25,11 +25,13 @@ def model_env() -> dict[str, str]:
 
 
 @cache
-def bench_net(model: str = "mobilenet-v1-075", output_stride: int = 16):
+def bench_net(model: str = "mobilenet-v1-075", output_stride: int = 16, backend: str = "tensorflow",
+              int8: bool = False):
     """A PoseNet from the shared weights (converted once into the benchmark cache) and its environment."""
     from posenet_cli.estimator import PoseNet
 
-    net = PoseNet(model, output_stride, cache_dir=CACHE, base_url=str(shared_dir() / "models"))
+    net = PoseNet(model, output_stride, cache_dir=CACHE, base_url=str(shared_dir() / "models"), backend=backend,
+                  int8=int8)
     return net, model_env()
 
 
