@@ -23,7 +23,7 @@ from .runtime import choose_backend, start_tensorflow
 from .signature import read_metadata
 from .sources import SILENT, FetchError, ModelFolder, Reporter
 
-CONVERTER_VERSION = 1  # bump when the built graphs change, so stale cached SavedModels are rebuilt
+CONVERTER_VERSION = 2  # bump when the built graphs change, so stale cached SavedModels are rebuilt
 
 
 @dataclass(frozen=True)
