@@ -8,6 +8,7 @@ from benchmarks.common import print_table
 
 SECTIONS = [
     ("bench_model", "SavedModel alone (ms/frame) and cold load"),
+    ("bench_litert", "Runtimes and precisions"),
     ("bench_decode", "Pose decoding (ms/frame)"),
     ("bench_pipeline", "Video pipeline (mobilenet-v1-075, stride 16, scale factor 0.5)"),
     ("bench_temporal", "Tracking and smoothing"),

@@ -25,13 +25,16 @@ def model_env() -> dict[str, str]:
 
 
 @cache
-def bench_net(model: str = "mobilenet-v1-075", output_stride: int = 16):
+def bench_net(model: str = "mobilenet-v1-075", output_stride: int = 16, backend: str = "tensorflow",
+              int8: bool = False):
     """A PoseNet from the shared weights (converted once into the benchmark cache) and its environment."""
     from posenet_cli.estimator import PoseNet
-    from posenet_cli.models.runtime import import_tensorflow
+    from posenet_cli.models.runtime import start_tensorflow
 
-    import_tensorflow()  # quietly: TensorFlow's start-up notices are not part of the tables
-    net = PoseNet(model, output_stride, cache_dir=CACHE, base_url=str(shared_dir() / "models"))
+    if backend == "tensorflow":
+        start_tensorflow()  # quietly: TensorFlow's start-up notices are not part of the tables
+    net = PoseNet(model, output_stride, cache_dir=CACHE, base_url=str(shared_dir() / "models"), backend=backend,
+                  int8=int8)
     return net, model_env()
 
 

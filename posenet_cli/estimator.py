@@ -12,19 +12,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .decode import TFJS_MULTI, DecoderOptions
-from .models import DEFAULT_MODEL, ModelRef
+from .models import DEFAULT_BACKEND, DEFAULT_MODEL, ModelRef
 from .pose import Pose
 from .sizing import InputPlan, SizingOptions
 
 if TYPE_CHECKING:
-    from .models.savedmodel import ModelRunner
+    from .models.loading import Runner
 
 
 class PoseNet:
     """A PoseNet model ready to estimate poses on RGB (or BGR, with `bgr=True`) numpy images.
 
     `model` is a name from `posenet models list`, a tfjs model folder/URL, or a SavedModel folder; the
-    output stride is 16 unless given (a SavedModel's own, for a SavedModel).
+    output stride is 16 unless given (a SavedModel's own, for a SavedModel). `backend`: "auto" (LiteRT where
+    it is installed, else TensorFlow), "litert" or "tensorflow"; `int8`: the int8 LiteRT model made by
+    `posenet models quantize`; `threads`: the runtime's threads.
 
     >>> net = PoseNet("mobilenet-v1-075", output_stride=16)
     >>> pose = net.estimate_single_pose(image, scale_factor=0.5)
@@ -38,10 +40,15 @@ class PoseNet:
         *,
         cache_dir: str | Path | None = None,
         base_url: str | None = None,
-        runner: ModelRunner | None = None,
+        backend: str = DEFAULT_BACKEND,
+        int8: bool = False,
+        threads: int | None = None,
+        runner: Runner | None = None,
     ) -> None:
         if runner is None:
-            runner = ModelRef(model, output_stride, None if cache_dir is None else str(cache_dir), base_url).load()
+            ref = ModelRef(model, output_stride, None if cache_dir is None else str(cache_dir), base_url,
+                           backend=backend, int8=int8)
+            runner = ref.load(threads=threads)
         self.runner = runner
         self.output_stride = runner.output_stride
 

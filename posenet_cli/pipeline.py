@@ -1,7 +1,7 @@
 """A pipelined, batched path for streams of frames: decode, inference and pose decoding overlap.
 
     reader thread      frames -> network inputs (resize/pad), grouped into batches of equal size
-    inference thread   batches -> the model runner (TensorFlow releases the GIL while it computes)
+    inference thread   batches -> the model runner (TensorFlow and LiteRT release the GIL while they compute)
     caller's thread    outputs -> poses, yielded in frame order (the caller writes JSON, draws, ...)
 
 Queues between the stages are bounded, so memory stays flat however long the video is. Results are
@@ -32,7 +32,7 @@ Result = tuple[Frame, list[Pose]] | BrokenFrame
 
 
 def _lower_priority() -> None:
-    """Make the calling thread yield to inference: TensorFlow splits each op across its threads and
+    """Make the calling thread yield to inference: the runtime splits each op across its threads and
     waits for the slowest, so a decoding thread that preempts one of them stalls the whole op
     (docs/benchmarks.md, "Video pipeline"). Linux only; elsewhere a no-op."""
     try:

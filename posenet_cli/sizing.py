@@ -12,8 +12,8 @@ times that for ResNet50) and an image padded to the target aspect ratio at most 
 plan beyond either is a SizingError, never an out-of-memory kill.
 
 The resize is TensorFlow's legacy bilinear resize (align_corners=False, half_pixel_centers=False),
-which samples source pixel `dst * in_size / out_size`; OpenCV's INTER_LINEAR samples half-pixel
-centres instead and would shift every keypoint.
+which samples source pixel `dst * in_size / out_size`, done in numpy bit for bit (`resize.py`); OpenCV's
+INTER_LINEAR samples half-pixel centres instead and would shift every keypoint.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 from .errors import PoseNetError
 from .models.base import StrideError, check_stride
 from .pose import Pose
+from .resize import resize_bilinear
 
 DEFAULT_LONG_EDGE = 721  # chosen by COCO keypoint AP against time (docs/accuracy.md)
 MAX_INPUT_PIXELS = 4097 * 4097
@@ -271,20 +272,3 @@ def make_plan(
 def js_round(x: float) -> int:
     """JavaScript's Math.round: halves go up."""
     return math.floor(x + 0.5)
-
-
-def resize_bilinear(image: np.ndarray, out_height: int, out_width: int) -> np.ndarray:
-    """TensorFlow's legacy bilinear resize (no corner alignment, no half-pixel centres) of an [H, W, C]
-    image to float32 [out_height, out_width, C].
-
-    This is the op itself: it equals the input tfjs 2.x (WASM backend) fed its network bit for bit,
-    and tfjs 1.x's JavaScript CPU backend within 0.012 of 255 (tests/test_sizing.py). It runs in
-    TensorFlow's C++ kernels, faster than the same arithmetic in numpy (docs/benchmarks.md), which
-    matters on video.
-    """
-    import tensorflow as tf
-
-    images = np.ascontiguousarray(image)[None]
-    out = tf.raw_ops.ResizeBilinear(images=images, size=[out_height, out_width], align_corners=False,
-                                    half_pixel_centers=False)
-    return out.numpy()[0]

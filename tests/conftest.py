@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import importlib.util
 import io
 import os
 import threading
@@ -30,6 +31,8 @@ if os.environ.get("POSENET_REQUIRE_SHARED") and not HAVE_SHARED:
     raise pytest.UsageError(f"POSENET_REQUIRE_SHARED is set but {SHARED} has no models/ and reference/")
 
 requires_shared = pytest.mark.skipif(not HAVE_SHARED, reason=SHARED_REASON)
+needs_litert = pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,
+                                  reason="needs LiteRT (the ai-edge-litert package)")
 
 
 @pytest.fixture(scope="session")
@@ -75,12 +78,12 @@ def model_env(weights_url: str, model_cache: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def posenet_factory(weights_url: str, model_cache: Path):
-    """PoseNet(name, stride) built through the real download + conversion path, memoised per session."""
+    """PoseNet(name, stride, backend) built through the real download + conversion path, memoised per session."""
     from posenet_cli.estimator import PoseNet
 
     @functools.cache
-    def make(model: str = "mobilenet-v1-075", output_stride: int = 16) -> PoseNet:
-        return PoseNet(model, output_stride, cache_dir=model_cache, base_url=weights_url)
+    def make(model: str = "mobilenet-v1-075", output_stride: int = 16, backend: str = "tensorflow") -> PoseNet:
+        return PoseNet(model, output_stride, cache_dir=model_cache, base_url=weights_url, backend=backend)
 
     return make
 

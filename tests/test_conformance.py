@@ -1,7 +1,8 @@
 """End-to-end conformance: the Python API on the real weights against Google's tfjs results.
 
 For every configuration in ../shared/reference/ the shared photos go through PoseNet (download via the
-loopback mirror, conversion, SavedModel, sizing, decoding, mapping back) and the keypoints are compared
+loopback mirror, conversion, SavedModel, sizing, decoding, mapping back) on each backend (TensorFlow
+running the SavedModel, LiteRT running the float32 .tflite made from it) and the keypoints are compared
 with the reference's: median position error <= 0.05 px, >= 99% of keypoints within 0.5 px, and the
 number of multi-pose results equal on >= 95% of images.
 """
@@ -20,7 +21,7 @@ from posenet_cli.decode import TFJS_MULTI, DecoderOptions
 from posenet_cli.pose import Pose
 from posenet_cli.sizing import SizingOptions
 
-from conftest import HAVE_SHARED, SHARED
+from conftest import HAVE_SHARED, SHARED, needs_litert
 
 CONFIGS = sorted(p.stem for p in (SHARED / "reference").glob("*.json")) if HAVE_SHARED else []
 
@@ -56,11 +57,12 @@ def position_errors(ours: list[Pose], theirs: list[dict]) -> list[float]:
     return errors
 
 
+@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("litert", marks=needs_litert)])
 @pytest.mark.parametrize("config_name", CONFIGS)
-def test_keypoints_match_the_reference(shared: Path, posenet_factory, config_name: str):
+def test_keypoints_match_the_reference(shared: Path, posenet_factory, config_name: str, backend: str):
     doc = json.loads((shared / "reference" / f"{config_name}.json").read_text())
     config = doc["config"]
-    net = posenet_factory(*model_for(config))
+    net = posenet_factory(*model_for(config), backend)
     sizing, single_decoder, multi_decoder = settings_for(config)
     errors: list[float] = []
     counts_equal = 0
@@ -78,7 +80,7 @@ def test_keypoints_match_the_reference(shared: Path, posenet_factory, config_nam
     median = float(np.median(errors_arr))
     within = float(np.mean(errors_arr <= 0.5))
     count_rate = counts_equal / len(doc["results"])
-    print(f"\n{config_name}: {len(errors_arr)} keypoints, median error {median:.4f} px, "
+    print(f"\n{config_name} ({backend}): {len(errors_arr)} keypoints, median error {median:.4f} px, "
           f"{100 * within:.2f}% within 0.5 px, max {errors_arr.max():.2f} px; multi-pose count equal on "
           f"{counts_equal}/{len(doc['results'])} images; max pose score error {max(score_errors):.1e}")
     assert median <= 0.05

@@ -126,6 +126,52 @@ def test_resize_equals_a_pixel_by_pixel_legacy_bilinear(size, out):
     np.testing.assert_allclose(got, naive_legacy_bilinear(image, *out), atol=2e-3)  # float32 rounding only
 
 
+def tensorflow_resize(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """TensorFlow's own legacy ResizeBilinear op, which the numpy resize reproduces."""
+    from posenet_cli.models.runtime import import_tensorflow
+
+    import_tensorflow()
+    import tensorflow as tf
+
+    return tf.raw_ops.ResizeBilinear(images=np.ascontiguousarray(image)[None], size=[out_h, out_w],
+                                     align_corners=False, half_pixel_centers=False).numpy()[0]
+
+
+@given(in_h=st.integers(1, 300), in_w=st.integers(1, 300), out_h=st.integers(1, 400), out_w=st.integers(1, 400),
+       channels=st.sampled_from([1, 3]), dtype=st.sampled_from(["uint8", "float32", "float64", "uint16", "int32"]),
+       seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=150, deadline=None)
+def test_resize_equals_tensorflows_op_bit_for_bit(in_h, in_w, out_h, out_w, channels, dtype, seed):
+    rng = np.random.default_rng(seed)
+    if dtype.startswith("float"):
+        image = (rng.random((in_h, in_w, channels)) * 255).astype(dtype)
+    else:
+        image = rng.integers(0, 256 if dtype == "uint8" else 60000, (in_h, in_w, channels)).astype(dtype)
+    got = resize_bilinear(image, out_h, out_w)
+    assert got.dtype == np.float32
+    assert np.array_equal(got, tensorflow_resize(image, out_h, out_w))
+
+
+@pytest.mark.parametrize("size, out", [((4000, 3000), (2049, 1537)), ((720, 1280), (4097, 2048)),
+                                       ((7, 5000), (3, 4097)), ((720, 1280), (360, 640)), ((513, 513), (513, 513)),
+                                       ((720, 1280), (720, 641))])
+def test_resize_equals_tensorflows_op_at_large_and_whole_number_sizes(size, out):
+    """Large sizes, where float32 source positions round, and axes whose weights are all zero."""
+    image = np.random.default_rng(size[1]).integers(0, 256, (*size, 3), dtype=np.uint8)
+    assert np.array_equal(resize_bilinear(image, *out), tensorflow_resize(image, *out))
+
+
+def test_resize_writes_into_a_given_buffer_and_takes_strided_images():
+    image = np.random.default_rng(1).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    buffer = np.zeros((353, 641, 3), np.float32)
+    assert resize_bilinear(image, 353, 641, out=buffer) is buffer
+    assert np.array_equal(buffer, tensorflow_resize(image, 353, 641))
+    strided = image[::2, ::3]
+    assert np.array_equal(resize_bilinear(strided, 97, 113), tensorflow_resize(strided.copy(), 97, 113))
+    with pytest.raises(ValueError, match="out must be"):
+        resize_bilinear(image, 353, 641, out=np.zeros((353, 641, 3), np.float64))
+
+
 @given(h=st.integers(1, 3000), w=st.integers(1, 3000), stride=st.sampled_from([8, 16, 32]),
        edge=st.integers(33, 2000), res=st.integers(1, 1500))
 @settings(max_examples=300, deadline=None)

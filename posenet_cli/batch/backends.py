@@ -12,20 +12,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from ..errors import first_line
+from ..models.runtime import cpu_count
 from .plan import BatchError, BatchJob, Task
 from .worker import TaskResult, run_task
 
 # Memory one worker process needs at most (its TensorFlow, model and frames); `default_workers` starts no
 # more workers than half the memory holds. How the default was measured: docs/benchmarks.md, "Batch".
 WORKER_MEMORY = 0.85e9
-
-
-def cpu_count() -> int:
-    """The cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def default_workers(cores: int | None = None, memory: float | None = None) -> int:

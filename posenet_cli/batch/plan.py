@@ -104,7 +104,7 @@ class BatchJob:
 
     def settings(self, output_stride: int | None = None) -> dict[str, Any]:
         """The settings recorded in image outputs (as `posenet image` records them)."""
-        return self.opts.settings(output_stride or self.model.stride, self.model.name)
+        return self.opts.settings(output_stride or self.model.known_stride(), self.model.name, self.model.int8)
 
     def manifest_settings(self) -> dict[str, Any]:
         """Settings that make outputs differ: a resumed job must use the same."""

@@ -19,7 +19,6 @@ from ..media.files import atomic_write
 from ..media.inputs import IMAGE
 from ..media.video import VideoReader, VideoWriter
 from ..models import ModelRef
-from ..models.runtime import import_tensorflow
 from ..output.writers import VIDEO, JsonLinesWriter, JsonWriter
 from .plan import BatchJob, Item, Task, WriteBy, in_folder
 
@@ -44,10 +43,9 @@ _NETS: dict[ModelRef, PoseNet] = {}  # per worker process: each model is loaded 
 
 
 def worker_net(ref: ModelRef, threads: int | None = None) -> PoseNet:
-    """This process's PoseNet for `ref`, loaded on first use (TensorFlow given `threads` threads)."""
+    """This process's PoseNet for `ref`, loaded on first use (its runtime given `threads` threads)."""
     if ref not in _NETS:
-        import_tensorflow(threads)
-        _NETS[ref] = PoseNet(runner=ref.load())
+        _NETS[ref] = PoseNet(runner=ref.load(threads=threads))
     return _NETS[ref]
 
 

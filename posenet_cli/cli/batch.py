@@ -25,7 +25,7 @@ from ..batch import (
 from ..jobs import JobOptions
 from ..media.inputs import IMAGE, VIDEO, expand_inputs
 from ..models import ModelRef
-from .common import make_folder, start_tensorflow
+from .common import make_folder
 from .errors import ExitStatus, echo_error, fail
 from .options import ACROSS_FRAMES, DECODER, MODEL, OUTPUT, SIZING, UI_VERBOSE, resume_option, takes
 from .signals import signals
@@ -50,7 +50,7 @@ def batch(
                                                 "machine (default: one per core). With --ray: sets the "
                                                 "threads per task to cores // N (default there: 1).",
                                                 show_default=False, rich_help_panel=SCALE)] = None,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="TensorFlow threads per worker "
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="Runtime threads per worker "
                                                 "(default: cores // workers).", show_default=False,
                                                 rich_help_panel=SCALE)] = None,
     ray: Annotated[bool, typer.Option("--ray", help="Run on Ray: a local Ray runtime, or the cluster at "
@@ -108,9 +108,7 @@ def batch(
     workers_given = workers is not None
     workers = workers or default_workers()
     # The model is downloaded and converted here, once, before any worker starts; workers only load it.
-    # TensorFlow is imported here (quietly) only to convert, or to run in this process.
-    if workers == 1 and not ray or not model.is_cached():
-        start_tensorflow(ui)
+    # TensorFlow is imported here only to convert, or later to run in this process.
     batch_job = make_job(items, out_dir, model.resolve(ui), job, draw_dir=draw, start=start,
                          end=end, every=every, chunk_frames=chunk_frames, write_by=write_by)
     check_outputs(batch_job, resume=resume, overwrite=job.output.overwrite)

@@ -8,21 +8,13 @@ from pathlib import Path
 from ..errors import unwritable
 from ..estimator import PoseNet
 from ..models import ModelRef
-from ..models.runtime import import_tensorflow
 from .errors import fail
 from .ui import Ui
 
 
-def start_tensorflow(ui: Ui) -> None:
-    """Import TensorFlow (quietly; seconds, so with a spinner on a terminal)."""
-    with ui.step("starting TensorFlow"):
-        import_tensorflow()
-
-
 def load_net(model: ModelRef, ui: Ui) -> PoseNet:
     """The PoseNet for `model`: downloaded and converted on first use (with progress), loaded from the
-    cache after."""
-    start_tensorflow(ui)
+    cache after (TensorFlow started only where it is needed, with a spinner: it takes seconds)."""
     return PoseNet(runner=model.load(ui))
 
 

@@ -71,7 +71,7 @@ def image(
             make_folder(draw, "drawings folder")
             draw_to = lambda p: draw / p.name  # noqa: E731
     net = load_net(model, ui)
-    settings = job.settings(net.output_stride, model.name)
+    settings = job.settings(net.output_stride, model.name, model.int8)
     writer: Writer = FolderWriter(out, settings, output.precision) if to_dir else \
         open_writer(fmt, out, kind=IMAGE, settings=settings, append=resume,  # type: ignore[arg-type]
                     precision=output.precision, inputs=paths)

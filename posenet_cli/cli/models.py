@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..models import DEFAULT_MODEL, MODELS, ModelRef
+from ..models import DEFAULT_MODEL, DEFAULT_STRIDE, MODELS, ModelRef
 from ..models.registry import is_cached
 from ..models.signature import SIGNATURE_DOC
-from .common import check_output, start_tensorflow
+from ..sizing import SizingOptions
+from .common import check_output
 from .errors import fail
-from .options import MODEL, MODEL_ARGUMENT, OUTPUT, UI, one_option, takes
+from .options import MODEL, MODEL_ARGUMENT, OUTPUT, SIZING, UI, one_option, takes
 from .ui import Ui
 
 app = typer.Typer(help="List, download, convert and inspect PoseNet models.", no_args_is_help=True)
@@ -47,13 +49,13 @@ def models_list(*, cache_dir: Path | None) -> None:
 @app.command("fetch")
 @takes(MODEL_ARGUMENT, UI)
 def models_fetch(*, model: ModelRef, ui: Ui) -> None:
-    """Download a model and convert it to a cached SavedModel, ready for offline use.
+    """Download a model and convert it to a cached SavedModel (and its LiteRT model, where LiteRT runs it),
+    ready for offline use.
 
     [bold]Example[/bold]
 
       posenet models fetch mobilenet-v1-050 --stride 8
     """
-    start_tensorflow(ui)
     typer.echo(model.resolve(ui).path)
 
 
@@ -68,11 +70,11 @@ def models_convert(
 ) -> None:
     """Convert any supported model to a TensorFlow SavedModel with posenet's serving signature."""
     check_output(out, overwrite, folder=True)
-    start_tensorflow(ui)
+    path = replace(model, backend="tensorflow", int8=False).resolve(ui).path  # the SavedModel alone
     from ..models.savedmodel import copy_savedmodel
 
     try:
-        copy_savedmodel(Path(model.resolve(ui).path), out)  # type: ignore[arg-type]
+        copy_savedmodel(Path(path), out)  # type: ignore[arg-type]
     except OSError as e:
         fail(f"cannot write {out}: {e.strerror or e}")
     typer.echo(str(out))
@@ -81,9 +83,72 @@ def models_convert(
 @app.command("info")
 @takes(MODEL_ARGUMENT, UI)
 def models_info(*, model: ModelRef, ui: Ui) -> None:
-    """The model's serving signature, output stride, input range and where it came from."""
-    start_tensorflow(ui)
+    """The model's serving signature, output stride and source, the backend that runs it, and what is cached
+    of it (the SavedModel, its LiteRT models)."""
+    from ..models.litert import PRECISIONS, cached_model, read_model_metadata
+    from ..models.runtime import choose_backend, tensorflow_version
+    from ..models.sources import cache_root
+
     runner = model.load(ui)
-    info = {"model": model.name, "output_stride": runner.output_stride, **runner.metadata,
-            "signature": SIGNATURE_DOC}
+    savedmodel = Path(model.resolve(ui).path or "")
+    cache = cache_root(model.cache_dir)
+    cached: dict[str, object] = {"savedmodel": str(savedmodel)}
+    for precision in PRECISIONS:
+        found = cached_model(savedmodel, cache, precision, tensorflow_version())
+        cached[f"litert {precision}"] = None if found is None else {
+            "path": str(found), "size_mb": round(found.stat().st_size / 1e6, 2),
+            **{k: v for k, v in read_model_metadata(found.parent).items()
+               if k in ("tensorflow", "calibration", "calibration_inputs", "float_layers")}}
+    info = {"model": model.name, "output_stride": runner.output_stride,
+            "backend": choose_backend(model.backend, model.int8) + (" int8" if model.int8 else ""),
+            **runner.metadata, "cached": cached, "signature": SIGNATURE_DOC}
     typer.echo(json.dumps(info, indent=2))
+
+
+@app.command("quantize")
+@takes(MODEL_ARGUMENT, SIZING, UI)
+def models_quantize(
+    calibration: Annotated[list[Path], typer.Option("--calibration", "-c", show_default=False, help="Photos, "
+                                                    "videos or folders like the ones the model will see "
+                                                    "(repeatable); not the ones you evaluate it on.")],
+    float_layers: Annotated[str | None, typer.Option("--float-layers", show_default=False, help="Backbone layers "
+                                                     "kept in float32 beside the output heads, by number in running "
+                                                     "order (0 Conv2d_0, 1 Conv2d_1_depthwise, 2 Conv2d_1_pointwise, "
+                                                     "...), like 0,1,3,5,7 (the default, the measured best); "
+                                                     "'none' quantises every layer, heads too.")] = None,
+    *,
+    model: ModelRef,
+    sizing: SizingOptions,
+    ui: Ui,
+) -> None:
+    """Make the int8 LiteRT model that --int8 runs: full-integer quantisation calibrated on your photos or
+    videos, prepared as estimation prepares them (the same input sizing).
+
+    [bold]Example[/bold]
+
+      posenet models quantize mobilenet-v1-075 --calibration photos/ --calibration clip.mp4
+    """
+    from ..jobs.calibration import calibration_inputs, describe
+    from ..media.inputs import IMAGE, VIDEO, expand_inputs
+    from ..models.litert import DEFAULT_FLOAT_LAYERS
+    from ..models.loading import quantize_model
+    from ..models.sources import cache_root
+
+    layers = DEFAULT_FLOAT_LAYERS if float_layers is None else _layer_list(float_layers)
+    paths = expand_inputs([str(p) for p in calibration], kinds=(IMAGE, VIDEO))
+    ref = replace(model, backend="tensorflow", int8=False).resolve(ui)  # the SavedModel is what gets quantised
+    with ui.step(f"preparing calibration inputs from {len(paths)} files"):
+        inputs = calibration_inputs(paths, sizing, ref.known_stride() or DEFAULT_STRIDE)
+    out = quantize_model(Path(ref.path or ""), cache_root(model.cache_dir), inputs, layers,
+                         calibration=describe(paths), reporter=ui)
+    typer.echo(str(out))
+
+
+def _layer_list(text: str) -> tuple[int, ...] | None:
+    """--float-layers: 'none', or layer numbers separated by commas."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        fail(f"--float-layers takes layer numbers separated by commas, or 'none' (got {text!r})")

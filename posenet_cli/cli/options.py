@@ -25,6 +25,7 @@ import typer
 from ..decode import DecoderOptions
 from ..jobs import JobOptions
 from ..models import ModelRef, check_stride
+from ..models.runtime import choose_backend
 from ..output import OutputOptions
 from ..sizing import DEFAULT_LONG_EDGE, SizingOptions
 from ..smoothing import SmoothOptions
@@ -113,11 +114,19 @@ def takes(*groups: Group) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 MODEL_HELP = "Model name (see 'posenet models list'), a tfjs model folder/URL, or a SavedModel directory."
 
 
+class Backend(str, Enum):
+    auto = "auto"
+    litert = "litert"
+    tensorflow = "tensorflow"
+
+
 def _model(v: dict[str, Any], _: dict[str, Any]) -> ModelRef:
     name = os.path.expanduser(v["model"])  # "~/models/x" as a quoted or --model=~/... argument too
     cache_dir = None if v["cache_dir"] is None else str(v["cache_dir"])
     stride = None if v["stride"] is None else check_stride(v["stride"])
-    return ModelRef(name, stride, cache_dir, v["base_url"])
+    backend = Backend(v["backend"]).value
+    choose_backend(backend, v["int8"])  # an impossible combination fails now, before any work
+    return ModelRef(name, stride, cache_dir, v["base_url"], backend=backend, int8=v["int8"])
 
 
 MODEL = Group("model", (
@@ -130,6 +139,13 @@ MODEL = Group("model", (
     Opt("base_url", str | None, typer.Option("--base-url", envvar="POSENET_BASE_URL", show_default=False,
                                              help="Mirror of the official weights (URL or folder).",
                                              rich_help_panel="Model")),
+    Opt("backend", Backend, typer.Option("--backend", envvar="POSENET_BACKEND", rich_help_panel="Model",
+                                         help="What runs the model: LiteRT (a .tflite converted from the SavedModel "
+                                         "once, then no TensorFlow: fast start-up), TensorFlow, or auto (LiteRT "
+                                         "where it is installed).")),
+    Opt("int8", bool, typer.Option("--int8", rich_help_panel="Model",
+                                   help="Run the int8 LiteRT model made by 'posenet models quantize': faster, "
+                                   "slightly less accurate.")),
 ), _model, ModelRef())
 # The `models` commands name the model as their argument.
 MODEL_ARGUMENT = Group("model", (Opt("model", str, typer.Argument(help=MODEL_HELP, show_default=False),

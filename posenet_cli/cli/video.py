@@ -104,7 +104,7 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
         check_output(out, opts.output.overwrite)
     check_output(draw, opts.output.overwrite)
     net = load_net(model, ui)
-    settings = opts.settings(net.output_stride, model.name)
+    settings = opts.settings(net.output_stride, model.name, model.int8)
     with VideoReader(source, start=start, end=end, every=every) as reader:
         writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume, precision=opts.output.precision) \
             if out is not None or (stdout and draw is None) else None

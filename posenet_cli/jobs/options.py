@@ -21,10 +21,12 @@ class JobOptions:
     across: AcrossFramesOptions = AcrossFramesOptions()
     output: OutputOptions = OutputOptions()
 
-    def settings(self, output_stride: int, model: str) -> dict[str, Any]:
-        """The settings recorded with every result, so a result says how it was made."""
+    def settings(self, output_stride: int, model: str, int8: bool = False) -> dict[str, Any]:
+        """The settings recorded with every result, so a result says how it was made (an int8 model's
+        results say so: they differ from the float model's by about a pixel)."""
         decoder = self.decoder.settings()
-        return {"model": model, "output_stride": output_stride, "decoder": decoder.pop("decoder"),
+        return {"model": model, **({"int8": True} if int8 else {}), "output_stride": output_stride,
+                "decoder": decoder.pop("decoder"),
                 **self.sizing.settings(), **decoder, "mirror": self.decoder.mirror,
                 "min_pose_score": self.decoder.min_pose_score, **self.across.settings(),
                 "precision": self.output.precision}

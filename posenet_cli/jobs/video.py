@@ -25,7 +25,7 @@ def run_video(
     *,
     video: VideoWriter | None = None,
     window: Window | None = None,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     live: bool = False,
     across: AcrossFrames | None = None,
     on_frame: Callable[[int], None] = lambda n: None,
@@ -35,11 +35,13 @@ def run_video(
     """Estimate poses on a stream; JSON records, drawn frames and the window are fed as each frame is done.
     A broken frame gets an error record in its place and counts in `Summary.errors`.
 
-    `live` (a camera) runs batch 1 and drops stale frames. `across` carries tracking and smoothing state
+    `batch_size`: frames per model call (None: the runner's `preferred_batch`). `live` (a camera) runs
+    batch 1 and drops stale frames. `across` carries tracking and smoothing state
     in (a resumed run); by default it starts afresh. `stop()` is asked between frames: once true the run
     ends, and every frame it wrote is whole in every output (its JSON line and its video frame).
     """
-    pipeline = Pipeline(net, opts.sizing, opts.decoder, batch_size=1 if live else batch_size, drop_stale=live)
+    batch_size = 1 if live else batch_size or net.runner.preferred_batch
+    pipeline = Pipeline(net, opts.sizing, opts.decoder, batch_size=batch_size, drop_stale=live)
     across = across or AcrossFrames(opts.across)
     summary = Summary()
     start = last = clock()

@@ -1,5 +1,5 @@
 """What every part of `models/` shares, and what the core needs without TensorFlow: the valid output strides,
-the default model, and the model errors."""
+the default model, the backends, and the model errors."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from ..errors import PoseNetError
 STRIDES = (8, 16, 32)
 DEFAULT_MODEL = "mobilenet-v1-075"
 DEFAULT_STRIDE = 16
+BACKENDS = ("auto", "litert", "tensorflow")  # auto: LiteRT where its wheel is installed, else TensorFlow
+DEFAULT_BACKEND = "auto"
 
 
 class ModelError(PoseNetError):

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import first_line
-from .network import PoseNetModule
+from .network import PoseNetModule, depthwise_conv
 from .signature import OUTPUT_CHANNELS, OUTPUT_NAMES, PROBE_SIZE, stride_from_grid
 from .weights import GraphModel, WeightsError
 
@@ -165,9 +165,7 @@ def _conv2d(node: _Node, x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
 def _depthwise(node: _Node, x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
     _data_format(node)
     x, padding = _padded(node, x)
-    sh, sw = _spatial(node.ints("strides"))
-    # tf.nn.depthwise_conv2d (not the raw op) because it implements dilation via space_to_batch on CPU.
-    return tf.nn.depthwise_conv2d(x, w, [1, sh, sw, 1], padding, dilations=_spatial(node.ints("dilations")))
+    return depthwise_conv(x, w, _spatial(node.ints("strides")), padding, _spatial(node.ints("dilations")))
 
 
 def _matmul(node: _Node, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:

@@ -79,6 +79,18 @@ class PoseNetModule(tf.Module):
         return {k: v.numpy() for k, v in self.serve(tf.convert_to_tensor(images, tf.float32)).items()}
 
 
+def depthwise_conv(x: tf.Tensor, w: tf.Tensor, strides: tuple[int, int], padding: str,
+                   dilations: tuple[int, int] = (1, 1)) -> tf.Tensor:
+    """A depthwise convolution (NHWC, filter [h, w, in, multiplier]). A dilated one is the native op with its
+    dilation, not tf.nn's space-to-batch rewrite: that rewrite computes paddings from the dynamic input
+    shape, which LiteRT runs as some 140 extra ops (10 % slower at stride 8), and TensorFlow's CPU kernel
+    runs the native op faster too (docs/benchmarks.md, "Runtimes")."""
+    if dilations == (1, 1):
+        return tf.nn.depthwise_conv2d(x, w, [1, *strides, 1], padding)
+    return tf.raw_ops.DepthwiseConv2dNative(input=x, filter=w, strides=[1, *strides, 1], padding=padding,
+                                            dilations=[1, *dilations, 1])
+
+
 def _var(value: np.ndarray, name: str) -> tf.Variable:
     # Non-trainable variables: stored once in the SavedModel's variables/ and shared by every trace.
     return tf.Variable(np.ascontiguousarray(value, np.float32), trainable=False, name=re.sub(r"[^\w]", "_", name))
@@ -152,7 +164,7 @@ class MobileNetV1(PoseNetModule):
         w0 = _get(weights, "Conv2d_0/weights", (3, 3, 3, None))
         channels = w0.shape[3]
         # Each layer: (kind, weights, bias, stride, rate). Conv weights are HWIO; depthwise are
-        # [3, 3, C, 1] (HW, in-channels, channel multiplier), as tf.nn.depthwise_conv2d wants.
+        # [3, 3, C, 1] (HW, in-channels, channel multiplier), as depthwise convolutions want.
         self.layers: list[tuple[str, tf.Variable, tf.Variable, int, int]] = [
             ("conv", _var(w0, "Conv2d_0_weights"), _var(_get(weights, "Conv2d_0/biases", (channels,)),
                                                            "Conv2d_0_biases"), *plan[0])
@@ -175,7 +187,7 @@ class MobileNetV1(PoseNetModule):
     def forward(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         for kind, w, b, stride, rate in self.layers:
             if kind == "depthwise":
-                x = tf.nn.depthwise_conv2d(x, w, [1, stride, stride, 1], "SAME", dilations=[rate, rate])
+                x = depthwise_conv(x, w, (stride, stride), "SAME", (rate, rate))
             else:
                 x = tf.nn.conv2d(x, w, stride, "SAME")
             x = tf.nn.relu6(tf.nn.bias_add(x, b))

@@ -1,4 +1,5 @@
-"""Named PoseNet models, and `create_model`: a name, folder, URL or SavedModel in, a ready runner out.
+"""Named PoseNet models, and `create_model`: a name, folder, URL or SavedModel in, a ready runner out (on
+TensorFlow or LiteRT, `loading.py`).
 
 Conversions are cached: the first use of a model at a stride downloads its weights, builds the
 network and exports a SavedModel under `<cache>/savedmodels/`; later runs just load that.
@@ -12,18 +13,17 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import unwritable
 from . import sources
-from .base import DEFAULT_MODEL, DEFAULT_STRIDE, STRIDES, ModelError, check_stride
+from .base import DEFAULT_BACKEND, DEFAULT_MODEL, DEFAULT_STRIDE, STRIDES, ModelError, check_stride
+from .loading import Runner, litert_model, load_runner
+from .runtime import choose_backend, start_tensorflow
 from .signature import read_metadata
 from .sources import SILENT, FetchError, ModelFolder, Reporter
 
-if TYPE_CHECKING:
-    from .savedmodel import ModelRunner
-
-CONVERTER_VERSION = 1  # bump when the built graphs change, so stale cached SavedModels are rebuilt
+CONVERTER_VERSION = 2  # bump when the built graphs change, so stale cached SavedModels are rebuilt
 
 
 @dataclass(frozen=True)
@@ -112,13 +112,16 @@ class ModelRef:
     where models are cached and downloaded from (None: the environment's or the default).
 
     `path` is the SavedModel folder once `resolve` has downloaded and converted the model: worker
-    processes load that without fetching anything (on a node without it, they resolve again)."""
+    processes load that without fetching anything (on a node without it, they resolve again). `backend` and
+    `int8` say how it runs; they travel with the ref to the workers."""
 
     name: str = DEFAULT_MODEL
     stride: int | None = None
     cache_dir: str | None = None
     base_url: str | None = None
     path: str | None = None
+    backend: str = DEFAULT_BACKEND  # auto, litert or tensorflow (runtime.choose_backend)
+    int8: bool = False  # the int8 LiteRT model (made by `posenet models quantize`) rather than float32
 
     def known_stride(self) -> int | None:
         """The output stride this ref loads, as far as it can be told without loading: the one asked for, a
@@ -129,29 +132,28 @@ class ModelRef:
         return saved_stride(Path(saved)) if saved else DEFAULT_STRIDE
 
     def resolve(self, reporter: Reporter = SILENT) -> ModelRef:
-        """This ref with `path` set, downloading and converting the model into the cache if needed."""
+        """This ref with `path` set, downloading and converting the model into the cache if needed (the
+        SavedModel, and its LiteRT model when LiteRT runs it)."""
         path = ensure_savedmodel(self.name, self.stride, cache_dir=self.cache_dir, base_url=self.base_url,
                                  reporter=reporter)
+        if choose_backend(self.backend, self.int8) == "litert":  # converted here once, not in every worker
+            try:
+                litert_model(path, sources.cache_root(self.cache_dir), "int8" if self.int8 else "float32", reporter)
+            except ModelError:
+                if self.backend != "auto" or self.int8:
+                    raise  # auto falls back on TensorFlow when the workers load it
         return replace(self, path=str(Path(path).resolve()))
 
-    def load(self, reporter: Reporter = SILENT) -> ModelRunner:
-        """A runner for this model (from `path` when it exists here, else through the registry)."""
-        from .savedmodel import ModelRunner
-
-        if self.path is None or not is_savedmodel(Path(self.path)):
-            return create_model(self.name, self.stride, cache_dir=self.cache_dir, base_url=self.base_url,
-                                reporter=reporter)
-        with reporter.step(f"loading {self.name}"):
-            runner = ModelRunner.load(Path(self.path))
-        _check_stride_matches(self.name, runner.output_stride, self.stride)
+    def load(self, reporter: Reporter = SILENT, threads: int | None = None) -> Runner:
+        """A runner for this model on its backend (from `path` when it exists here, else through the
+        registry, downloading and converting what is not cached). `threads`: the runtime's threads."""
+        path = Path(self.path) if self.path is not None and is_savedmodel(Path(self.path)) else \
+            ensure_savedmodel(self.name, self.stride, cache_dir=self.cache_dir, base_url=self.base_url,
+                              reporter=reporter)
+        runner = load_runner(path, sources.cache_root(self.cache_dir), self.backend, int8=self.int8,
+                             name=self.name, threads=threads, reporter=reporter)
+        _check_stride_matches(self.name, runner.output_stride, self.stride)  # a SavedModel without metadata
         return runner
-
-    def is_cached(self) -> bool:
-        """Whether loading needs no download or conversion (a SavedModel folder, or already converted)."""
-        if is_savedmodel(Path(self.name)):
-            return True
-        return self.name in MODELS and is_savedmodel(savedmodel_dir(sources.cache_root(self.cache_dir), self.name,
-                                                                    self.stride or DEFAULT_STRIDE))
 
 
 def create_model(
@@ -160,20 +162,16 @@ def create_model(
     *,
     cache_dir: str | Path | None = None,
     base_url: str | None = None,
+    backend: str = DEFAULT_BACKEND,
+    int8: bool = False,
     reporter: Reporter = SILENT,
-    allow_npm: bool = True,
-) -> ModelRunner:
+) -> Runner:
     """A runner for a named model, a tfjs model folder/URL/JSON file, or a SavedModel directory, at
-    `output_stride` (None: a SavedModel's own, else DEFAULT_STRIDE). A SavedModel of another stride than
-    one asked for explicitly is an error."""
-    from .savedmodel import ModelRunner
-
-    path = ensure_savedmodel(model, output_stride, cache_dir=cache_dir, base_url=base_url,
-                             reporter=reporter, allow_npm=allow_npm)
-    with reporter.step(f"loading {model}"):
-        runner = ModelRunner.load(path)
-    _check_stride_matches(model, runner.output_stride, output_stride)  # a SavedModel without metadata
-    return runner
+    `output_stride` (None: a SavedModel's own, else DEFAULT_STRIDE), on `backend`. A SavedModel of another
+    stride than one asked for explicitly is an error."""
+    ref = ModelRef(model, output_stride, None if cache_dir is None else str(cache_dir), base_url,
+                   backend=backend, int8=int8)
+    return ref.load(reporter)
 
 
 def ensure_savedmodel(
@@ -212,6 +210,7 @@ def ensure_savedmodel(
     _check_cache(cache)
     build, metadata = (_fetch_named(spec, output_stride, cache, base_url, reporter, allow_npm) if spec
                        else _fetch_location(model, output_stride, cache, reporter))
+    start_tensorflow(reporter)
     from .savedmodel import export_savedmodel
 
     with reporter.step(f"converting {model} (stride {output_stride}) to a SavedModel"):

@@ -27,11 +27,11 @@ from .signature import (
     METADATA_PATH,
     OUTPUT_CHANNELS,
     OUTPUT_NAMES,
-    PROBE_SIZE,
     SIGNATURE_DOC,
     SIGNATURE_KEY,
+    as_batch,
+    probe_stride,
     read_metadata,
-    stride_from_grid,
 )
 from .weights import WeightsError
 
@@ -110,6 +110,8 @@ def _replace_dir(src: Path, dst: Path) -> None:
 class ModelRunner:
     """Runs any SavedModel with the PoseNet signature (ours, or one a user converted) on numpy batches."""
 
+    preferred_batch = 4  # the fastest per frame measured here (docs/benchmarks.md, "Video pipeline")
+
     def __init__(self, loaded: Any, function: Any, metadata: dict[str, Any], path: Path | None = None):
         self._loaded = loaded  # keeps the variables alive: signature functions only hold weak references
         self._function = function
@@ -139,22 +141,14 @@ class ModelRunner:
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """The four outputs for float32 images [b, h, w, 3] (or one [h, w, 3], run as a batch of 1)."""
-        images = np.asarray(images, dtype=np.float32)
-        if images.ndim == 3:
-            images = images[None]
-        if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"expected RGB images [batch, height, width, 3] or [height, width, 3], "
-                             f"got shape {list(images.shape)}")
-        outputs = self._function(**{INPUT_NAME: tf.convert_to_tensor(images)})
+        outputs = self._function(**{INPUT_NAME: tf.convert_to_tensor(as_batch(images))})
         return {name: outputs[name].numpy() for name in OUTPUT_NAMES}
 
     def _probe_stride(self) -> int:
         """Output stride of a model without metadata, from the grid of a probe input."""
-        grid = self(np.zeros((1, PROBE_SIZE, PROBE_SIZE, 3), np.float32))["heatmap_scores"].shape[1:3]
-        stride = stride_from_grid(*grid)
+        stride, grid = probe_stride(self)
         if stride is None:
-            raise SavedModelError(f"cannot tell the output stride: a {PROBE_SIZE}px input gave a "
-                                  f"{grid[0]}x{grid[1]} grid")
+            raise SavedModelError(f"cannot tell the output stride: {grid}")
         return stride
 
 

@@ -13,8 +13,11 @@ the CLI describes and inspects models before (or without) loading one.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .base import STRIDES
 
@@ -40,6 +43,24 @@ def stride_from_grid(grid_height: int, grid_width: int) -> int | None:
     stride = (PROBE_SIZE - 1) // (grid_height - 1) if grid_height > 1 else 0
     ok = stride in STRIDES and (grid_height - 1) * stride == PROBE_SIZE - 1 and grid_width == grid_height
     return stride if ok else None
+
+
+def as_batch(images: np.ndarray) -> np.ndarray:
+    """float32 images [b, h, w, 3] from a batch or one [h, w, 3] image (a batch of 1); ValueError otherwise."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected RGB images [batch, height, width, 3] or [height, width, 3], "
+                         f"got shape {list(images.shape)}")
+    return images
+
+
+def probe_stride(run: Callable[[np.ndarray], dict[str, np.ndarray]]) -> tuple[int | None, str]:
+    """The output stride of a model without metadata, from the grid it gives a probe input (None when no
+    stride gives that grid), and the grid as text for an error message."""
+    grid = run(np.zeros((1, PROBE_SIZE, PROBE_SIZE, 3), np.float32))["heatmap_scores"].shape[1:3]
+    return stride_from_grid(*grid), f"a {PROBE_SIZE}px input gave a {grid[0]}x{grid[1]} grid"
 
 
 def read_metadata(path: Path) -> dict[str, Any]:

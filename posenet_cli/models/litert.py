@@ -1,0 +1,169 @@
+"""The LiteRT runtime: a model runner on a `.tflite` made from the SavedModel, and where those files are cached.
+No TensorFlow here: with the `.tflite` cached, estimating poses imports numpy and LiteRT only.
+
+The SavedModel stays the exported format. Its float32 `.tflite` (and an int8 one, when made) is converted once
+(`tflite.py`, with TensorFlow) and cached under `<cache>/litert/v<N>/<savedmodel>-<fingerprint>-<precision>/`:
+the fingerprint is of the SavedModel's own files, so a changed SavedModel is converted again; the metadata
+beside the `.tflite` records the TensorFlow that converted it, and a float32 model converted by another
+TensorFlow than the installed one is converted again too.
+
+The `.tflite` keeps the SavedModel's dynamic signature: one interpreter runs any image size, its input
+tensor resized only when the size changes (a few ms; nothing for a video). LiteRT gains nothing from
+batches, so its runner asks for batch 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import STRIDES, ModelError
+from .runtime import cpu_count, quiet_stderr
+from .signature import INPUT_NAME, METADATA_PATH, OUTPUT_NAMES, as_batch, probe_stride
+
+FORMAT_VERSION = 1  # bump when the conversion recipe changes, so cached .tflite files are made again
+PRECISIONS = ("float32", "int8")
+# The backbone layers an int8 model keeps in float32 by default, beside the output heads: Conv2d_0 and the
+# depthwise convolutions of blocks 1-4 (layers in running order: 0 Conv2d_0, 1 Conv2d_1_depthwise,
+# 2 Conv2d_1_pointwise, 3 Conv2d_2_depthwise, ...), the cheapest set measured with COCO AP within 0.005 of
+# float32 (docs/benchmarks.md, "int8").
+DEFAULT_FLOAT_LAYERS = (0, 1, 3, 5, 7)
+MODEL_FILE = "model.tflite"
+METADATA_FILE = "posenet.json"
+
+
+class LiteRTError(ModelError, ValueError):
+    """A .tflite that LiteRT cannot load, or that lacks the PoseNet signature."""
+
+
+def fingerprint(savedmodel: Path) -> str:
+    """A digest of the SavedModel's own files: its `fingerprint.pb` (TensorFlow 2.12+ writes one), else its
+    graph and variable index."""
+    digest = hashlib.sha256()
+    names = ["fingerprint.pb"] if (savedmodel / "fingerprint.pb").is_file() else [
+        "saved_model.pb", "variables/variables.index"]
+    for name in names:
+        with contextlib.suppress(OSError):
+            digest.update((savedmodel / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def model_dir(savedmodel: Path, cache: Path, precision: str) -> Path:
+    """Where the `.tflite` of `precision` made from `savedmodel` is cached."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
+    name = Path(savedmodel).resolve().name
+    return cache / "litert" / f"v{FORMAT_VERSION}" / f"{name}-{fingerprint(Path(savedmodel))}-{precision}"
+
+
+def read_model_metadata(folder: Path) -> dict[str, Any]:
+    """The metadata written beside a cached `.tflite` ({} when absent or unreadable)."""
+    try:
+        meta = json.loads((folder / METADATA_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def cached_model(savedmodel: Path, cache: Path, precision: str, tensorflow: str | None = None) -> Path | None:
+    """The cached `.tflite` of `precision` for `savedmodel`, or None. A float32 one converted by another
+    TensorFlow than `tensorflow` (the installed version; None: none installed, any will do) counts as absent."""
+    folder = model_dir(savedmodel, cache, precision)
+    if not (folder / MODEL_FILE).is_file():
+        return None
+    made_by = read_model_metadata(folder).get("tensorflow")
+    if precision == "float32" and tensorflow is not None and made_by != tensorflow:
+        return None
+    return folder / MODEL_FILE
+
+
+def savedmodel_metadata(savedmodel: Path) -> dict[str, Any]:
+    """The SavedModel's metadata, to be kept beside its `.tflite` (the runner reads no SavedModel)."""
+    try:
+        meta = json.loads((savedmodel / METADATA_PATH).read_text())
+    except (OSError, ValueError):
+        meta = {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def publish_model(data: bytes, savedmodel: Path, cache: Path, precision: str, metadata: dict[str, Any]) -> Path:
+    """Write a `.tflite` and its metadata into the cache as one folder, renamed into place whole (a
+    reader never sees half of it; of two processes converting at once, the first to finish wins)."""
+    folder = model_dir(savedmodel, cache, precision)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        (tmp / MODEL_FILE).write_bytes(data)
+        meta = {**savedmodel_metadata(savedmodel), **metadata, "precision": precision,
+                "savedmodel": str(Path(savedmodel).resolve()), "litert_format": FORMAT_VERSION}
+        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+        os.chmod(tmp, 0o755)  # mkdtemp makes private folders; a cache is read by whoever shares it
+        if folder.exists():  # a stale one (another TensorFlow, a new calibration): replaced
+            shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rename(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if not (folder / MODEL_FILE).is_file():
+        raise ModelError(f"cannot write the LiteRT model to {folder}")
+    return folder / MODEL_FILE
+
+
+class LiteRTRunner:
+    """Runs a PoseNet `.tflite` (float32, or int8 inside with float32 input and outputs) on numpy images,
+    as `savedmodel.ModelRunner` runs a SavedModel: `runner(images) -> {output name: array}`."""
+
+    preferred_batch = 1  # LiteRT runs a batch no faster per frame than one image at a time
+
+    def __init__(self, path: Path, threads: int | None = None, metadata: dict[str, Any] | None = None) -> None:
+        """`threads`: LiteRT's threads (None: one per core this process may use; LiteRT's own default is 1)."""
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(path)
+        self.threads = threads or cpu_count()
+        try:
+            self._interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
+        except (ValueError, RuntimeError) as e:
+            raise LiteRTError(f"cannot load {self.path}: {str(e).strip().splitlines()[0]}") from None
+        signature = self._interpreter.get_signature_runner()
+        inputs, outputs = signature.get_input_details(), signature.get_output_details()
+        del signature  # a live SignatureRunner makes every later resize_tensor_input fail
+        if INPUT_NAME not in inputs or any(name not in outputs for name in OUTPUT_NAMES):
+            raise LiteRTError(f"{self.path}: expected input {INPUT_NAME!r} and outputs {', '.join(OUTPUT_NAMES)}; "
+                              f"has {', '.join(inputs)} -> {', '.join(outputs)}")
+        self._input = inputs[INPUT_NAME]["index"]
+        self._outputs = {name: outputs[name]["index"] for name in OUTPUT_NAMES}
+        self._shape: tuple[int, ...] | None = None
+        self.metadata = dict(metadata if metadata is not None else read_model_metadata(self.path.parent))
+        self.metadata.setdefault("path", str(self.path))
+        stride = self.metadata.get("output_stride")
+        self.output_stride: int = int(stride) if stride in STRIDES else self._probe_stride()
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """The four outputs for float32 images [b, h, w, 3] (or one [h, w, 3], run as a batch of 1)."""
+        images = as_batch(images)
+        if images.shape != self._shape:
+            self._interpreter.resize_tensor_input(self._input, list(images.shape), strict=True)
+            # The first allocation applies the XNNPACK delegate, which announces itself on fd 2 from C++.
+            with quiet_stderr("LITERT_VERBOSE", "1") if self._shape is None else contextlib.nullcontext():
+                self._interpreter.allocate_tensors()
+            self._shape = images.shape
+        self._interpreter.set_tensor(self._input, np.ascontiguousarray(images))
+        self._interpreter.invoke()
+        return {name: self._interpreter.get_tensor(index) for name, index in self._outputs.items()}
+
+    def _probe_stride(self) -> int:
+        """Output stride of a model without metadata, from the grid of a probe input."""
+        stride, grid = probe_stride(self)
+        if stride is None:
+            raise LiteRTError(f"cannot tell the output stride: {grid}")
+        return stride
+

@@ -1,0 +1,91 @@
+"""A runner for a SavedModel on the chosen backend: TensorFlow runs the SavedModel itself, LiteRT its cached
+`.tflite` (converted with TensorFlow on first use, loaded without it after).
+
+TensorFlow is imported only where it is needed: to run a SavedModel, or to make a `.tflite` that is not
+cached yet. The LiteRT path with its `.tflite` cached imports neither TensorFlow nor any module that does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from . import litert
+from .base import ModelError
+from .runtime import choose_backend, quiet_stderr, start_tensorflow, tensorflow_version
+from .sources import SILENT, Reporter
+
+
+class Runner(Protocol):
+    """What runs a model: float32 RGB images [b, h, w, 3] in, the four output maps out (`signature.py`)."""
+
+    output_stride: int
+    metadata: dict
+    path: Path | None
+    preferred_batch: int  # the batch size that runs fastest per frame
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
+
+
+def load_runner(savedmodel: Path, cache: Path, backend: str = "auto", *, int8: bool = False, name: str = "",
+                threads: int | None = None, reporter: Reporter = SILENT) -> Runner:
+    """A runner for `savedmodel` on `backend` (auto, litert or tensorflow; `choose_backend` says which
+    runs). With "auto", a model that cannot be converted for LiteRT runs on TensorFlow instead, with a note.
+    `threads`: the runtime's threads (None: TensorFlow's default; for LiteRT, one per core)."""
+    chosen = choose_backend(backend, int8)
+    name = name or str(savedmodel)
+    if chosen == "litert":
+        try:
+            path = litert_model(savedmodel, cache, "int8" if int8 else "float32", reporter)
+        except ModelError as e:
+            if backend != "auto" or int8:
+                raise
+            reporter.note(f"running {name} on TensorFlow: {e}")
+        else:
+            with reporter.step(f"loading {name} (LiteRT{', int8' if int8 else ''})"):
+                return litert.LiteRTRunner(path, threads)
+    start_tensorflow(reporter, threads)
+    from .savedmodel import ModelRunner
+
+    with reporter.step(f"loading {name}"):
+        return ModelRunner.load(savedmodel)
+
+
+def litert_model(savedmodel: Path, cache: Path, precision: str = "float32", reporter: Reporter = SILENT) -> Path:
+    """The cached `.tflite` of `savedmodel`; a float32 one is converted (with TensorFlow) when missing or made
+    by another TensorFlow, an int8 one must have been made by `quantize_model`."""
+    found = litert.cached_model(savedmodel, cache, precision, tensorflow_version())
+    if found is not None:
+        return found
+    if precision == "int8":
+        raise ModelError(f"no int8 model of {savedmodel.name} is cached; make one with 'posenet models quantize "
+                         f"MODEL --calibration PHOTOS' (photos or videos like yours, not the ones you evaluate on)")
+    if tensorflow_version() is None:
+        raise ModelError(f"{savedmodel.name} has no LiteRT model in the cache and TensorFlow, which makes one, "
+                         f"is not installed")
+    start_tensorflow(reporter)
+    from . import tflite
+
+    with reporter.step(f"converting {savedmodel.name} for LiteRT"), quiet_stderr():
+        data = tflite.convert_float(savedmodel)
+        return litert.publish_model(data, savedmodel, cache, "float32", {"tensorflow": tensorflow_version()})
+
+
+def quantize_model(savedmodel: Path, cache: Path, inputs: Iterable[np.ndarray],
+                   float_layers: Sequence[int] | None = litert.DEFAULT_FLOAT_LAYERS, *, calibration: str = "",
+                   reporter: Reporter = SILENT) -> Path:
+    """Make and cache the int8 `.tflite` of `savedmodel`, calibrated on `inputs` (network inputs as sizing
+    prepares them); `float_layers`: see `tflite.quantize_int8`. Replaces an older one."""
+    start_tensorflow(reporter)
+    from . import tflite
+
+    samples = list(inputs)
+    with reporter.step(f"quantising {savedmodel.name} to int8 on {len(samples)} calibration inputs"), \
+            quiet_stderr():  # the converter's C++ says what it did, whatever TF_CPP_MIN_LOG_LEVEL says
+        data = tflite.quantize_int8(savedmodel, samples, float_layers)
+    meta = {"tensorflow": tensorflow_version(), "calibration": calibration, "calibration_inputs": len(samples),
+            "float_layers": "none" if float_layers is None else f"heads + backbone layers {list(float_layers)}"}
+    return litert.publish_model(data, savedmodel, cache, "int8", meta)
