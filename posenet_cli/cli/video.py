@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,8 +13,9 @@ from ..jobs import JobOptions, run_video
 from ..media.video import VideoReader, VideoWriter, frame_index
 from ..media.window import Window
 from ..models import ModelRef
+from ..output.openpose import last_openpose_frame
 from ..output.resume import read_jsonl_resume
-from ..output.writers import VIDEO, format_for, open_writer
+from ..output.writers import FOLDER_FORMATS, VIDEO, format_for, open_writer
 from ..temporal import AcrossFrames
 from .common import check_output, load_net
 from .errors import ExitStatus, fail
@@ -27,7 +28,9 @@ from .ui import Ui
 def video(
     source: Annotated[str, typer.Argument(help="A video file or stream URL.", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Poses file: one JSON line per frame "
-                                             "(default: stdout unless --draw).", show_default=False)] = None,
+                                             "(default: stdout unless --draw); with --format openpose a folder "
+                                             "for one <stem>_<frame>_keypoints.json per frame.",
+                                             show_default=False)] = None,
     draw: Annotated[Path | None, typer.Option("--draw", help="Write the annotated video (.mp4 or .avi).",
                                               show_default=False)] = None,
     start: Annotated[float, typer.Option("--start", min=0.0, help="Start at this second.")] = 0.0,
@@ -86,25 +89,38 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
            resume: bool = False) -> int:
     """The shared body of `video` and `webcam`."""
     fmt = format_for(out, opts.output.format, "jsonl")
+    to_dir = fmt in FOLDER_FORMATS
+    stem = f"camera{source}" if isinstance(source, int) else Path(source.split("?", 1)[0]).stem or "stream"
+    if to_dir and out is None:
+        fail(f"--format {fmt} writes a folder of files: give --out FOLDER/")
     across = AcrossFrames(opts.across)
     if resume:
-        if out is None or fmt != "jsonl":
-            fail("--resume continues a JSON lines file: give --out FILE.jsonl")
+        if out is None or fmt not in ("jsonl", *FOLDER_FORMATS):
+            fail("--resume continues a JSON lines file or an OpenPose folder: give --out FILE.jsonl or "
+                 "--format openpose --out FOLDER/")
         if draw is not None:
             fail("--resume cannot continue an annotated video; leave out --draw")
-        resumed = _resume_start(source, out, across, start, end, every)
+        if to_dir and opts.across.settings():
+            fail("--resume cannot rebuild tracking or smoothing from OpenPose files; use --out FILE.jsonl")
+        if to_dir:
+            records, last = [], last_openpose_frame(out, stem)  # type: ignore[arg-type]
+        else:
+            records, last = read_jsonl_resume(out)  # type: ignore[arg-type]  # a cut-off last line is removed
+        resumed = _resume_start(source, records, last, across, start, end, every)
         if resumed is None:
             ui.say(f"{out} is already complete")
             return ExitStatus.SUCCESS
         start = resumed
+    elif to_dir:
+        _check_frames_folder(out, stem, opts.output.overwrite)  # type: ignore[arg-type]
     else:
         check_output(out, opts.output.overwrite)
     check_output(draw, opts.output.overwrite)
     net = load_net(model, ui)
     settings = opts.settings(net.output_stride, model.name)
     with VideoReader(source, start=start, end=end, every=every) as reader:
-        writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume) \
-            if out is not None or draw is None else None
+        writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume, stem=stem,
+                             min_part_score=opts.output.min_part_score) if out is not None or draw is None else None
         video = VideoWriter(draw, reader.fps / every, reader.width, reader.height) if draw else None
         window = Window() if display else None
         bar = ui.bar(reader.frame_count or None, "frame")
@@ -123,11 +139,18 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     return ExitStatus.SUCCESS
 
 
-def _resume_start(source: str | int, out: Path, across: AcrossFrames, start: float, end: float | None,
-                  every: int) -> float | None:
-    """Where a resumed run starts (seconds): after the last complete frame in `out`, whose records
-    also rebuild the tracking and smoothing state; None when nothing is left to do."""
-    records, last = read_jsonl_resume(out)  # a cut-off last line is removed here
+def _check_frames_folder(folder: Path, stem: str, overwrite: bool) -> None:
+    """An OpenPose folder for a video: not a file, and without that video's frames unless `overwrite`."""
+    if folder.exists() and not folder.is_dir():
+        fail(f"{folder} is a file; --format openpose writes a folder")
+    if not overwrite and folder.is_dir() and last_openpose_frame(folder, stem) is not None:
+        fail(f"{folder} holds OpenPose files of {stem}; pass --overwrite to replace them (or --resume to continue)")
+
+
+def _resume_start(source: str | int, records: list[dict[str, Any]], last: int | None, across: AcrossFrames,
+                  start: float, end: float | None, every: int) -> float | None:
+    """Where a resumed run starts (seconds): after `last`, the last complete frame already written, whose
+    `records` (JSON lines) also rebuild the tracking and smoothing state; None when nothing is left."""
     if last is None:
         return start
     across.replay(records)

@@ -50,7 +50,7 @@ def run_images(
             continue
         writer.write(str(path), poses, width=image.shape[1], height=image.shape[0])
         if draw_to is not None:
-            drawn = annotate(image, poses, mirror=opts.decoder.mirror, min_part_score=opts.output.min_part_score)
+            drawn = annotate(image, poses, mirror=opts.decoder.mirror, output=opts.output)
             write_image(draw_to(path), drawn)
         summary.items += 1
         summary.poses += len(poses)

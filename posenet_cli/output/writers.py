@@ -17,8 +17,10 @@ from ..errors import OutputError
 from ..media.files import atomic_write
 from ..pose import Pose
 from . import records
+from .openpose import openpose_document, openpose_name
 
-FORMATS = ("json", "jsonl", "csv", "coco")
+FORMATS = ("json", "jsonl", "csv", "coco", "openpose")
+FOLDER_FORMATS = ("openpose",)  # formats that write a folder of files, never one file or stdout
 IMAGE, VIDEO = "image", "video"  # what the items are: image paths, or frame indexes
 
 
@@ -161,10 +163,10 @@ class CocoWriter(_DocumentWriter):
 
 
 class FolderWriter(Writer):
-    """Image results as one `<name>.json` per input in a folder, each written atomically."""
+    """Results as one file per item in a folder, each written atomically: for images `<name>.json`."""
 
-    def __init__(self, folder: Path, settings: dict[str, Any]) -> None:
-        super().__init__(IMAGE, settings)
+    def __init__(self, folder: Path, settings: dict[str, Any], kind: str = IMAGE) -> None:
+        super().__init__(kind, settings)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -175,18 +177,37 @@ class FolderWriter(Writer):
         return self.folder / result_name(item)
 
     def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
-        self._save(item, self.record(item, poses, width, height, time_ms))
+        self._save(item, records.dumps(self.record(item, poses, width, height, time_ms), pretty=True) + "\n")
         self.count += 1
 
     def error(self, item: str | int, message: str) -> None:
-        self._save(item, records.error_record(item, message))
+        self._save(item, records.dumps(records.error_record(item, message), pretty=True) + "\n")
 
-    def _save(self, item: str | int, record: dict[str, Any]) -> None:
+    def _save(self, item: str | int, text: str) -> None:
         path = self.path_for(item)
         try:
-            atomic_write(path, records.dumps(record, pretty=True) + "\n")
+            atomic_write(path, text)
         except OSError as e:
             raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+class OpenPoseWriter(FolderWriter):
+    """OpenPose's `--write_json` layout (output.openpose): `<name>_keypoints.json` per image, or
+    `<stem>_<frame:012d>_keypoints.json` per frame of the video `stem`; items that failed get no file."""
+
+    def __init__(self, folder: Path, *, kind: str, min_part_score: float, stem: str | None = None) -> None:
+        super().__init__(folder, {}, kind)
+        self.min_part_score, self.stem = min_part_score, stem
+
+    def path_for(self, item: str | int) -> Path:
+        return self.folder / openpose_name(item, self.stem)
+
+    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+        self._save(item, records.dumps(openpose_document(poses, self.min_part_score, width, height)) + "\n")
+        self.count += 1
+
+    def error(self, item: str | int, message: str) -> None:
+        """OpenPose's layout has no error records: a failed item has no file."""
 
 
 def result_name(item: str | int | Path) -> str:
@@ -199,9 +220,14 @@ _CLASSES: dict[str, type[_LineWriter] | type[_DocumentWriter]] = {
 
 
 def open_writer(fmt: str, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,
-                append: bool = False) -> Writer:
+                append: bool = False, min_part_score: float = 0.5, stem: str | None = None) -> Writer:
     """A writer of format `fmt` to `path` (None: `stream`, by default stdout); `append` continues a JSON
-    lines or CSV file."""
+    lines or CSV file. OpenPose's format writes the folder `path` (`stem`: the video's name, for frames;
+    `min_part_score`: the lowest score of a part written as seen)."""
+    if fmt in FOLDER_FORMATS:
+        if path is None:
+            raise OutputError(f"--format {fmt} writes a folder of files: give --out FOLDER/")
+        return OpenPoseWriter(path, kind=kind, min_part_score=min_part_score, stem=stem)
     if fmt not in _CLASSES:
         raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return _CLASSES[fmt](path, kind=kind, settings=settings, stream=stream, append=append)
