@@ -10,6 +10,7 @@ SECTIONS = [
     ("bench_model", "SavedModel alone (ms/frame) and cold load"),
     ("bench_decode", "Pose decoding (ms/frame)"),
     ("bench_pipeline", "Video pipeline (mobilenet-v1-075, stride 16, scale factor 0.5)"),
+    ("bench_video_out", "Annotated video"),
     ("bench_temporal", "Tracking and smoothing"),
     ("bench_batch", "Batch: workers and Ray"),
 ]

@@ -23,6 +23,9 @@ from .options import ACROSS_FRAMES, DECODER, MODEL, OUTPUT, SIZING, UI, resume_o
 from .signals import signals
 from .ui import Ui
 
+DRAW_VIDEO_HELP = ("Write the annotated video: .mp4 (H.264, which browsers play, through PyAV; without PyAV "
+                   "OpenCV's mp4v, which they do not), .webm (VP9; VP8 without PyAV) or .avi (MJPG).")
+
 
 @takes(MODEL, SIZING, DECODER, ACROSS_FRAMES, OUTPUT, UI)
 def video(
@@ -31,8 +34,7 @@ def video(
                                              "(default: stdout unless --draw); with --format openpose a folder "
                                              "for one <stem>_<frame>_keypoints.json per frame.",
                                              show_default=False)] = None,
-    draw: Annotated[Path | None, typer.Option("--draw", help="Write the annotated video (.mp4 or .avi).",
-                                              show_default=False)] = None,
+    draw: Annotated[Path | None, typer.Option("--draw", help=DRAW_VIDEO_HELP, show_default=False)] = None,
     start: Annotated[float, typer.Option("--start", min=0.0, help="Start at this second.")] = 0.0,
     end: Annotated[float | None, typer.Option("--end", min=0.0, help="Stop at this second.",
                                               show_default=False)] = None,
@@ -65,8 +67,7 @@ def webcam(
                                           "quits).")] = True,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Poses file, one JSON line per frame.",
                                              show_default=False)] = None,
-    draw: Annotated[Path | None, typer.Option("--draw", help="Record the annotated video.",
-                                              show_default=False)] = None,
+    draw: Annotated[Path | None, typer.Option("--draw", help=DRAW_VIDEO_HELP, show_default=False)] = None,
     *,
     model: ModelRef,
     job: JobOptions,
@@ -122,6 +123,9 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
         writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume, stem=stem,
                              min_part_score=opts.output.min_part_score) if out is not None or draw is None else None
         video = VideoWriter(draw, reader.fps / every, reader.width, reader.height) if draw else None
+        if video is not None and not video.browser_playable:
+            ui.say(f"note: {draw} is {video.codec}, which browsers do not play (install PyAV, 'pip install av', "
+                   f"for H.264)")
         window = Window() if display else None
         bar = ui.bar(reader.frame_count or None, "frame")
         try:
