@@ -123,5 +123,5 @@ def test_video_draw_is_h264_and_says_when_it_is_not(env, capsys, shared, tmp_pat
     monkeypatch.setitem(sys.modules, "av", None)
     code, _, err = posenet("video", clip, "--draw", tmp_path / "b.mp4")
     assert code == 0
-    assert f"note: {tmp_path / 'b.mp4'} is mp4v, which browsers do not play (install PyAV" in err
+    assert f"note: {tmp_path / 'b.mp4'} is mp4v, which browsers do not play (PyAV is not installed; " in err
     assert mp4_summary(tmp_path / "b.mp4")[1] == ["mp4v"] and len(frames_of(tmp_path / "b.mp4")) == 5

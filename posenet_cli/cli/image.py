@@ -9,11 +9,12 @@ from typing import Annotated
 
 import typer
 
+from ..errors import close_all
 from ..jobs import JobOptions, run_images
 from ..media.inputs import IMAGE, expand_inputs
 from ..models import ModelRef
 from ..output.openpose import openpose_name
-from ..output.resume import read_jsonl_resume
+from ..output.resume import read_jsonl_resume, recorded_path
 from ..output.writers import FOLDER_FORMATS, FolderWriter, Writer, format_for, open_writer, result_name
 from .common import check_output, check_outputs, load_net
 from .errors import ExitStatus, echo_error, fail
@@ -84,10 +85,15 @@ def image(
         writer = open_writer(fmt, out, kind=IMAGE, settings=settings, append=resume,
                              min_part_score=output.min_part_score)
     one = len(paths) == 1
-    with writer, signals.deferred():
-        summary = run_images(net, paths, writer, job, draw_to=draw_to, fail_fast=fail_fast,
-                             on_error=echo_error if ui.verbose or one else lambda m: None,
-                             progress=lambda it: ui.track(it, len(paths), "image"), stop=signals.requested)
+    try:
+        with signals.deferred():
+            summary = run_images(net, paths, writer, job, draw_to=draw_to, fail_fast=fail_fast,
+                                 on_error=echo_error if ui.verbose or one else lambda m: None,
+                                 progress=lambda it: ui.track(it, len(paths), "image"), stop=signals.requested)
+    except BaseException as e:
+        close_all((writer,), e)  # the images done so far are kept, and a failure to keep them is said
+        raise
+    close_all((writer,))
     if not one:
         ui.summary("image", summary)
     if summary.errors:
@@ -106,5 +112,5 @@ def _images_left(paths: list[Path], out: Path | None, to_dir: bool, fmt: str, na
     if to_dir:
         return [p for p in paths if not (out / name(p)).is_file()]
     records, _ = read_jsonl_resume(out)
-    done = {r.get("image") for r in records}
+    done = {recorded_path(r) for r in records}
     return [p for p in paths if str(p) not in done]

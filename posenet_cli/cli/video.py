@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..errors import close_all
 from ..jobs import JobOptions, run_video
 from ..media.video import VideoReader, VideoWriter, frame_index
 from ..media.window import Window
@@ -123,20 +124,21 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
         writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume, stem=stem,
                              min_part_score=opts.output.min_part_score) if out is not None or draw is None else None
         video = VideoWriter(draw, reader.fps / every, reader.width, reader.height) if draw else None
-        if video is not None and not video.browser_playable:
-            ui.say(f"note: {draw} is {video.codec}, which browsers do not play (install PyAV, 'pip install av', "
-                   f"for H.264)")
+        if video is not None and video.fallback_reason and not video.browser_playable:
+            ui.say(f"note: {draw} is {video.codec}, which browsers do not play ({video.fallback_reason}; "
+                   f"'pip install av' gives H.264)")
         window = Window() if display else None
         bar = ui.bar(reader.frame_count or None, "frame")
+        outputs = (bar, writer, video, window)
         try:
             with signals.deferred():
                 summary = run_video(net, reader, writer, opts, video=video, window=window, live=reader.live,
                                     across=across, stop=signals.requested,
                                     on_frame=bar.update if bar else lambda n: None)
-        finally:
-            for closing in (bar, writer, video, window):
-                if closing is not None:
-                    closing.close()
+        except BaseException as e:
+            close_all(outputs, e)  # each output finished (or removed) with the frames so far, and said so
+            raise
+        close_all(outputs)
     ui.summary("frame", summary)
     if summary.errors:
         fail(f"{summary.errors} frames could not be processed")

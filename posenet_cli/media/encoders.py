@@ -81,6 +81,7 @@ class Encoder:
     """Frames into one video file: `codec` (h264, vp9, mp4v, vp8, mjpg) and whether browsers play it."""
 
     codec: str = ""
+    fallback_reason: str = ""  # why PyAV did not write this file, when it would have
 
     @property
     def browser_playable(self) -> bool:
@@ -168,7 +169,7 @@ class OpenCVEncoder(Encoder):
 
     def write(self, rgb: np.ndarray) -> None:
         if not self.writer.write(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)):
-            raise OSError(errno.EIO, "OpenCV could not write the frame (a full disk or an I/O error)")
+            raise self._failure("OpenCV could not write the frame")
         self.frames += 1
 
     def close(self) -> None:
@@ -178,8 +179,17 @@ class OpenCVEncoder(Encoder):
             count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
             capture.release()
             if count < self.frames:
-                raise OSError(errno.EIO, f"the finished file reads back with {count} of {self.frames} frames "
-                                         f"(a full disk or an I/O error)")
+                raise self._failure(f"the finished file reads back with {count} of {self.frames} frames")
+
+    def _failure(self, what: str) -> OSError:
+        """OpenCV gives no cause: a full disk when the folder has no space left, else an I/O error."""
+        try:
+            full = os.statvfs(self.path.parent).f_bavail == 0
+        except OSError:
+            full = False
+        if full:
+            return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({what})")
+        return OSError(errno.EIO, f"{what} (an I/O error, a file size limit or a full disk)")
 
 
 def open_encoder(path: Path, fps: float, width: int, height: int, encoder: str = "auto") -> Encoder:
@@ -200,7 +210,10 @@ def open_encoder(path: Path, fps: float, width: int, height: int, encoder: str =
             reasons.append("PyAV is not installed")
     if encoder in ("auto", "opencv") and ext in OPENCV_FOURCC:
         try:
-            return OpenCVEncoder(path, fps, width, height)
+            fallback = OpenCVEncoder(path, fps, width, height)
         except ValueError as e:
             reasons.append(str(e))
+        else:
+            fallback.fallback_reason = "; ".join(reasons)
+            return fallback
     raise ValueError("; ".join(reasons) or f"no {encoder} encoder writes {ext}")

@@ -22,6 +22,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..errors import WriteError, write_error  # noqa: E402
 from ..frames import BrokenFrame, Frame  # noqa: E402
 from .encoders import Encoder, open_encoder, quiet_opencv  # noqa: E402
 from .files import publish, temp_path  # noqa: E402
@@ -265,6 +266,7 @@ class VideoWriter:
             raise MediaError(f"cannot write video '{self.path}': bad frame size {width}x{height}")
         self.fps, self.width, self.height = float(fps), int(width), int(height)
         self.frames_written = 0
+        self._failed = False  # a frame could not be written
         self._tmp = temp_path(self.path, f".part{ext}")  # the container is chosen by the extension
         try:
             self._encoder: Encoder | None = open_encoder(self._tmp, self.fps, self.width, self.height, encoder)
@@ -273,6 +275,7 @@ class VideoWriter:
             raise MediaError(f"cannot write video '{self.path}': {e}") from None
         self.codec = self._encoder.codec
         self.browser_playable = self._encoder.browser_playable
+        self.fallback_reason = self._encoder.fallback_reason  # why not PyAV, where PyAV would have written it
 
     def write(self, rgb: np.ndarray) -> None:
         """Append one RGB uint8 frame of the writer's size."""
@@ -283,23 +286,31 @@ class VideoWriter:
                              f"{rgb.shape[1]}x{rgb.shape[0]}, the video is uint8 {self.width}x{self.height}")
         if rgb.ndim == 2:
             rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
-        self._encoder.write(rgb)
+        try:
+            self._encoder.write(rgb)
+        except OSError as e:
+            self._failed = True
+            raise write_error(self.path, e, f"{self.frames_written} frames written before it") from None
         self.frames_written += 1
 
     def close(self) -> None:
-        """Finish the file (idempotent): the container is finalised and moved to `path`."""
+        """Finish the file (idempotent): the container is finalised and moved to `path`. When that fails
+        (a full disk, say) the unfinished file, which no player could open, is removed and WriteError says so."""
         encoder, self._encoder = self._encoder, None
         if encoder is None:
             return
-        encoder.close()
-        if self.frames_written == 0:
-            self._tmp.unlink(missing_ok=True)
-            return
         try:
+            encoder.close()
+            if self.frames_written == 0:
+                self._tmp.unlink(missing_ok=True)
+                return
             publish(self._tmp, self.path)
         except OSError as e:
-            raise MediaError(f"cannot write video '{self.path}': {e.strerror or e} "
-                             f"(the frames are in '{self._tmp}')") from None
+            self._tmp.unlink(missing_ok=True)
+            removed = f"its {self.frames_written} frames could not be finished as a video"
+            if self._failed:  # the write that failed has said why
+                raise WriteError(f"{self.path} removed: {removed}") from None
+            raise write_error(self.path, e, f"removed: {removed}") from None
 
     def __enter__(self) -> VideoWriter:
         return self

@@ -9,12 +9,13 @@ atomically, when the writer closes. `open_writer` picks the class for a format n
 from __future__ import annotations
 
 import csv
+import io
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
-from ..errors import OutputError
-from ..media.files import atomic_write
+from ..errors import OutputError, WriteError, write_error
+from ..media.files import append_whole, atomic_write, removed_while_open
 from ..pose import Pose
 from . import records
 from .openpose import openpose_document, openpose_name
@@ -55,29 +56,49 @@ class Writer:
 
 
 class _LineWriter(Writer):
-    """A line format: a file (created, or appended to) or a stream such as stdout, flushed per item."""
+    """A line format: a file (created, or appended to) or a stream such as stdout, each item written as it
+    comes. A file takes each item whole or not at all (media.files.append_whole): after a failed write it
+    ends at its last whole record, and WriteError says so."""
 
     def __init__(self, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,
                  append: bool = False) -> None:
         super().__init__(kind, settings)
         self.path = path
         self.appending = False  # continuing a file that already holds items
+        self.file: BinaryIO | None = None
         if path is None:
             self.stream: TextIO = stream or sys.stdout
             return
         try:
-            self.stream = open(path, "a" if append else "w", encoding="utf-8", newline="")
-            self.appending = append and self.stream.tell() > 0
+            self.file = open(path, "ab" if append else "wb", buffering=0)
         except OSError as e:
-            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+            raise write_error(path, e) from None
+        self.appending = append and self.file.tell() > 0
 
     def emit(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
+        """Write one item's text, and flush it."""
+        if self.file is None:
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except OSError as e:
+                raise write_error("<stdout>" if self.stream is sys.stdout else "<stream>", e) from None
+            return
+        try:
+            append_whole(self.file.fileno(), text.encode("utf-8"))
+        except OSError as e:
+            raise write_error(self.path, e, "it ends at its last whole record") from None
+        if removed_while_open(self.file.fileno()):  # writes to a deleted file succeed, and are lost
+            self.close()
 
     def close(self) -> None:
-        if self.path is not None:
-            self.stream.close()
+        file, self.file = self.file, None
+        if file is None:
+            return
+        gone = removed_while_open(file.fileno())
+        file.close()
+        if gone:
+            raise WriteError(f"cannot write {self.path}: it was deleted while being written (its folder removed?)")
 
 
 class JsonLinesWriter(_LineWriter):
@@ -96,14 +117,19 @@ class CsvWriter(_LineWriter):
 
     def __init__(self, path: Path | None, **kwargs: Any) -> None:
         super().__init__(path, **kwargs)
-        self.csv = csv.writer(self.stream)
         if not self.appending:
-            self.csv.writerow(records.csv_header())
+            self.emit(_csv_text([records.csv_header()]))
 
     def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
-        self.csv.writerows(records.csv_rows(item, poses))
-        self.stream.flush()
+        self.emit(_csv_text(records.csv_rows(item, poses)))
         self.count += 1
+
+
+def _csv_text(rows: list[list[Any]]) -> str:
+    """Rows as CSV text (csv's own quoting and \\r\\n line ends)."""
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    return buf.getvalue()
 
 
 class _DocumentWriter(Writer):
@@ -124,13 +150,16 @@ class _DocumentWriter(Writer):
     def close(self) -> None:
         if self.path is None:
             out = self.stream or sys.stdout
-            out.write(records.dumps(self.document(), pretty=True) + "\n")
-            out.flush()
+            try:
+                out.write(records.dumps(self.document(), pretty=True) + "\n")
+                out.flush()
+            except OSError as e:
+                raise write_error("<stdout>" if out is sys.stdout else "<stream>", e) from None
             return
         try:
             atomic_write(self.path, records.dumps(self.document()) + "\n")
         except OSError as e:
-            raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from None
+            raise write_error(self.path, e, "not written: the file is as it was") from None
 
 
 class JsonWriter(_DocumentWriter):
@@ -170,7 +199,7 @@ class FolderWriter(Writer):
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise OutputError(f"cannot create output folder {folder}: {e.strerror or e}") from None
+            raise write_error(folder, e) from None
         self.folder = folder
 
     def path_for(self, item: str | int) -> Path:
@@ -188,7 +217,7 @@ class FolderWriter(Writer):
         try:
             atomic_write(path, text)
         except OSError as e:
-            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+            raise write_error(path, e, "not written; the files before it are whole") from None
 
 
 class OpenPoseWriter(FolderWriter):
