@@ -14,6 +14,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,7 +194,10 @@ def test_video_openpose_folder_resumes(env, capsys, shared, fault, tmp_path):
 # ---------------------------------------------------------------------------------------------- drawings
 
 
-def test_annotated_video_is_removed_and_said_so(env, capsys, shared, fault):
+@pytest.mark.parametrize("pyav", [True, False], ids=["pyav", "opencv"])
+def test_annotated_video_is_removed_and_said_so(env, capsys, shared, fault, monkeypatch, pyav):
+    if not pyav:  # OpenCV's writer, which fails silently unless checked
+        monkeypatch.setitem(sys.modules, "av", None)
     drawn = fault.out / "drawn.mp4"
     with fault.on(total=150_000, per_file=150_000):
         err = one_line(posenet("video", shared / CLIP, "--draw", drawn, "--quiet"), drawn, fault)

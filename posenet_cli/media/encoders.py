@@ -29,6 +29,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+try:
+    import resource
+except ImportError:  # not POSIX
+    resource = None  # type: ignore[assignment]
+
 ENCODERS = ("auto", "pyav", "opencv")  # VideoWriter's `encoder`: the best available, or one kind only
 OPENCV_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".webm": "VP80", ".avi": "MJPG"}
 PYAV_CODECS = {".mp4": ("libx264", "libvpx-vp9"), ".m4v": ("libx264",), ".mov": ("libx264",),
@@ -168,7 +173,9 @@ class OpenCVEncoder(Encoder):
         self.frames = 0
 
     def write(self, rgb: np.ndarray) -> None:
-        if not self.writer.write(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)):
+        with quiet_opencv():  # its warning on a failed write is ours to report, in one line
+            written = self.writer.write(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+        if not written:
             raise self._failure("OpenCV could not write the frame")
         self.frames += 1
 
@@ -182,14 +189,20 @@ class OpenCVEncoder(Encoder):
                 raise self._failure(f"the finished file reads back with {count} of {self.frames} frames")
 
     def _failure(self, what: str) -> OSError:
-        """OpenCV gives no cause: a full disk when the folder has no space left, else an I/O error."""
+        """OpenCV gives no cause, so it is inferred: a full disk when the folder has no space left, a file
+        size limit (RLIMIT_FSIZE) when the file has reached it (less FFmpeg's 32 kB write buffer), else an
+        I/O error."""
         try:
             full = os.statvfs(self.path.parent).f_bavail == 0
+            size = self.path.stat().st_size
         except OSError:
-            full = False
-        if full:
-            return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({what})")
-        return OSError(errno.EIO, f"{what} (an I/O error, a file size limit or a full disk)")
+            full, size = False, 0
+        at_limit = False
+        if resource is not None:
+            limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+            at_limit = limit != resource.RLIM_INFINITY and size > limit - (1 << 15)
+        code = errno.ENOSPC if full else errno.EFBIG if at_limit else errno.EIO
+        return OSError(code, f"{os.strerror(code)} ({what})")
 
 
 def open_encoder(path: Path, fps: float, width: int, height: int, encoder: str = "auto") -> Encoder:
