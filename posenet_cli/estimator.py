@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .decode import DecoderOptions
-from .models import DEFAULT_MODEL, DEFAULT_STRIDE, ModelRef
+from .models import DEFAULT_MODEL, ModelRef
 from .pose import Pose
 from .sizing import InputPlan, SizingOptions
 
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 class PoseNet:
     """A PoseNet model ready to estimate poses on RGB (or BGR, with `bgr=True`) numpy images.
 
+    `model` is a name from `posenet models list`, a tfjs model folder/URL, or a SavedModel folder; the
+    output stride is 16 unless given (a SavedModel's own, for a SavedModel).
+
     >>> net = PoseNet("mobilenet-v1-075", output_stride=16)
     >>> pose = net.estimate_single_pose(image, scale_factor=0.5)
     >>> poses = net.estimate_multiple_poses(image, max_detections=5)
@@ -30,7 +33,7 @@ class PoseNet:
     def __init__(
         self,
         model: str = DEFAULT_MODEL,
-        output_stride: int = DEFAULT_STRIDE,
+        output_stride: int | None = None,
         *,
         cache_dir: str | Path | None = None,
         base_url: str | None = None,

@@ -134,13 +134,19 @@ def test_models_list_info_and_convert(env, capsys, tmp_path):
     target = tmp_path / "s8"
     code, _, err = posenet("models", "convert", "mobilenet-v1-050", "--stride", "8", "--out", target)
     assert code == 0, err
-    code, out, err = posenet("models", "info", target, "--stride", "8")
+    # The SavedModel knows its stride: no --stride needed after the conversion.
+    code, out, err = posenet("models", "info", target)
     assert code == 0, err
     info = json.loads(out)
     assert info["output_stride"] == 8 and "heatmap_scores" in info["signature"]["outputs"]
-    code, out, err = posenet("image", SAMPLE, "--model", target, "--stride", "8", "--quiet")
+    code, out, err = posenet("image", SAMPLE, "--model", target, "--long-edge", "12", "--quiet")  # >= 9 at stride 8
     assert code == 0, err
     assert json.loads(out)["settings"]["output_stride"] == 8
+    code, out, err = posenet("image", SAMPLE, "--model", target, "--stride", "8", "--quiet")
+    assert code == 0 and json.loads(out)["settings"]["output_stride"] == 8, err
+    code, _, err = posenet("image", SAMPLE, "--model", target, "--stride", "16", "--quiet")  # the one error
+    assert code == 1 and err == (f"posenet: error: SavedModel {target} has output stride 8, not 16 "
+                                 "(leave out --stride to use the model's own)\n")
 
 
 def test_console_script_runs(env, tmp_path):

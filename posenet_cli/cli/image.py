@@ -16,7 +16,7 @@ from ..models import ModelRef
 from ..output.openpose import openpose_name
 from ..output.resume import read_jsonl_resume, recorded_path
 from ..output.writers import FOLDER_FORMATS, FolderWriter, Writer, format_for, open_writer, result_name
-from .common import check_output, check_outputs, load_net
+from .common import check_output, check_outputs, load_net, make_folder
 from .errors import ExitStatus, echo_error, fail
 from .options import DECODER, MODEL, OUTPUT, SIZING, UI_VERBOSE, resume_option, takes
 from .signals import signals
@@ -67,6 +67,8 @@ def image(
         check_outputs([out / name(p) for p in paths], output.overwrite)  # type: ignore[operator]
     else:
         check_output(out, output.overwrite)
+    if to_dir:
+        make_folder(out, "output folder")  # type: ignore[arg-type]
     draw_to = None
     if draw is not None:
         if len(paths) == 1 and not (draw.is_dir() or str(draw_arg).endswith(("/", os.sep))):
@@ -74,7 +76,7 @@ def image(
             draw_to = lambda p: draw  # noqa: E731
         else:
             check_outputs([draw / p.name for p in paths], output.overwrite or resume)
-            draw.mkdir(parents=True, exist_ok=True)
+            make_folder(draw, "drawings folder")
             draw_to = lambda p: draw / p.name  # noqa: E731
     net = load_net(model, ui)
     settings = job.settings(net.output_stride, model.name)

@@ -11,8 +11,8 @@ import typer
 
 from ..models import DEFAULT_MODEL, MODELS, ModelRef
 from ..models.registry import is_cached
-from ..models.runtime import import_tensorflow
 from ..models.signature import SIGNATURE_DOC
+from .common import start_tensorflow, unwritable
 from .errors import fail
 from .options import MODEL, MODEL_ARGUMENT, OUTPUT, UI, Group, takes
 from .ui import Ui
@@ -57,8 +57,8 @@ def models_fetch(*, model: ModelRef, ui: Ui) -> None:
 
       posenet models fetch mobilenet-v1-050 --stride 8
     """
-    import_tensorflow()
-    typer.echo(model.resolve(ui.download_progress).path)
+    start_tensorflow(ui)
+    typer.echo(model.resolve(ui).path)
 
 
 @app.command("convert")
@@ -73,11 +73,19 @@ def models_convert(
     """Convert any supported model to a TensorFlow SavedModel with posenet's serving signature."""
     if out.exists() and not overwrite:
         fail(f"{out} exists; pass --overwrite to replace it")
-    import_tensorflow()
-    path = model.resolve(ui.download_progress).path
-    if out.exists():
-        shutil.rmtree(out)
-    shutil.copytree(path, out)  # type: ignore[arg-type]
+    if not out.parent.is_dir():
+        fail(f"cannot write {out}: folder {out.parent} does not exist")
+    reason = unwritable(out.parent)
+    if reason:
+        fail(f"cannot write {out}: {reason}")
+    start_tensorflow(ui)
+    path = model.resolve(ui).path
+    try:
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.copytree(path, out)  # type: ignore[arg-type]
+    except OSError as e:
+        fail(f"cannot write {out}: {e.strerror or e}")
     typer.echo(str(out))
 
 
@@ -85,8 +93,8 @@ def models_convert(
 @takes(MODEL_ARGUMENT, UI)
 def models_info(*, model: ModelRef, ui: Ui) -> None:
     """The model's serving signature, output stride, input range and where it came from."""
-    import_tensorflow()
-    runner = model.load(ui.download_progress)
+    start_tensorflow(ui)
+    runner = model.load(ui)
     info = {"model": model.name, "output_stride": runner.output_stride, **runner.metadata,
             "signature": SIGNATURE_DOC}
     typer.echo(json.dumps(info, indent=2))

@@ -98,13 +98,15 @@ MODEL_HELP = "Model name (see 'posenet models list'), a tfjs model folder/URL, o
 
 def _model(v: dict[str, Any], _: dict[str, Any]) -> ModelRef:
     cache_dir = None if v["cache_dir"] is None else str(v["cache_dir"])
-    return ModelRef(v["model"], check_stride(v["stride"]), cache_dir, v["base_url"])
+    stride = None if v["stride"] is None else check_stride(v["stride"])
+    return ModelRef(v["model"], stride, cache_dir, v["base_url"])
 
 
 MODEL = Group("model", (
     Opt("model", str, typer.Option("--model", "-m", help=MODEL_HELP, rich_help_panel="Model"), ModelRef.name),
-    Opt("stride", int, typer.Option("--stride", "-s", help="Output stride: 8, 16 or 32 (smaller is more accurate "
-                                    "and slower).", rich_help_panel="Model")),
+    Opt("stride", int | None, typer.Option("--stride", "-s", show_default=False, rich_help_panel="Model",
+                                           help="Output stride: 8, 16 or 32; smaller is more accurate and slower. "
+                                           "Default: 16, or a SavedModel's own.")),
     Opt("cache_dir", Path | None, typer.Option("--cache-dir", envvar="POSENET_CACHE_DIR", show_default=False,
                                                help="Where models are cached.", rich_help_panel="Model")),
     Opt("base_url", str | None, typer.Option("--base-url", envvar="POSENET_BASE_URL", show_default=False,
@@ -119,7 +121,10 @@ MODEL_ARGUMENT = Group("model", (Opt("model", str, typer.Argument(help=MODEL_HEL
 
 
 def _sizing(v: dict[str, Any], built: dict[str, Any]) -> SizingOptions:
-    return SizingOptions(v["scale_factor"], v["resolution"], v["long_edge"]).check(built["model"].stride)
+    """Checked at the model's stride where it is known before loading (else each image's plan checks)."""
+    sizing = SizingOptions(v["scale_factor"], v["resolution"], v["long_edge"])
+    stride = built["model"].known_stride()
+    return sizing.check(stride) if stride else sizing
 
 
 SIZING = Group("sizing", (

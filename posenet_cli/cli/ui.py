@@ -3,6 +3,7 @@ only on a terminal for bars, and nothing at all with --quiet."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -51,8 +52,8 @@ class Ui:
             if bar is not None:
                 bar.close()
 
-    def download_progress(self, label: str, total: int | None) -> Callable[[int], None]:
-        """A byte bar for one download (models.sources.DownloadProgress); update(-1) closes it."""
+    def download(self, label: str, total: int | None) -> Callable[[int], None]:
+        """A byte bar for one download (models.sources.Reporter); update(-1) closes it."""
         bar = self.bar(total, "B", desc=label, unit_scale=True)
         if bar is None:
             return lambda n: None
@@ -64,6 +65,21 @@ class Ui:
                 bar.update(n)
 
         return update
+
+    @contextlib.contextmanager
+    def step(self, message: str) -> Iterator[None]:
+        """A spinner with `message` while the block runs (a terminal only): a wait with nothing to count."""
+        if not self.bars:
+            yield
+            return
+        from rich.console import Console
+
+        with Console(stderr=True).status(message):
+            yield
+
+    def note(self, message: str) -> None:
+        """A line worth telling while working (a fallback taken), unless quiet."""
+        self.say(f"posenet: {message}")
 
     def summary(self, what: str, summary: Any) -> None:
         """`N images, P poses, R images/s[, E errors]`."""

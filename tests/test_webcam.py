@@ -1,0 +1,76 @@
+"""`posenet webcam`: without a display it says so in one line; with one (a virtual X server, Xvfb) the
+window is the video's size with no toolbar, Qt prints nothing, and JSON goes only where --out says."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import posenet
+
+CLIP = "data/videos/street-5frames.mp4"  # 960x540, 5 frames
+
+
+@pytest.mark.parametrize("display", ["", ":987"], ids=["unset", "no-server"])
+def test_without_a_display_one_line_names_no_display(env, shared, monkeypatch, display):
+    monkeypatch.setenv("DISPLAY", display)
+    code, out, err = posenet("webcam", "--device", shared / CLIP)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("posenet: error: cannot open a window: ") and "--no-display" in err
+
+
+def test_no_json_on_stdout_without_out(env, shared):
+    code, out, err = posenet("webcam", "--device", shared / CLIP, "--no-display", "--quiet")
+    assert (code, out) == (0, ""), err
+
+
+@pytest.fixture()
+def xvfb(tmp_path):
+    """A virtual X display for the test's window (skipped, with the reason, where Xvfb is not installed)."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (apt-get install xvfb x11-utils)")
+    display = f":{(os.getpid() % 400) + 100}"
+    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(50):
+        if Path(f"/tmp/.X11-unix/X{display[1:]}").exists():
+            break
+        time.sleep(0.1)
+    yield display
+    server.terminate()
+    server.wait()
+
+
+def test_the_window_fits_the_video_and_qt_stays_quiet(model_env, shared, tmp_path, xvfb):
+    if shutil.which("xwininfo") is None:
+        pytest.skip("xwininfo is not installed (apt-get install x11-utils)")
+    out = tmp_path / "live.jsonl"
+    env = {**os.environ, **model_env, "DISPLAY": xvfb}
+    env.pop("QT_QPA_PLATFORM", None)
+    # A real process, as a user runs it: Qt's messages would reach its stderr. It shows each frame and ends
+    # with the clip; a watcher reads the window's size meanwhile.
+    clip = shared / "data/videos/walking-street.mp4"  # 1280x720, 144 frames: seconds of window to look at
+    proc = subprocess.Popen([sys.executable, "-m", "posenet_cli", "webcam", "--device", str(clip),
+                             "--out", str(out), "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    sizes = set()
+    while proc.poll() is None:
+        tree = subprocess.run(["xwininfo", "-display", xvfb, "-root", "-tree"], capture_output=True, text=True).stdout
+        sizes |= set(re.findall(r'"posenet".*?\s(\d+x\d+)\+', tree))
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert stderr == "" and stdout == ""  # no Qt font warnings, no JSON on stdout
+    # The video's size once it shows frames (Qt maps a small placeholder first); a toolbar and a status bar
+    # would make it 1280 x 780.
+    assert "1280x720" in sizes and all(int(s.split("x")[1]) <= 720 for s in sizes), sizes
+    frames = [json.loads(line)["frame"] for line in out.read_text().splitlines()]
+    assert frames == sorted(frames) and len(frames) > 10  # a live source drops stale frames, never reorders
