@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from posenet_cli.errors import WriteError
 from posenet_cli.media.video import VideoReader, VideoWriter
 
 from conftest import posenet
@@ -125,3 +126,32 @@ def test_video_draw_is_h264_and_says_when_it_is_not(env, capsys, shared, tmp_pat
     assert code == 0
     assert f"note: {tmp_path / 'b.mp4'} is mp4v, which browsers do not play (PyAV is not installed; " in err
     assert mp4_summary(tmp_path / "b.mp4")[1] == ["mp4v"] and len(frames_of(tmp_path / "b.mp4")) == 5
+
+
+class _FailingEncoder:
+    """Stands in for an encoder whose third frame meets a full disk; it finishes its file all the same."""
+
+    codec, browser_playable, fallback_reason = "h264", True, ""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.frames = path, 0
+
+    def write(self, rgb) -> None:
+        if self.frames == 2:
+            raise OSError(28, "No space left on device")
+        self.frames += 1
+
+    def close(self) -> None:
+        self.path.write_bytes(b"video")
+
+
+def test_a_frame_that_fails_is_reported_at_that_frame(tmp_path, monkeypatch):
+    monkeypatch.setattr("posenet_cli.media.video.open_encoder", lambda path, *a: _FailingEncoder(path))
+    writer = VideoWriter(tmp_path / "a.mp4", 10.0, 64, 48)
+    for _ in range(2):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    with pytest.raises(WriteError) as info:
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    assert str(info.value) == f"cannot write {tmp_path / 'a.mp4'}: No space left on device (2 frames written before it)"
+    writer.close()  # the encoder could finish its file: the frames before are kept
+    assert writer.frames_written == 2 and (tmp_path / "a.mp4").read_bytes() == b"video"
