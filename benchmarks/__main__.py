@@ -13,6 +13,7 @@ SECTIONS = [
     ("bench_video_out", "Annotated video"),
     ("bench_temporal", "Tracking and smoothing"),
     ("bench_batch", "Batch: workers and Ray"),
+    ("bench_accuracy", "Accuracy: COCO keypoint AP on the shared labelled photos"),
 ]
 
 

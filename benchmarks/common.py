@@ -28,7 +28,9 @@ def model_env() -> dict[str, str]:
 def bench_net(model: str = "mobilenet-v1-075", output_stride: int = 16):
     """A PoseNet from the shared weights (converted once into the benchmark cache) and its environment."""
     from posenet_cli.estimator import PoseNet
+    from posenet_cli.models.runtime import import_tensorflow
 
+    import_tensorflow()  # quietly: TensorFlow's start-up notices are not part of the tables
     net = PoseNet(model, output_stride, cache_dir=CACHE, base_url=str(shared_dir() / "models"))
     return net, model_env()
 

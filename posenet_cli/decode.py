@@ -36,21 +36,25 @@ __all__ = ["DecoderOptions", "decode_single_pose", "decode_multiple_poses"]
 
 @dataclass(frozen=True)
 class DecoderOptions:
-    """Which decoder, its settings (tfjs defaults) and which poses to keep.
+    """Which decoder, its settings and which poses to keep.
 
-    `multi` False: the single-pose (arg-max) decoder; True: the multi-pose decoder with `max_poses`,
-    `score_threshold` (the smallest part score that can start a pose), `nms_radius` (network-input pixels)
-    and `refine_steps` (2: tfjs 2.x, 1: tfjs 1.x). Poses scoring below `min_pose_score` are dropped.
-    `mirror` is tfjs's flipHorizontal: positions are mirrored, x' = width - 1 - x, when they are mapped
-    back to the image (part labels stay).
+    `multi` True: the multi-pose decoder with `max_poses`, `score_threshold` (the smallest part score that
+    can start a pose), `nms_radius` (network-input pixels) and `refine_steps` (2: tfjs 2.x, 1: tfjs 1.x);
+    False: the single-pose (arg-max) decoder. Poses scoring below `min_pose_score` are dropped. `mirror` is
+    tfjs's flipHorizontal: positions are mirrored, x' = width - 1 - x, when they are mapped back to the
+    image (part labels stay).
+
+    The defaults were chosen by COCO keypoint AP on the shared labelled photos (docs/accuracy.md): several
+    people found, up to 20, and the faint partial duplicates the decoder also returns (pose scores of a
+    few hundredths) left out, at an AP above the tfjs reference's own setting. `TFJS_MULTI` holds tfjs's.
     """
 
-    multi: bool = False
-    max_poses: int = 5
-    score_threshold: float = 0.5
+    multi: bool = True
+    max_poses: int = 20
+    score_threshold: float = 0.15
     nms_radius: float = 20.0
     refine_steps: int = 2
-    min_pose_score: float = 0.0
+    min_pose_score: float = 0.1
     mirror: bool = False
 
     def decode(self, outputs: Mapping[str, np.ndarray], output_stride: int) -> list[Pose]:
@@ -69,6 +73,9 @@ class DecoderOptions:
             out.update(max_detections=self.max_poses, score_threshold=self.score_threshold,
                        nms_radius=self.nms_radius, refine_steps=self.refine_steps)
         return out
+
+
+TFJS_MULTI = DecoderOptions(multi=True, max_poses=5, score_threshold=0.5, nms_radius=20.0, min_pose_score=0.0)
 
 _OFFSET_CHANNELS = 2 * NUM_KEYPOINTS  # 34: y for keypoints 0..16, then x
 _DISP_CHANNELS = 2 * NUM_EDGES  # 32: y for edges 0..15, then x

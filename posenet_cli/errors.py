@@ -6,7 +6,9 @@ be written); everything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 
@@ -55,3 +57,13 @@ def close_all(closables: Iterable[Any], ending: BaseException | None = None) -> 
     errors = ([ending] if isinstance(ending, PoseNetError) else []) + failures
     kind = WriteError if any(isinstance(e, WriteError) for e in errors) else type(errors[0])
     raise kind("; ".join(str(e) for e in errors))
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why no file can be made in `folder` (None if one can): found by making and removing a temporary file,
+    which also catches read-only file systems and quotas that permission bits do not show."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as e:
+        return e.strerror or str(e)

@@ -5,12 +5,13 @@ This is the one core the commands call: sizing, the model runner and the decoder
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .decode import DecoderOptions
+from .decode import TFJS_MULTI, DecoderOptions
 from .models import DEFAULT_MODEL, ModelRef
 from .pose import Pose
 from .sizing import InputPlan, SizingOptions
@@ -73,28 +74,30 @@ class PoseNet:
         long_edge: int | None = None,
         bgr: bool = False,
     ) -> Pose:
-        """The single best pose (arg-max decoding). Sizing: scale_factor, resolution or long_edge (641)."""
+        """The single best pose (arg-max decoding). Sizing: scale_factor, resolution or long_edge (default)."""
         sizing = SizingOptions(scale_factor, resolution, long_edge)
-        return self.estimate(image, sizing, DecoderOptions(mirror=flip_horizontal), bgr=bgr)[0]
+        decoder = DecoderOptions(multi=False, min_pose_score=0.0, mirror=flip_horizontal)
+        return self.estimate(image, sizing, decoder, bgr=bgr)[0]
 
     def estimate_multiple_poses(
         self,
         image: np.ndarray,
-        max_detections: int = DecoderOptions.max_poses,
-        score_threshold: float = DecoderOptions.score_threshold,
-        nms_radius: float = DecoderOptions.nms_radius,
+        max_detections: int = TFJS_MULTI.max_poses,
+        score_threshold: float = TFJS_MULTI.score_threshold,
+        nms_radius: float = TFJS_MULTI.nms_radius,
         resolution: str | int | tuple[int, int] | None = None,
         *,
         scale_factor: float | None = None,
         long_edge: int | None = None,
         flip_horizontal: bool = False,
-        refine_steps: int = DecoderOptions.refine_steps,
+        refine_steps: int = TFJS_MULTI.refine_steps,
         bgr: bool = False,
     ) -> list[Pose]:
-        """Up to `max_detections` poses, in the order the decoder accepted them."""
+        """Up to `max_detections` poses, in the order the decoder accepted them (tfjs's call and defaults; the
+        commands' defaults are DecoderOptions())."""
         sizing = SizingOptions(scale_factor, resolution, long_edge)
-        decoder = DecoderOptions(True, max_detections, score_threshold, nms_radius, refine_steps,
-                                 mirror=flip_horizontal)
+        decoder = replace(TFJS_MULTI, max_poses=max_detections, score_threshold=score_threshold,
+                          nms_radius=nms_radius, refine_steps=refine_steps, mirror=flip_horizontal)
         return self.estimate(image, sizing, decoder, bgr=bgr)
 
 

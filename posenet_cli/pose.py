@@ -9,6 +9,8 @@ import numpy as np
 
 from .keypoints import NUM_KEYPOINTS, PART_NAMES
 
+SCORE_DECIMALS = 4  # scores in outputs: 0.0001 is far below any difference a score threshold makes
+
 
 @dataclass(frozen=True)
 class Keypoint:
@@ -65,6 +67,15 @@ class Pose:
         kp = self.keypoints.copy()
         kp[:, 0] = (width - 1) - kp[:, 0]
         return Pose(self.score, kp, self.id)
+
+    def rounded(self, decimals: int) -> Pose:
+        """A copy with positions (and `raw` ones) rounded to `decimals` places and scores to SCORE_DECIMALS:
+        what outputs hold, so a stream's state rebuilt from them equals the state that wrote them."""
+        kp = self.keypoints.copy()
+        kp[:, :2] = np.round(kp[:, :2], decimals)
+        kp[:, 2] = np.round(kp[:, 2], SCORE_DECIMALS)
+        raw = None if self.raw is None else np.round(self.raw, decimals)
+        return Pose(float(np.round(self.score, SCORE_DECIMALS)), kp, self.id, raw)
 
     def to_dict(self) -> dict[str, Any]:
         """The tfjs result shape: {"score", "keypoints": [{"part", "position": {"x", "y"}, "score"}]}."""

@@ -28,7 +28,7 @@ from .errors import PoseNetError
 from .models.base import StrideError, check_stride
 from .pose import Pose
 
-DEFAULT_LONG_EDGE = 641
+DEFAULT_LONG_EDGE = 721  # chosen by COCO keypoint AP against time (docs/accuracy.md)
 MAX_INPUT_PIXELS = 4097 * 4097
 MAX_SIDE = 1 << 31  # no decoder makes images wider or higher than this
 MAX_PADDED_PIXELS = 100_000_000  # an RGB uint8 copy of this many pixels is 300 MB
@@ -52,11 +52,15 @@ class SizingOptions:
         return make_plan(height, width, output_stride, scale_factor=self.scale_factor,
                          resolution=self.resolution, long_edge=self.long_edge)
 
+    def parsed(self) -> SizingOptions:
+        """These options with the resolution as (width, height) (SizingError if it does not parse)."""
+        resolution = None if self.resolution is None else parse_resolution(self.resolution)
+        return SizingOptions(self.scale_factor, resolution, self.long_edge)
+
     def check(self, output_stride: int) -> SizingOptions:
-        """These options with the resolution parsed, checked at `output_stride` on a typical image, so a bad
-        option fails before any model is loaded rather than at the first image."""
-        checked = SizingOptions(self.scale_factor, None if self.resolution is None else
-                                parse_resolution(self.resolution), self.long_edge)
+        """These options parsed and checked at `output_stride` on a typical image, so a bad option fails
+        before any model is loaded rather than at the first image."""
+        checked = self.parsed()
         checked.plan(513, 513, output_stride)
         return checked
 
@@ -120,6 +124,11 @@ def valid_size(size: float, output_stride: int) -> int:
     return math.floor(size / output_stride) * output_stride + 1
 
 
+def nearest_valid_size(size: float, output_stride: int) -> int:
+    """The valid network size (k * stride + 1, k >= 1) nearest to `size` (halves round up)."""
+    return max(1, math.floor((size - 1) / output_stride + 0.5)) * output_stride + 1
+
+
 def _check_image(height: int, width: int) -> None:
     if not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in (height, width)):
         raise SizingError(f"image sizes must be whole numbers (got {width!r}x{height!r})")
@@ -171,17 +180,18 @@ def plan_scale_factor(height: int, width: int, scale_factor: float, output_strid
 
 
 def plan_long_edge(height: int, width: int, long_edge: int, output_stride: int) -> InputPlan:
-    """This product's default: scale so the long side is about `long_edge` px, aspect kept, no padding.
+    """This product's default: scale so the long side is about `long_edge` px, no padding.
 
-    Each side is snapped to a valid size as the 1.x convention does; small images are scaled up.
+    Each scaled side is snapped to the nearest valid size, which keeps the aspect ratio as closely as the
+    stride allows (a 640x480 photo at long edge 641 runs at 641x481; snapping down, as the 1.x scale
+    factor does, would give 641x465); small images are scaled up.
     """
     _check_stride(output_stride)
     _check_image(height, width)
     if _finite_number(long_edge, "long edge") < output_stride + 1:
         raise SizingError(f"long edge must be at least {output_stride + 1} px at stride {output_stride}")
     f = long_edge / max(height, width)
-    in_h = max(1, valid_size(height * f - 1, output_stride))
-    in_w = max(1, valid_size(width * f - 1, output_stride))
+    in_h, in_w = nearest_valid_size(height * f, output_stride), nearest_valid_size(width * f, output_stride)
     return _checked(InputPlan(height, width, in_h, in_w), f"long edge {long_edge:g}")
 
 

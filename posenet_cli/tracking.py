@@ -35,6 +35,7 @@ assert COCO_SIGMAS.shape == (NUM_KEYPOINTS,)
 
 DEFAULT_MAX_AGE = 30  # frames
 DEFAULT_MIN_SIMILARITY = 0.3
+MIN_TRACKED_POSE_SCORE = 0.25  # fainter poses are left untracked: no id (see PoseTracker)
 MIN_SHARED_KEYPOINTS = 3  # OKS over fewer keypoints confident in both poses is too noisy: use box IoU
 EXACT_LIMIT = 64  # the Hungarian method is O(n^3); beyond this many tracks or poses, assign greedily
 
@@ -233,7 +234,8 @@ class PoseTracker:
 
     def __init__(self, max_age: int = DEFAULT_MAX_AGE, min_similarity: float = DEFAULT_MIN_SIMILARITY,
                  min_part_score: float = 0.3,
-                 assignment: Assignment = "hungarian", predict: bool = True, min_pose_score: float = 0.25) -> None:
+                 assignment: Assignment = "hungarian", predict: bool = True,
+                 min_pose_score: float = MIN_TRACKED_POSE_SCORE) -> None:
         if assignment not in ("hungarian", "greedy"):
             raise ValueError(f"unknown assignment {assignment!r} (hungarian or greedy)")
         if max_age < 0:

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from conftest import posenet
+from conftest import SHARED, posenet
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "astronaut.png"
@@ -29,13 +29,34 @@ def test_help_lists_commands_and_examples(capsys):
     assert code == 0 and "Examples" in out and "--long-edge" in out
 
 
-def test_one_image_prints_one_json_document(env, capsys, validator):
-    code, out, err = posenet("image", SAMPLE, "--quiet")
+def test_with_no_options_everyone_is_found(env, validator, shared):
+    """The defaults find both people of the couple photo, first; the others found are the partly seen
+    guests at the top edge (heads out of frame), scoring far lower; the decoder's faint duplicates are left
+    out (--min-pose-score 0.1)."""
+    code, out, err = posenet("image", shared / "data" / "images" / "coral" / "couple.jpg", "--quiet")
+    assert code == 0, err
+    record = json.loads(out)
+    validator.validate(record)
+    assert (record["width"], record["height"]) == (640, 480)
+    assert record["settings"] == {"model": "mobilenet-v1-075", "output_stride": 16, "decoder": "multi",
+                                  "long_edge": 721, "max_detections": 20, "score_threshold": 0.15,
+                                  "nms_radius": 20.0, "refine_steps": 2, "mirror": False, "min_pose_score": 0.1,
+                                  "precision": 2}
+    first, second, *others = record["poses"]
+    assert min(first["score"], second["score"]) > 0.45 and all(p["score"] < 0.25 for p in others)
+    assert all(p["score"] >= 0.1 for p in record["poses"]) and len(others) <= 4
+    left, right = sorted((first, second), key=lambda p: p["keypoints"][0]["position"]["x"])
+    assert left["keypoints"][0]["position"]["x"] < 320 < right["keypoints"][0]["position"]["x"]  # one each side
+    assert all(p["keypoints"][0]["position"]["y"] < 0 for p in others)  # noses above the frame: the guests
+
+
+def test_one_image_prints_one_json_document(env, validator):
+    code, out, err = posenet("image", SAMPLE, "--single", "--quiet")
     assert code == 0, err
     record = json.loads(out)
     validator.validate(record)
     assert (record["width"], record["height"]) == (512, 512)
-    assert record["settings"]["model"] == "mobilenet-v1-075" and record["settings"]["long_edge"] == 641
+    assert record["settings"]["decoder"] == "single" and record["settings"]["long_edge"] == 721
     (pose,) = record["poses"]
     nose = pose["keypoints"][0]
     assert nose["part"] == "nose" and nose["score"] > 0.5
@@ -50,7 +71,7 @@ def test_a_folder_gives_json_lines_and_drawings(env, capsys, validator, shared, 
     assert len(records) == len(list(folder.glob("*.jpg")))
     for record in records:
         validator.validate(record)
-        assert 0 < len(record["poses"]) <= 5
+        assert 0 < len(record["poses"]) <= 20
     drawn = sorted(p.name for p in (tmp_path / "drawn").iterdir())
     assert drawn == sorted(p.name for p in folder.glob("*.jpg"))
 
@@ -119,7 +140,8 @@ def test_video_to_stdout_with_every_and_end(env, capsys, shared):
 def test_webcam_driven_by_a_video_file(env, capsys, shared, tmp_path):
     clip = shared / "data" / "videos" / "street-5frames.mp4"
     out = tmp_path / "live.jsonl"
-    code, _, err = posenet("webcam", "--device", clip, "--no-display", "--mirror", "--out", out, "--quiet")
+    code, _, err = posenet("webcam", "--device", clip, "--no-display", "--single", "--mirror", "--out", out,
+                           "--quiet")
     assert code == 0, err
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 5 and all(len(r["poses"]) == 1 for r in records)
@@ -168,6 +190,7 @@ BAD_INPUTS = [
     (["image", str(SAMPLE), "--model", "mobilenet-v1-075", "--stride", "32"], "stride 32"),
     (["video", "{text}"], "has no frames"),
     (["webcam", "--device", "99", "--no-display"], "cannot open"),
+    (["image", str(SHARED / "data" / "videos" / "street-5frames.mp4")], "it is a video; use 'posenet video'"),
 ]
 
 
@@ -227,3 +250,48 @@ def test_per_image_outputs_never_clash_or_overwrite(env, capsys, tmp_path):
     code, _, err = posenet("image", a / "same.png", SAMPLE, "--out", f"{results}/", "--quiet", "--resume")
     assert code == 0, err
     assert (results / "same.json").read_bytes() == before and (results / "astronaut.json").is_file()
+
+
+def test_positions_are_written_to_the_chosen_precision(env, shared):
+    photo = shared / "data" / "images" / "coral" / "couple.jpg"
+
+    def keypoints(*options: str) -> list[dict]:
+        code, out, err = posenet("image", photo, "--multi", *options, "--quiet")
+        assert code == 0, err
+        record = json.loads(out)
+        return [k for pose in record["poses"] for k in pose["keypoints"]]
+
+    default, fine = keypoints(), keypoints("--precision", "6")
+    assert len(default) == len(fine) > 17
+    for a, b in zip(default, fine):  # 2 decimals (0.01 px) by default, scores to 4
+        assert a["position"] == {axis: round(b["position"][axis], 2) for axis in "xy"}
+        assert a["score"] == round(b["score"], 4)
+    assert any(round(k["position"]["x"], 2) != k["position"]["x"] for k in fine)  # 6 decimals really are finer
+
+
+def test_a_stride_that_is_not_the_savedmodels_is_refused_everywhere(env, tmp_path):
+    """Every command that takes a model checks an explicit --stride against a SavedModel's own, before any
+    work (batch once ran at the model's stride and recorded the one asked for)."""
+    target = tmp_path / "s8"
+    code, _, err = posenet("models", "convert", "mobilenet-v1-050", "--stride", "8", "--out", target, "--quiet")
+    assert code == 0, err
+    mismatch = f"posenet: error: SavedModel {target} has output stride 8, not 16 (leave out --stride to use the " \
+               "model's own)\n"
+    for command in (["image", SAMPLE, "--model", target],
+                    ["batch", SAMPLE, "--model", target, "--out-dir", tmp_path / "b"],
+                    ["models", "fetch", target], ["models", "convert", target, "--out", tmp_path / "copy"],
+                    ["models", "info", target]):
+        code, _, err = posenet(*command, "--stride", "16", "--quiet")
+        assert (code, err) == (1, mismatch), command
+    assert not (tmp_path / "b" / "astronaut.json").exists() and not (tmp_path / "copy").exists()
+
+
+def test_converting_a_savedmodel_onto_itself_keeps_it(env, tmp_path):
+    target = tmp_path / "s16"
+    assert posenet("models", "convert", "mobilenet-v1-050", "--out", target, "--quiet")[0] == 0
+    code, out, err = posenet("models", "convert", target, "--out", target, "--overwrite", "--quiet")
+    assert code == 0, err
+    assert (target / "saved_model.pb").is_file() and posenet("image", SAMPLE, "--model", target, "--quiet")[0] == 0
+    (tmp_path / "notes").mkdir()  # --overwrite replaces a SavedModel, never another kind of folder
+    code, _, err = posenet("models", "convert", target, "--out", tmp_path / "notes", "--overwrite", "--quiet")
+    assert code == 1 and "is not a SavedModel; not replacing it" in err and (tmp_path / "notes").is_dir()

@@ -38,13 +38,13 @@ def test_track_gives_ids_that_persist(env, capsys, shared, tmp_path, validator):
     assert all(len(ids) == len(set(ids)) for ids in ids_per_frame)  # never two people with one id
     first = set(ids_per_frame[0])
     assert first and all(first & set(ids) for ids in ids_per_frame)  # someone keeps an id throughout
-    assert len({i for ids in ids_per_frame for i in ids}) <= 10  # not a new id per frame (60 frames)
+    assert len({i for ids in ids_per_frame for i in ids}) <= 20  # not a new id per frame (60 frames)
     assert cv2.VideoCapture(str(drawn)).get(cv2.CAP_PROP_FRAME_COUNT) == len(records)
 
 
 def test_smooth_keeps_the_raw_positions_and_steadies_them(env, capsys, shared, tmp_path, validator):
     raw_out, smooth_out = tmp_path / "raw.jsonl", tmp_path / "smooth.jsonl"
-    args = ("video", shared / "data/videos/dance.mp4", "--end", "1.5", "--quiet")
+    args = ("video", shared / "data/videos/dance.mp4", "--single", "--end", "1.5", "--quiet")
     assert posenet(*args, "--out", raw_out)[0] == 0
     code, _, err = posenet(*args, "--smooth", "--out", smooth_out)
     assert code == 0, err

@@ -9,13 +9,14 @@ number of multi-pose results equal on >= 95% of images.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from posenet_cli.decode import DecoderOptions
+from posenet_cli.decode import TFJS_MULTI, DecoderOptions
 from posenet_cli.pose import Pose
 from posenet_cli.sizing import SizingOptions
 
@@ -41,9 +42,9 @@ def settings_for(config: dict) -> tuple[SizingOptions, DecoderOptions, DecoderOp
         res = config["inputResolution"]
         sizing = SizingOptions(resolution=(res["width"], res["height"]))
     m, flip = config["multi"], bool(config.get("flipHorizontal", False))
-    multi = DecoderOptions(True, m["maxDetections"], m["scoreThreshold"], m["nmsRadius"],
-                           refine_steps=1 if config["api"] == 1 else 2, mirror=flip)
-    return sizing, DecoderOptions(mirror=flip), multi
+    multi = replace(TFJS_MULTI, max_poses=m["maxDetections"], score_threshold=m["scoreThreshold"],
+                    nms_radius=m["nmsRadius"], refine_steps=1 if config["api"] == 1 else 2, mirror=flip)
+    return sizing, replace(multi, multi=False), multi
 
 
 def position_errors(ours: list[Pose], theirs: list[dict]) -> list[float]:

@@ -268,3 +268,13 @@ def test_resume_edge_cases(tmp_path):
     with pytest.raises(FormatError, match="line 2 is not a JSON object"):
         read_jsonl_resume(path)
     assert path.read_text().count("\n") == 3  # left alone
+
+
+def test_coco_image_ids_come_from_file_names_only_when_every_input_has_one():
+    from posenet_cli.output.writers import coco_image_ids
+
+    assert coco_image_ids(["a/000000252219.jpg", "b/000000000139.png"]) == {"a/000000252219.jpg": 252219,
+                                                                            "b/000000000139.png": 139}
+    # One name that is not a number (or two numbers alike) and ids are the inputs' places: no collisions.
+    assert coco_image_ids(["1.jpg", "photo.jpg", "3.jpg"]) == {"1.jpg": 1, "photo.jpg": 2, "3.jpg": 3}
+    assert coco_image_ids(["x/7.jpg", "y/007.jpg"]) == {"x/7.jpg": 1, "y/007.jpg": 2}

@@ -67,3 +67,18 @@ def test_the_cache_from_the_environment_too(env, readonly, monkeypatch):
     code, _, err = posenet("image", SAMPLE, "--model", "mobilenet-v1-050", "--quiet")
     assert code == 1 and err.startswith(f"posenet: error: cannot write the model cache {readonly}/cache: ")
     assert "POSENET_CACHE_DIR" in err and err.count("\n") == 1
+
+
+def test_a_pipe_is_written_in_place(env, tmp_path):
+    """--out naming a FIFO (or a device) writes into it, whatever the format, rather than replacing it."""
+    import threading
+
+    fifo = tmp_path / "poses.json"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    code, _, err = posenet("image", SAMPLE, "--out", fifo, "--quiet")
+    reader.join(timeout=60)
+    assert code == 0, err
+    assert fifo.is_fifo() and b'"poses"' in received[0]

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from posenet_cli.pose import Pose
 from posenet_cli.sizing import (
+    DEFAULT_LONG_EDGE,
     MAX_INPUT_PIXELS,
     MAX_PADDED_PIXELS,
     InputPlan,
@@ -37,12 +38,24 @@ def test_scale_factor_sizes_follow_tfjs_1x():
     assert plan.scale_y == pytest.approx(480 / 473) and plan.pad_top == 0
 
 
-def test_long_edge_default_is_641_on_the_long_side():
-    plan = make_plan(720, 1280, 16)
-    assert plan.input_width == 641
-    assert plan.input_height == 353  # floor((720 * 641/1280 - 1) / 16) * 16 + 1
-    portrait = make_plan(960, 540, 16)
-    assert (portrait.input_height, portrait.input_width) == (641, 353)
+def test_long_edge_snaps_each_side_to_the_nearest_valid_size():
+    assert (make_plan(480, 640, 16, long_edge=641).input_height, make_plan(480, 640, 16, long_edge=641).input_width) \
+        == (481, 641)  # 480.75 -> 481; snapping down gave 465 and distorted the aspect
+    plan = make_plan(720, 1280, 16, long_edge=641)
+    assert (plan.input_height, plan.input_width) == (353, 641)  # 360.5 is nearer 353 than 369
+    portrait = make_plan(1280, 720, 8, long_edge=641)
+    assert (portrait.input_height, portrait.input_width) == (641, 361)  # 360.5 -> 361 at stride 8
+    assert make_plan(3, 1000, 16, long_edge=641).input_height == 17  # never below one cell
+
+
+@given(h=st.integers(1, 4000), w=st.integers(1, 4000), stride=st.sampled_from([8, 16, 32]), edge=st.integers(33, 1500))
+@settings(max_examples=300, deadline=None)
+def test_long_edge_sides_are_within_half_a_stride_of_the_scaled_sides(h, w, stride, edge):
+    plan = plan_long_edge(h, w, edge, stride)
+    f = edge / max(h, w)
+    for side, scaled in ((plan.input_height, h * f), (plan.input_width, w * f)):
+        assert (side - 1) % stride == 0
+        assert abs(side - scaled) <= stride / 2 + 1e-9 or (side == stride + 1 and scaled < side)
 
 
 def test_resolution_pads_to_aspect_and_snaps_invalid_sizes():
@@ -171,14 +184,15 @@ def _check_plan(plan: InputPlan, h: int, w: int, stride: int, options: dict) -> 
         assert plan.input_height <= h * f and plan.input_width <= w * f
     elif "resolution" in options:
         aspect = plan.input_width / plan.input_height
-        if plan.pad_left:
-            assert abs(padded_w - aspect * padded_h) <= 1
+        # Padding goes on the side that is short of the target aspect, to within the rounding of two equal pads.
+        if w / h < aspect:
+            assert plan.pad_top == 0 and abs(padded_w - aspect * padded_h) <= 1
         else:
-            assert abs(padded_h - padded_w / aspect) <= 1
+            assert plan.pad_left == 0 and abs(padded_h - padded_w / aspect) <= 1
     else:
-        edge = options.get("long_edge", 641)
+        edge = options.get("long_edge", DEFAULT_LONG_EDGE)
         assert plan.pad_top == plan.pad_left == 0
-        assert edge - stride < long_side <= edge
+        assert abs(long_side - edge) <= stride / 2  # the nearest valid size to the long edge asked for
 
 
 @given(h=_side, w=_side, stride=st.sampled_from([8, 16, 32]) | st.integers(-1, 40), options=_sizing_options())
@@ -221,13 +235,13 @@ def test_prepared_inputs_have_the_planned_shape(h, w, stride, options):
 
 
 def test_memory_bounds_are_sizing_errors():
-    with pytest.raises(SizingError, match=r"long edge 20000 gives a network input of 19985x19985, over the limit"):
+    with pytest.raises(SizingError, match=r"long edge 20000 gives a network input of 20001x20001, over the limit"):
         make_plan(513, 513, 16, long_edge=20000)
     with pytest.raises(SizingError, match=r"image 10000x10000 at scale factor 1.0 gives a network input"):
         make_plan(10000, 10000, 16, scale_factor=1.0)
     with pytest.raises(SizingError, match=r"pads the image to 100000x100001, over the limit of 100 megapixels"):
         make_plan(1, 100000, 16, resolution=257)
-    assert make_plan(20000, 20000, 16).input_width == 641  # a big image is fine: it is scaled down, not padded
+    assert make_plan(20000, 20000, 16).input_width == DEFAULT_LONG_EDGE  # scaled down, not padded: fine
     with pytest.raises(SizingError, match="long edge must be at least 17"):
         make_plan(100, 100, 16, long_edge=0)  # was silently taken as the default 641
 

@@ -151,7 +151,7 @@ def test_checkpoint_errors(tmp_path: Path) -> None:
     assert read_checkpoint(resolve)["MobilenetV1/a"].shape == (2, 3)
 
     (tmp_path / "a").write_bytes(b"\0" * 20)
-    message = r"a: 20 bytes but variable MobilenetV1/a of shape \[2, 3\] needs 24 .*truncated"
+    message = r"a: 20 bytes but variable 'MobilenetV1/a' of shape \[2, 3\] needs 24 .*truncated"
     with pytest.raises(WeightsError, match=message):
         read_checkpoint(resolve)
     (tmp_path / "a").write_bytes(b"\0" * 28)

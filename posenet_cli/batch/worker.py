@@ -103,7 +103,8 @@ def _image_task(net: PoseNet, job: BatchJob, task: Task, item: Item, stop: Calla
     draw = Path(job.draw_dir) / item.draw if job.draw_dir and item.draw else None
     messages: list[str] = []
     buf = io.StringIO()
-    writer = JsonWriter(None, kind=IMAGE, settings=job.settings(net.output_stride), stream=buf)
+    writer = JsonWriter(None, kind=IMAGE, settings=job.settings(net.output_stride), stream=buf,
+                        precision=job.opts.output.precision)
     summary = run_images(net, [Path(item.source)], writer, job.opts, draw_to=(lambda p: draw) if draw else None,
                          on_error=messages.append, stop=stop)
     if summary.errors:
@@ -121,7 +122,8 @@ def _video_task(net: PoseNet, job: BatchJob, task: Task, item: Item, stop: Calla
         video = VideoWriter(Path(job.draw_dir) / item.draw, reader.fps / job.every, reader.width, reader.height) \
             if job.draw_dir and item.draw else None
         try:
-            writer = JsonLinesWriter(None, kind=VIDEO, settings=job.settings(net.output_stride), stream=buf)
+            writer = JsonLinesWriter(None, kind=VIDEO, settings=job.settings(net.output_stride), stream=buf,
+                                     precision=job.opts.output.precision)
             summary = run_video(net, frames_between(reader, task.first, task.stop), writer, job.opts, video=video,
                                 stop=stop, on_frame=on_frame)
         except BaseException as e:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import tempfile
+import os
 from pathlib import Path
 
+from ..errors import unwritable
 from ..estimator import PoseNet
 from ..models import ModelRef
 from ..models.runtime import import_tensorflow
@@ -25,14 +26,19 @@ def load_net(model: ModelRef, ui: Ui) -> PoseNet:
     return PoseNet(runner=model.load(ui))
 
 
-def check_output(path: Path | None, overwrite: bool) -> None:
-    """One output file: its folder must exist and take files, and the file must not exist unless
-    `overwrite` (then it must be a file)."""
+def check_output(path: Path | None, overwrite: bool, *, folder: bool = False) -> None:
+    """One output: its parent folder must exist and take files, and the output must not exist unless
+    `overwrite`; it is a file, or with `folder` a folder made whole (a SavedModel, say). A pipe or a
+    device (/dev/stdout) is written in place: it only has to be writable."""
     if path is None:
         return
-    if path.is_dir():
-        fail(f"cannot write {path}: it is a folder")
-    if path.is_file() and not overwrite:
+    if path.exists() and not path.is_file() and not path.is_dir():
+        if not os.access(path, os.W_OK):
+            fail(f"cannot write {path}: permission denied")
+        return
+    if path.is_dir() != folder and path.exists():
+        fail(f"cannot write {path}: it is a {'file' if folder else 'folder'}")
+    if path.exists() and not overwrite:
         fail(f"{path} exists; pass --overwrite to replace it")
     if not path.parent.is_dir():
         fail(f"cannot write {path}: folder {path.parent} does not exist")
@@ -50,16 +56,6 @@ def make_folder(path: Path, what: str = "folder") -> None:
     reason = unwritable(path)
     if reason:
         fail(f"cannot write in {what} {path}: {reason}")
-
-
-def unwritable(folder: Path) -> str | None:
-    """Why no file can be made in `folder` (None if one can): found by making and removing a temporary
-    file, which also catches read-only file systems and quotas that permission bits do not show."""
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            return None
-    except OSError as e:
-        return e.strerror or str(e)
 
 
 def check_outputs(paths: list[Path], overwrite: bool) -> None:

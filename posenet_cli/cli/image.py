@@ -82,10 +82,10 @@ def image(
     settings = job.settings(net.output_stride, model.name)
     writer: Writer
     if to_dir and fmt not in FOLDER_FORMATS:
-        writer = FolderWriter(out, settings)  # type: ignore[arg-type]
+        writer = FolderWriter(out, settings, output.precision)  # type: ignore[arg-type]
     else:
-        writer = open_writer(fmt, out, kind=IMAGE, settings=settings, append=resume,
-                             min_part_score=output.min_part_score)
+        writer = open_writer(fmt, out, kind=IMAGE, settings=settings, append=resume, precision=output.precision,
+                             inputs=paths, min_part_score=output.min_part_score)
     one = len(paths) == 1
     try:
         with signals.deferred():

@@ -9,12 +9,11 @@ import signal
 import threading
 from typing import Annotated
 
-import click
 import typer
 
 from .. import __version__
 from ..errors import PoseNetError, WriteError
-from . import batch, bench, image, models, video
+from . import batch, bench, eval, image, models, video
 from .errors import ExitStatus, echo_error
 from .signals import Interrupted, signals
 
@@ -27,6 +26,7 @@ app = typer.Typer(
 )
 for command in (image.image, video.video, video.webcam, batch.batch, bench.bench):
     app.command()(command)
+app.command("eval")(eval.evaluate_results)
 app.add_typer(models.app, name="models")
 
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as e:
         echo_error("terminated" if e.signum == signal.SIGTERM else "interrupted")
         return ExitStatus.TERMINATED if e.signum == signal.SIGTERM else ExitStatus.INTERRUPTED
-    except (click.Abort, KeyboardInterrupt):  # Ctrl-C where no handler of ours was installed
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C where no handler of ours was installed
         echo_error("interrupted")
         return ExitStatus.INTERRUPTED
     except WriteError as e:
@@ -68,9 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     except PoseNetError as e:
         echo_error(f"error: {e}")
         return ExitStatus.ERROR
-    except click.ClickException as e:  # a usage error
-        e.show()
-        return e.exit_code
+    except Exception as e:
+        if hasattr(e, "show") and hasattr(e, "exit_code"):  # a usage error (Typer's ClickException)
+            e.show()
+            return int(e.exit_code)
+        raise
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

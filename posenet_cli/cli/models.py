@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -12,17 +11,14 @@ import typer
 from ..models import DEFAULT_MODEL, MODELS, ModelRef
 from ..models.registry import is_cached
 from ..models.signature import SIGNATURE_DOC
-from .common import start_tensorflow, unwritable
+from .common import check_output, start_tensorflow
 from .errors import fail
-from .options import MODEL, MODEL_ARGUMENT, OUTPUT, UI, Group, takes
+from .options import MODEL, MODEL_ARGUMENT, OUTPUT, UI, one_option, takes
 from .ui import Ui
 
 app = typer.Typer(help="List, download, convert and inspect PoseNet models.", no_args_is_help=True)
-# `models list` takes only where models are cached.
-CACHE = Group("cache_dir", tuple(o for o in MODEL.options if o.name == "cache_dir"), lambda v, _: v["cache_dir"],
-              MODEL.defaults)
-OVERWRITE = Group("overwrite", tuple(o for o in OUTPUT.options if o.name == "overwrite"), lambda v, _: v["overwrite"],
-                  OUTPUT.defaults)
+CACHE = one_option(MODEL, "cache_dir")  # all `models list` needs
+OVERWRITE = one_option(OUTPUT, "overwrite")
 
 
 @app.command("list")
@@ -71,19 +67,12 @@ def models_convert(
     ui: Ui,
 ) -> None:
     """Convert any supported model to a TensorFlow SavedModel with posenet's serving signature."""
-    if out.exists() and not overwrite:
-        fail(f"{out} exists; pass --overwrite to replace it")
-    if not out.parent.is_dir():
-        fail(f"cannot write {out}: folder {out.parent} does not exist")
-    reason = unwritable(out.parent)
-    if reason:
-        fail(f"cannot write {out}: {reason}")
+    check_output(out, overwrite, folder=True)
     start_tensorflow(ui)
-    path = model.resolve(ui).path
+    from ..models.savedmodel import copy_savedmodel
+
     try:
-        if out.exists():
-            shutil.rmtree(out)
-        shutil.copytree(path, out)  # type: ignore[arg-type]
+        copy_savedmodel(Path(model.resolve(ui).path), out)  # type: ignore[arg-type]
     except OSError as e:
         fail(f"cannot write {out}: {e.strerror or e}")
     typer.echo(str(out))

@@ -12,6 +12,7 @@ stride the user chose), before any model is loaded.
 from __future__ import annotations
 
 import inspect
+import os
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -25,10 +26,10 @@ from ..decode import DecoderOptions
 from ..jobs import JobOptions
 from ..models import ModelRef, check_stride
 from ..output import OutputOptions
-from ..sizing import SizingOptions
+from ..sizing import DEFAULT_LONG_EDGE, SizingOptions
 from ..smoothing import SmoothOptions
 from ..temporal import AcrossFramesOptions
-from ..tracking import TrackOptions
+from ..tracking import MIN_TRACKED_POSE_SCORE, TrackOptions
 from .ui import Ui
 
 JOB_PARTS = ("sizing", "decoder", "across", "output")  # the groups whose objects make a JobOptions
@@ -54,6 +55,7 @@ class Group:
     options: tuple[Opt, ...]
     build: Callable[[dict[str, Any], dict[str, Any]], Any]
     defaults: Any = None  # a dataclass instance whose fields give the options' defaults
+    needs: tuple[str, ...] = ()  # groups `build` reads from `built`: they must come before this one
 
     def parameters(self) -> list[inspect.Parameter]:
         known = {f.name: getattr(self.defaults, f.name) for f in fields(self.defaults)} if self.defaults else {}
@@ -62,24 +64,39 @@ class Group:
                 for o in self.options]
 
 
+def one_option(group: Group, name: str) -> Group:
+    """A group of one option of `group`, received as that option's value under its own name."""
+    (option,) = [o for o in group.options if o.name == name]
+    return Group(name, (option,), lambda v, _: v[name], group.defaults)
+
+
 def takes(*groups: Group) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give a command the options of `groups`: its own parameters stay, the groups' are added (Typer sees
     them all), and the command is called with each group's object under the group's name."""
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         hints = typing.get_type_hints(command, include_extras=True)
+        declared = set(inspect.signature(command).parameters)
+        wants_job = "job" in declared
+        for n, group in enumerate(groups):  # a wrong command definition fails at import, not at a user's run
+            missing = set(group.needs) - {g.name for g in groups[:n]}
+            if missing:
+                raise TypeError(f"{command.__name__}: group {group.name} needs {', '.join(sorted(missing))} first")
+            if group.name not in declared and not (wants_job and group.name in JOB_PARTS):
+                raise TypeError(f"{command.__name__} takes group {group.name} but has no parameter for it")
         received = {g.name for g in groups} | {"job"}
         own = [p.replace(annotation=hints.get(p.name, p.annotation))
                for p in inspect.signature(command).parameters.values() if p.name not in received]
         params = own + [p for g in groups for p in g.parameters()]
-        wants_job = "job" in inspect.signature(command).parameters
 
         def run(**values: Any) -> Any:
             built: dict[str, Any] = {}
             for group in groups:
                 built[group.name] = group.build({o.name: values.pop(o.name) for o in group.options}, built)
-            if wants_job:
-                built["job"] = JobOptions(**{k: built.pop(k) for k in JOB_PARTS if k in built})
+            if wants_job:  # the parts the command does not also take by name go into its JobOptions only
+                job = JobOptions(**{k: built[k] for k in JOB_PARTS if k in built})
+                built = {k: v for k, v in built.items() if k in declared or k not in JOB_PARTS}
+                built["job"] = job
             return command(**values, **built)
 
         run.__name__, run.__qualname__, run.__doc__ = command.__name__, command.__qualname__, command.__doc__
@@ -97,9 +114,10 @@ MODEL_HELP = "Model name (see 'posenet models list'), a tfjs model folder/URL, o
 
 
 def _model(v: dict[str, Any], _: dict[str, Any]) -> ModelRef:
+    name = os.path.expanduser(v["model"])  # "~/models/x" as a quoted or --model=~/... argument too
     cache_dir = None if v["cache_dir"] is None else str(v["cache_dir"])
     stride = None if v["stride"] is None else check_stride(v["stride"])
-    return ModelRef(v["model"], stride, cache_dir, v["base_url"])
+    return ModelRef(name, stride, cache_dir, v["base_url"])
 
 
 MODEL = Group("model", (
@@ -124,23 +142,26 @@ def _sizing(v: dict[str, Any], built: dict[str, Any]) -> SizingOptions:
     """Checked at the model's stride where it is known before loading (else each image's plan checks)."""
     sizing = SizingOptions(v["scale_factor"], v["resolution"], v["long_edge"])
     stride = built["model"].known_stride()
-    return sizing.check(stride) if stride else sizing
+    return sizing.check(stride) if stride else sizing.parsed()
 
 
 SIZING = Group("sizing", (
     Opt("long_edge", int | None, typer.Option("--long-edge", show_default=False, rich_help_panel="Input size",
-                                              help="Scale so the long side is about N px (default 641).")),
+                                              help=f"Scale so the long side is about N px (default "
+                                              f"{DEFAULT_LONG_EDGE}), each side to the nearest size the stride "
+                                              "allows.")),
     Opt("scale_factor", float | None, typer.Option("--scale-factor", show_default=False, rich_help_panel="Input size",
                                                    help="tfjs 1.x sizing: scale each side by F (0.2-1.0).")),
     Opt("resolution", str | None, typer.Option("--resolution", show_default=False, rich_help_panel="Input size",
                                                help="tfjs 2.x sizing: pad to the aspect ratio of N or WxH, then "
                                                "resize.")),
-), _sizing, SizingOptions())
+), _sizing, SizingOptions(), needs=("model",))
 
 # ---------------------------------------------------------------------------------------------- decoder
 
 DECODER = Group("decoder", (
-    Opt("multi", bool, typer.Option("--multi/--single", help="Multi-pose decoding (several people) or single-pose.",
+    Opt("multi", bool, typer.Option("--multi/--single", help="Find everyone (multi-pose decoding), or the one best "
+                                    "pose (single-pose, arg-max; also dropped below --min-pose-score).",
                                     rich_help_panel="Decoding")),
     Opt("max_poses", int, typer.Option("--max-poses", min=1, help="Most poses per image (multi-pose).",
                                        rich_help_panel="Decoding")),
@@ -171,7 +192,9 @@ def _across(v: dict[str, Any], built: dict[str, Any]) -> AcrossFramesOptions:
 
 ACROSS_FRAMES = Group("across", (
     Opt("track", bool, typer.Option("--track", rich_help_panel="Across frames", help="Give each person an id that "
-                                    "stays while they are in view (matched by keypoint similarity, OKS)."), False),
+                                    "stays while they are in view (matched by keypoint similarity, OKS); poses "
+                                    f"scoring under {MIN_TRACKED_POSE_SCORE} (faint duplicates) get no id."),
+        False),
     Opt("track_max_age", int, typer.Option("--track-max-age", min=0, rich_help_panel="Across frames",
                                            help="Frames a lost person's id is kept for their return."),
         TrackOptions.max_age),
@@ -191,7 +214,7 @@ ACROSS_FRAMES = Group("across", (
     Opt("smooth_d_cutoff", float, typer.Option("--smooth-d-cutoff", min=1e-6, rich_help_panel="Across frames",
                                                help="One Euro cutoff (Hz) of the speed estimate."),
         SmoothOptions.d_cutoff),
-), _across)
+), _across, needs=("decoder",))
 
 # ----------------------------------------------------------------------------------------------- output
 
@@ -215,7 +238,7 @@ class Background(str, Enum):  # output.BACKGROUNDS
 
 
 def _output(v: dict[str, Any], _: dict[str, Any]) -> OutputOptions:
-    return OutputOptions(v["fmt"].value if v["fmt"] else None, v["overwrite"], v["min_part_score"],
+    return OutputOptions(v["fmt"].value if v["fmt"] else None, v["overwrite"], v["min_part_score"], v["precision"],
                          v["draw_style"].value, v["background"].value)
 
 
@@ -229,6 +252,8 @@ OUTPUT = Group("output", (
     Opt("min_part_score", float, typer.Option("--min-part-score", min=0.0, max=1.0, rich_help_panel="Output",
                                               help="Leave parts scoring below this out of drawings (and out of "
                                               "OpenPose files: 0, 0, 0).")),
+    Opt("precision", int, typer.Option("--precision", min=0, max=17, rich_help_panel="Output",
+                                       help="Decimals of positions in results (2: 0.01 px; scores keep 4).")),
     Opt("draw_style", DrawStyle, typer.Option("--draw-style", rich_help_panel="Output",
                                               help="How --draw draws: posenet (a colour per person) or openpose "
                                               "(OpenPose's 18-point skeleton and limb colours, as ControlNet "

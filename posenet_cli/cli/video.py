@@ -127,7 +127,7 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     settings = opts.settings(net.output_stride, model.name)
     with VideoReader(source, start=start, end=end, every=every) as reader:
         writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume, stem=stem,
-                             min_part_score=opts.output.min_part_score) \
+                             min_part_score=opts.output.min_part_score, precision=opts.output.precision) \
             if out is not None or (stdout and draw is None) else None
         video = VideoWriter(draw, reader.fps / every, reader.width, reader.height) if draw else None
         if video is not None and video.fallback_reason and not video.browser_playable:

@@ -26,7 +26,8 @@ class JobOptions:
         decoder = self.decoder.settings()
         return {"model": model, "output_stride": output_stride, "decoder": decoder.pop("decoder"),
                 **self.sizing.settings(), **decoder, "mirror": self.decoder.mirror,
-                "min_pose_score": self.decoder.min_pose_score, **self.across.settings()}
+                "min_pose_score": self.decoder.min_pose_score, **self.across.settings(),
+                "precision": self.output.precision}
 
 
 @dataclass

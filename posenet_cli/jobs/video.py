@@ -51,6 +51,8 @@ def run_video(
                 writer.error(result.index, result.error)
             continue
         frame, poses = result
+        if opts.output.precision is not None:  # across frames works on what is written, so resuming replays it
+            poses = [p.rounded(opts.output.precision) for p in poses]
         poses = across(poses, frame.time_ms)
         height, width = frame.image.shape[:2]
         if writer is not None:

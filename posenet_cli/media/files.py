@@ -29,11 +29,16 @@ def publish(tmp: Path, path: Path) -> None:
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
     """Open `path` for writing through a temporary file: on a clean exit it replaces `path`, on an
-    exception it is removed and `path` is left as it was. OSError is raised as it comes."""
+    exception it is removed and `path` is left as it was. A pipe or a device (/dev/stdout) is written in
+    place: it cannot be replaced, and need not be. OSError is raised as it comes."""
     target = Path(path)
-    tmp = temp_path(target)
     if "b" not in mode:
         kwargs.setdefault("encoding", "utf-8")
+    if target.exists() and not target.is_file():
+        with open(target, mode, **kwargs) as f:
+            yield f
+        return
+    tmp = temp_path(target)
     try:
         with open(tmp, mode.replace("w", "x"), **kwargs) as f:
             yield f
@@ -53,14 +58,18 @@ def append_whole(fd: int, data: bytes) -> None:
     """Append `data` to the file open (for appending) at `fd`: all of it, or none of it. After a failed or
     short write (no space, a file size limit, an I/O error, an interruption) the file is cut back to its
     length before, which needs no free space, and the error is raised."""
-    start = os.lseek(fd, 0, os.SEEK_END)
+    try:
+        start: int | None = os.lseek(fd, 0, os.SEEK_END)
+    except OSError:  # a pipe or a device: written in place, nothing to cut back
+        start = None
     view = memoryview(data)
     try:
         while view:
             view = view[os.write(fd, view):]
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, start)
+        if start is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
         raise
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import write_error
 from .files import publish, temp_path
-from .inputs import MediaError
+from .inputs import VIDEO, MediaError, kind_of
 
 # Images above this many pixels are refused before decoding (an RGB copy of 100 MP is 300 MB, and the
 # network input and drawings need more). Pass `max_pixels` to read_image to change it per call.
@@ -63,6 +63,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = MAX_PIX
     except cv2.error:
         image = None
     if image is None:
+        if kind_of(Path(name)) == VIDEO:
+            raise MediaError(f"cannot read image {name!r}: it is a video; use 'posenet video' (or 'posenet batch')")
         raise MediaError(f"cannot read image {name!r}: not an image or truncated")
     if max_pixels is not None and image.shape[0] * image.shape[1] > max_pixels:  # formats the probe skips
         raise MediaError(f"cannot read image {name!r}: {image.shape[1]}x{image.shape[0]} is larger than the "

@@ -59,7 +59,7 @@ class Window:
     def __init__(self, title: str = "posenet") -> None:
         problem = display_problem()
         if problem:
-            raise MediaError(f"cannot open a window: {problem}; use --no-display")
+            raise MediaError(f"cannot open a window: {problem}")
         import cv2
 
         # Qt's uncategorised warnings (fonts the wheel does not ship) are not for users.
@@ -69,7 +69,7 @@ class Window:
         try:
             cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         except cv2.error:
-            raise MediaError("cannot open a window; use --no-display") from None
+            raise MediaError("cannot open a window") from None
 
     def show(self, rgb: np.ndarray) -> bool:
         """Show a frame; False once the user pressed q or Esc or closed the window."""

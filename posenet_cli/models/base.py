@@ -1,5 +1,5 @@
-"""What every part of `models/` shares, and what the core needs without loading anything: the valid output
-strides, the default model, and the model errors."""
+"""What every part of `models/` shares, and what the core needs without TensorFlow: the valid output strides,
+the default model, and the model errors."""
 
 from __future__ import annotations
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import unwritable
 from . import sources
 from .base import DEFAULT_MODEL, DEFAULT_STRIDE, STRIDES, ModelError, check_stride
 from .signature import read_metadata
@@ -92,46 +92,59 @@ def is_savedmodel(path: Path) -> bool:
     return (path / "saved_model.pb").is_file()
 
 
+def saved_stride(path: Path) -> int | None:
+    """The output stride a SavedModel folder records in its metadata (None: not recorded, a foreign export)."""
+    stride = read_metadata(path).get("output_stride")
+    return stride if stride in STRIDES else None
+
+
+def _check_stride_matches(name: str, actual: int | None, asked: int | None) -> None:
+    """A SavedModel is what it is: a stride asked for explicitly must be its own."""
+    if asked is not None and actual is not None and actual != asked:
+        raise ModelError(f"SavedModel {name} has output stride {actual}, not {asked} "
+                         f"(leave out --stride to use the model's own)")
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """A model as the user named it: a registry name, a tfjs model folder/URL/JSON, or a SavedModel folder;
-    the output stride; where models are cached and downloaded from (None: the environment's or the default).
+    the output stride asked for (None: the model's own, which is DEFAULT_STRIDE but for a SavedModel);
+    where models are cached and downloaded from (None: the environment's or the default).
 
     `path` is the SavedModel folder once `resolve` has downloaded and converted the model: worker
     processes load that without fetching anything (on a node without it, they resolve again)."""
 
-    def known_stride(self) -> int | None:
-        """The output stride this ref loads: the one asked for, a SavedModel's own (from its metadata), else
-        DEFAULT_STRIDE; None when only loading can tell (a SavedModel exported without our metadata)."""
-        if self.stride is not None:
-            return self.stride
-        if is_savedmodel(Path(self.name)):
-            stride = read_metadata(Path(self.name)).get("output_stride")
-            return stride if stride in STRIDES else None
-        return DEFAULT_STRIDE
-
     name: str = DEFAULT_MODEL
-    stride: int | None = None  # None: the model's own (a SavedModel's), else DEFAULT_STRIDE
+    stride: int | None = None
     cache_dir: str | None = None
     base_url: str | None = None
     path: str | None = None
+
+    def known_stride(self) -> int | None:
+        """The output stride this ref loads, as far as it can be told without loading: the one asked for, a
+        SavedModel's own (from its metadata), else DEFAULT_STRIDE; None for a SavedModel without metadata."""
+        if self.stride is not None:
+            return self.stride
+        saved = self.path or (self.name if is_savedmodel(Path(self.name)) else None)
+        return saved_stride(Path(saved)) if saved else DEFAULT_STRIDE
 
     def resolve(self, reporter: Reporter = SILENT) -> ModelRef:
         """This ref with `path` set, downloading and converting the model into the cache if needed."""
         path = ensure_savedmodel(self.name, self.stride, cache_dir=self.cache_dir, base_url=self.base_url,
                                  reporter=reporter)
-        stride = self.stride or read_metadata(path).get("output_stride")
-        return replace(self, path=str(Path(path).resolve()), stride=stride if stride in STRIDES else None)
+        return replace(self, path=str(Path(path).resolve()))
 
     def load(self, reporter: Reporter = SILENT) -> ModelRunner:
         """A runner for this model (from `path` when it exists here, else through the registry)."""
         from .savedmodel import ModelRunner
 
-        if self.path is not None and Path(self.path, "saved_model.pb").is_file():
-            with reporter.step(f"loading {self.name}"):
-                return ModelRunner.load(Path(self.path))
-        return create_model(self.name, self.stride, cache_dir=self.cache_dir, base_url=self.base_url,
-                            reporter=reporter)
+        if self.path is None or not is_savedmodel(Path(self.path)):
+            return create_model(self.name, self.stride, cache_dir=self.cache_dir, base_url=self.base_url,
+                                reporter=reporter)
+        with reporter.step(f"loading {self.name}"):
+            runner = ModelRunner.load(Path(self.path))
+        _check_stride_matches(self.name, runner.output_stride, self.stride)
+        return runner
 
     def is_cached(self) -> bool:
         """Whether loading needs no download or conversion (a SavedModel folder, or already converted)."""
@@ -159,9 +172,7 @@ def create_model(
                              reporter=reporter, allow_npm=allow_npm)
     with reporter.step(f"loading {model}"):
         runner = ModelRunner.load(path)
-    if output_stride is not None and runner.output_stride != output_stride:
-        raise ModelError(f"SavedModel {model} has output stride {runner.output_stride}, not {output_stride} "
-                         f"(leave out --stride to use the model's own)")
+    _check_stride_matches(model, runner.output_stride, output_stride)  # a SavedModel without metadata
     return runner
 
 
@@ -175,8 +186,10 @@ def ensure_savedmodel(
     allow_npm: bool = True,
 ) -> Path:
     """The SavedModel directory for `model` at `output_stride` (None: DEFAULT_STRIDE; a SavedModel is
-    returned as it is), converting and caching it if needed."""
+    returned as it is, unless its metadata says another stride than one asked for), converting and caching
+    it if needed."""
     if is_savedmodel(Path(model)):
+        _check_stride_matches(model, saved_stride(Path(model)), output_stride)
         return Path(model)
     output_stride = check_stride(DEFAULT_STRIDE if output_stride is None else output_stride)
     cache = sources.cache_root(cache_dir)
@@ -216,11 +229,13 @@ def _check_cache(cache: Path) -> None:
     """The cache must take files before anything is downloaded or converted into it."""
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=cache):
-            pass
     except OSError as e:
-        raise ModelError(f"cannot write the model cache {cache}: {e.strerror or e}; point --cache-dir or "
-                         f"{sources.ENV_CACHE_DIR} at a writable folder") from None
+        reason: str | None = e.strerror or str(e)
+    else:
+        reason = unwritable(cache)
+    if reason:
+        raise ModelError(f"cannot write the model cache {cache}: {reason}; point --cache-dir or "
+                         f"{sources.ENV_CACHE_DIR} at a writable folder")
 
 
 def _fetch_named(spec: ModelSpec, output_stride: int, cache: Path, base: str | None, reporter: Reporter,

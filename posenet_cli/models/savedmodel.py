@@ -90,6 +90,23 @@ def _as_os_error(e: tf.errors.OpError) -> OSError:
     return OSError(errno.EIO, first_line(e).rsplit("; ", 1)[-1])
 
 
+def copy_savedmodel(src: Path, dst: Path) -> None:
+    """Copy a SavedModel folder to `dst`, whole: built beside it and renamed into place, replacing only a
+    SavedModel that is there already (never the source itself, never another kind of folder)."""
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and dst.resolve() == src.resolve():
+        return
+    if dst.exists() and not (dst / "saved_model.pb").is_file():
+        raise SavedModelError(f"{dst} exists and is not a SavedModel; not replacing it")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
+    try:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+        _replace_dir(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _replace_dir(src: Path, dst: Path) -> None:
     """Rename `src` to `dst`; an existing `dst` is moved aside first and removed after."""
     try:

@@ -140,7 +140,7 @@ def read_checkpoint(resolve: Resolver) -> dict[str, np.ndarray]:
             raise WeightsError(f"cannot read model file {rel!r}: {_reason(e)}") from None
         if size != expected:
             raise WeightsError(
-                f"{rel}: {size} bytes but variable {name} of shape {list(shape)} needs {expected} "
+                f"{rel}: {size} bytes but variable {name!r} of shape {list(shape)} needs {expected} "
                 f"(float32); the file is {'truncated' if size < expected else 'too long'}"
             )
         data = _read_bytes(path, rel)

@@ -15,13 +15,15 @@ BACKGROUNDS = ("image", "black")
 class OutputOptions:
     """How results are written: `format` (json, jsonl, csv, coco, openpose; None: from the output file's
     extension), whether existing outputs may be replaced, the lowest part score drawn on annotated media
-    (and written as seen in OpenPose files), and how drawings look: `draw_style` (posenet: the tfjs demo's
+    (and written as seen in OpenPose files), the decimals positions are written with (`precision`; scores
+    keep pose.SCORE_DECIMALS; None: full), and how drawings look: `draw_style` (posenet: the tfjs demo's
     skeleton, a colour per person; openpose: OpenPose's 18-point skeleton and limb colours) on a
     `background` (image: the input; black: a black canvas of the input's size, a pose image)."""
 
     format: str | None = None
     overwrite: bool = False
     min_part_score: float = 0.5
+    precision: int | None = 2  # 0.01 px: far below what the network can tell apart (its offsets' noise)
     draw_style: str = "posenet"
     background: str = "image"
 

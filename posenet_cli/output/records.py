@@ -1,8 +1,8 @@
 """Output records and their serialisations: JSON records (with a JSON Schema), CSV rows and COCO keypoint
 results.
 
-Records carry full-precision floats (results are compared with the tfjs reference); which keypoints
-to keep is the caller's decision, these functions only serialise. Non-finite numbers have no JSON
+Records carry the floats they are given (writers round them first, to OutputOptions.precision); which
+keypoints to keep is the caller's decision, these functions only serialise. Non-finite numbers have no JSON
 form, so a pose holding NaN or infinity raises FormatError instead of producing invalid JSON.
 """
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -27,10 +28,11 @@ IMAGE, VIDEO = "image", "video"  # what the items are: image paths, or frame ind
 
 class Writer:
     """The interface, and what every format shares: the record of an item, whose kind (IMAGE or VIDEO)
-    decides its shape, and the settings recorded with image results."""
+    decides its shape, the settings recorded with image results, and the precision of what is written
+    (Pose.rounded; None: full precision)."""
 
-    def __init__(self, kind: str, settings: dict[str, Any]) -> None:
-        self.kind, self.settings = kind, settings
+    def __init__(self, kind: str, settings: dict[str, Any], precision: int | None = None) -> None:
+        self.kind, self.settings, self.precision = kind, settings, precision
         self.count = 0  # items written (failures not counted)
 
     def record(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> dict[str, Any]:
@@ -40,6 +42,13 @@ class Writer:
 
     def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
         """Record one item's poses."""
+        if self.precision is not None:
+            poses = [p.rounded(self.precision) for p in poses]
+        self.add(item, poses, width, height, time_ms)
+        self.count += 1
+
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
+        """Write one item's poses, as rounded, in the format."""
         raise NotImplementedError
 
     def error(self, item: str | int, message: str) -> None:
@@ -61,8 +70,8 @@ class _LineWriter(Writer):
     ends at its last whole record, and WriteError says so."""
 
     def __init__(self, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,
-                 append: bool = False) -> None:
-        super().__init__(kind, settings)
+                 append: bool = False, precision: int | None = None) -> None:
+        super().__init__(kind, settings, precision)
         self.path = path
         self.appending = False  # continuing a file that already holds items
         self.file: BinaryIO | None = None
@@ -73,7 +82,7 @@ class _LineWriter(Writer):
             self.file = open(path, "ab" if append else "wb", buffering=0)
         except OSError as e:
             raise write_error(path, e) from None
-        self.appending = append and self.file.tell() > 0
+        self.appending = append and self.file.seekable() and self.file.tell() > 0
 
     def emit(self, text: str) -> None:
         """Write one item's text, and flush it."""
@@ -104,9 +113,8 @@ class _LineWriter(Writer):
 class JsonLinesWriter(_LineWriter):
     """One compact JSON record per line; failures as {"image"|"frame", "error"} records in their place."""
 
-    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
         self.emit(records.dumps(self.record(item, poses, width, height, time_ms)) + "\n")
-        self.count += 1
 
     def error(self, item: str | int, message: str) -> None:
         self.emit(records.dumps(records.error_record(item, message)) + "\n")
@@ -120,9 +128,8 @@ class CsvWriter(_LineWriter):
         if not self.appending:
             self.emit(_csv_text([records.csv_header()]))
 
-    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
         self.emit(_csv_text(records.csv_rows(item, poses)))
-        self.count += 1
 
 
 def _csv_text(rows: list[list[Any]]) -> str:
@@ -137,8 +144,8 @@ class _DocumentWriter(Writer):
     indented to a stream)."""
 
     def __init__(self, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,
-                 append: bool = False) -> None:
-        super().__init__(kind, settings)
+                 append: bool = False, precision: int | None = None) -> None:
+        super().__init__(kind, settings, precision)
         if append:
             raise OutputError(f"{path}: only JSON lines files can be continued")
         self.path, self.stream = path, stream
@@ -165,9 +172,8 @@ class _DocumentWriter(Writer):
 class JsonWriter(_DocumentWriter):
     """One image: its record. Several images: a list of records. A video: {"settings", "frames"}."""
 
-    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
         self.items.append(self.record(item, poses, width, height, time_ms))
-        self.count += 1
 
     def error(self, item: str | int, message: str) -> None:
         self.items.append(records.error_record(item, message))
@@ -178,13 +184,25 @@ class JsonWriter(_DocumentWriter):
         return self.items[0] if len(self.items) == 1 else self.items
 
 
-class CocoWriter(_DocumentWriter):
-    """COCO keypoint results (a list pycocotools loads): image ids count the images from 1, or are the
-    frame indexes of a video."""
+def coco_image_ids(paths: Sequence[str | Path]) -> dict[str, int]:
+    """COCO image ids for the inputs of a run: the numbers COCO files are named by (000000252219.jpg ->
+    252219) when every input is so named, else each input's place among them (from 1)."""
+    stems = [Path(p).stem for p in paths]
+    if all(stem.isdigit() for stem in stems) and len(set(map(int, stems))) == len(stems):
+        return {str(p): int(stem) for p, stem in zip(paths, stems)}
+    return {str(p): n for n, p in enumerate(paths, 1)}
 
-    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
-        self.count += 1
-        image_id = int(item) if self.kind == VIDEO else self.count
+
+class CocoWriter(_DocumentWriter):
+    """COCO keypoint results (a list pycocotools loads). Image ids from `image_ids` (coco_image_ids of the
+    run's inputs; else the order images come in); a video's frame indexes."""
+
+    def __init__(self, path: Path | None, *, image_ids: Mapping[str, int] | None = None, **kwargs: Any) -> None:
+        super().__init__(path, **kwargs)
+        self.image_ids = image_ids or {}
+
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
+        image_id = int(item) if self.kind == VIDEO else self.image_ids.get(str(item), self.count + 1)
         self.items.extend(records.coco_results(image_id, poses))
 
     def document(self) -> Any:
@@ -194,8 +212,9 @@ class CocoWriter(_DocumentWriter):
 class FolderWriter(Writer):
     """Results as one file per item in a folder, each written atomically: for images `<name>.json`."""
 
-    def __init__(self, folder: Path, settings: dict[str, Any], kind: str = IMAGE) -> None:
-        super().__init__(kind, settings)
+    def __init__(self, folder: Path, settings: dict[str, Any], precision: int | None = None, kind: str = IMAGE
+                 ) -> None:
+        super().__init__(kind, settings, precision)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -205,9 +224,8 @@ class FolderWriter(Writer):
     def path_for(self, item: str | int) -> Path:
         return self.folder / result_name(item)
 
-    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
         self._save(item, records.dumps(self.record(item, poses, width, height, time_ms), pretty=True) + "\n")
-        self.count += 1
 
     def error(self, item: str | int, message: str) -> None:
         self._save(item, records.dumps(records.error_record(item, message), pretty=True) + "\n")
@@ -224,16 +242,16 @@ class OpenPoseWriter(FolderWriter):
     """OpenPose's `--write_json` layout (output.openpose): `<name>_keypoints.json` per image, or
     `<stem>_<frame:012d>_keypoints.json` per frame of the video `stem`; items that failed get no file."""
 
-    def __init__(self, folder: Path, *, kind: str, min_part_score: float, stem: str | None = None) -> None:
-        super().__init__(folder, {}, kind)
+    def __init__(self, folder: Path, *, kind: str, min_part_score: float, stem: str | None = None,
+                 precision: int | None = None) -> None:
+        super().__init__(folder, {}, precision, kind)
         self.min_part_score, self.stem = min_part_score, stem
 
     def path_for(self, item: str | int) -> Path:
         return self.folder / openpose_name(item, self.stem)
 
-    def write(self, item: str | int, poses: list[Pose], *, width: int, height: int, time_ms: float = 0.0) -> None:
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
         self._save(item, records.dumps(openpose_document(poses, self.min_part_score, width, height)) + "\n")
-        self.count += 1
 
     def error(self, item: str | int, message: str) -> None:
         """OpenPose's layout has no error records: a failed item has no file."""
@@ -249,17 +267,21 @@ _CLASSES: dict[str, type[_LineWriter] | type[_DocumentWriter]] = {
 
 
 def open_writer(fmt: str, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,
-                append: bool = False, min_part_score: float = 0.5, stem: str | None = None) -> Writer:
+                append: bool = False, precision: int | None = None, inputs: Sequence[str | Path] = (),
+                min_part_score: float = 0.5, stem: str | None = None) -> Writer:
     """A writer of format `fmt` to `path` (None: `stream`, by default stdout); `append` continues a JSON
-    lines or CSV file. OpenPose's format writes the folder `path` (`stem`: the video's name, for frames;
-    `min_part_score`: the lowest score of a part written as seen)."""
+    lines or CSV file; `precision` rounds what is written (Pose.rounded); `inputs`, the run's images,
+    give COCO results their image ids. OpenPose's format writes the folder `path` (`stem`: the video's
+    name, for frames; `min_part_score`: the lowest score of a part written as seen)."""
     if fmt in FOLDER_FORMATS:
         if path is None:
             raise OutputError(f"--format {fmt} writes a folder of files: give --out FOLDER/")
-        return OpenPoseWriter(path, kind=kind, min_part_score=min_part_score, stem=stem)
+        return OpenPoseWriter(path, kind=kind, min_part_score=min_part_score, stem=stem, precision=precision)
     if fmt not in _CLASSES:
         raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    return _CLASSES[fmt](path, kind=kind, settings=settings, stream=stream, append=append)
+    extra = {"image_ids": coco_image_ids(inputs)} if fmt == "coco" and inputs else {}
+    return _CLASSES[fmt](path, kind=kind, settings=settings, stream=stream, append=append, precision=precision,
+                         **extra)
 
 
 def format_for(path: Path | None, given: str | None, default: str) -> str:
