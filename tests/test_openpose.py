@@ -139,7 +139,7 @@ def test_image_folder_to_openpose_files_matches_the_json_lines(env, capsys, shar
                 assert person[name] == want
         drawn = cv2.imread(str(tmp_path / "drawn" / Path(record["image"]).name))
         assert drawn.shape[:2] == (record["height"], record["width"])
-        assert (drawn.max(axis=2) == 0).mean() > 0.8  # a pose image: mostly black
+        assert (drawn.max(axis=2) < 16).mean() > 0.5  # a pose image: black but for the skeletons (JPEG)
 
 
 def test_video_to_openpose_files_with_track_ids(env, capsys, shared, tmp_path):
