@@ -155,7 +155,7 @@ def test_video_to_openpose_files_with_track_ids(env, capsys, shared, tmp_path):
     assert names == [f"street-5frames_{r['frame']:012d}_keypoints.json" for r in records]
     for record, name in zip(records, names):
         doc = json.loads((tmp_path / "op" / name).read_text())
-        assert [p["person_id"] for p in doc["people"]] == [[p["id"]] for p in record["poses"]]
+        assert [p["person_id"] for p in doc["people"]] == [[p.get("id", -1)] for p in record["poses"]]  # untracked: -1
     capture = cv2.VideoCapture(str(tmp_path / "pose.mp4"))
     frames = []
     while (ok := capture.read())[0]:

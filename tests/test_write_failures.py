@@ -147,7 +147,8 @@ def test_coco_is_written_whole_or_not_at_all(env, capsys, shared, fault, tmp_pat
     ref = tmp_path / "ref.json"
     assert posenet(*args, "--out", ref)[0] == 0
     out = fault.out / "coco.json"
-    with fault.on(total=16384, per_file=30000):
+    size = ref.stat().st_size
+    with fault.on(total=size // 2, per_file=size - 1):
         err = one_line(posenet(*args, "--out", out), out, fault)
     assert "not written" in err and tree(fault.out) == {}
     assert posenet(*args, "--out", out)[0] == 0
