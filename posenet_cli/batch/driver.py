@@ -4,6 +4,7 @@ that is renamed at the end), and keep a manifest of what was done, skipped and f
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import json
@@ -14,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import WriteError, close_all, write_error
 from ..media.files import atomic_write, publish, temp_path
 from ..media.inputs import IMAGE, VIDEO
+from ..output.records import dumps, path_fields
 from .backends import Backend
 from .plan import MANIFEST, BatchError, BatchJob, WriteBy, output_complete, plan_tasks
 from .worker import part_name
@@ -39,7 +42,10 @@ class ItemReport:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if v is not None}
+        d: dict[str, Any] = {}
+        for k, v in self.__dict__.items():
+            if v is not None:  # paths not valid UTF-8 get their bytes too (records.path_fields)
+                d.update(path_fields(k, v) if k in ("input", "output") else {k: v})
         d["seconds"] = round(self.seconds, 3)
         if self.status in ("skipped", "pending", "failed"):
             for k in ("frames", "poses", "frame_errors", "seconds"):
@@ -156,8 +162,21 @@ def write_manifest(job: BatchJob, report: BatchReport, started: str) -> Path:
         "items": [r.to_dict() for r in report.items],
     }
     path = Path(job.out_dir) / MANIFEST
-    atomic_write(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    atomic_write(path, dumps(doc, pretty=True) + "\n")
     return path
+
+
+class _Manifest:
+    """The manifest as an output to close at the end of a job: written then (WriteError if it cannot be)."""
+
+    def __init__(self, job: BatchJob, report: BatchReport, started: str) -> None:
+        self.job, self.report, self.started = job, report, started
+
+    def close(self) -> None:
+        try:
+            write_manifest(self.job, self.report, self.started)
+        except OSError as e:
+            raise write_error(Path(self.job.out_dir) / MANIFEST, e, "the manifest is as it was") from None
 
 
 def run_batch(job: BatchJob, backend: Backend, *, resume: bool = False,
@@ -166,13 +185,20 @@ def run_batch(job: BatchJob, backend: Backend, *, resume: bool = False,
               ) -> BatchReport:
     """Run a job on a backend: skip complete outputs (`resume`), plan tasks, write each output when
     all its parts are in, and the manifest at the end (also when stopped). Outputs of failed inputs
-    are not written, so --resume runs them again."""
+    are not written, so --resume runs them again.
+
+    An output that cannot be written (no space, ...) ends the job: the manifest records it as that
+    input's failure, the outputs written before stay whole, and WriteError is raised; after space is
+    freed, --resume does only what is missing."""
     t0 = clock()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     out = Path(job.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if job.draw_dir:
-        Path(job.draw_dir).mkdir(parents=True, exist_ok=True)
+    for folder in (out, Path(job.draw_dir) if job.draw_dir else None):
+        try:
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise write_error(folder, e) from None
     _clean_leftovers(out)
     reports = [ItemReport(it.source, it.kind, it.output) for it in job.items]
     pending = []
@@ -202,6 +228,7 @@ def run_batch(job: BatchJob, backend: Backend, *, resume: bool = False,
             progress._shown = now
             on_progress(progress)
 
+    failure: WriteError | None = None
     try:
         for result in backend.run(job, tasks, stop, frame_done):
             progress.frames -= progress.live  # the finished task's frames are counted from its result
@@ -217,6 +244,9 @@ def run_batch(job: BatchJob, backend: Backend, *, resume: bool = False,
                     assemblers.pop(result.item).discard()
                 progress.items += 1
                 on_progress(progress)
+                if result.write_failed:
+                    failure = WriteError(result.error)
+                    break
                 continue
             rep.frames += result.frames
             rep.poses += result.poses
@@ -224,34 +254,46 @@ def run_batch(job: BatchJob, backend: Backend, *, resume: bool = False,
             rep.seconds += result.seconds
             progress.frames += result.frames
             parts_left[result.item] -= 1
-            if item.kind == VIDEO and (rep.parts > 1 or job.write_by == WriteBy.driver):
-                asm = assemblers.setdefault(result.item, _Assembler(out / item.output, rep.parts))
-                piece: str | Path = result.text if result.text is not None else \
-                    out / part_name(item, result.part, rep.parts)
-                if asm.add(result.part, piece):
-                    del assemblers[result.item]
-            elif result.text is not None:
-                atomic_write(out / item.output, result.text)
+            try:
+                if item.kind == VIDEO and (rep.parts > 1 or job.write_by == WriteBy.driver):
+                    asm = assemblers.setdefault(result.item, _Assembler(out / item.output, rep.parts))
+                    piece: str | Path = result.text if result.text is not None else \
+                        out / part_name(item, result.part, rep.parts)
+                    if asm.add(result.part, piece):
+                        del assemblers[result.item]
+                elif result.text is not None:
+                    atomic_write(out / item.output, result.text)
+            except OSError as e:
+                failure = write_error(out / item.output, e, "not written; the outputs before it are whole")
+                rep.status, rep.error = "failed", str(failure)
+                break
             if parts_left[result.item] == 0:
                 rep.status = "done"
                 progress.items += 1
             on_progress(progress)
             if stop():
                 break
+    except BaseException as e:
+        ending: BaseException | None = e
+        raise
+    else:
+        ending = failure
     finally:
         for asm in assemblers.values():
             asm.discard()
-        report.stopped = stop() or any(r.status == "pending" for r in reports)
-        if not report.stopped:
-            _clean_leftovers(out)  # parts of a video that failed (write_by="workers")
+        report.stopped = stop() or failure is not None or any(r.status == "pending" for r in reports)
+        if not report.stopped or failure is not None:
+            _clean_leftovers(out)  # parts of a video that failed (write_by="workers"); space, after a failure
         report.seconds = clock() - t0
-        write_manifest(job, report, started)
+        close_all((_Manifest(job, report, started),), ending)  # the manifest's own failure added to the ending's
+    if failure is not None:
+        raise failure
     return report
 
 
 def _clean_leftovers(out: Path) -> None:
-    """Remove the temp files and parts an interrupted run left (never a complete output)."""
-    for p in out.glob(".*.part*of*"):
-        p.unlink(missing_ok=True)
-    for p in out.glob(".*.tmp"):  # media.files.temp_path's names
-        p.unlink(missing_ok=True)
+    """Remove the temp files and parts an interrupted run left (never a complete output); what cannot be
+    removed (a read-only folder) is left."""
+    for p in [*out.glob(".*.part*of*"), *out.glob(".*.tmp")]:  # .tmp: media.files.temp_path's names
+        with contextlib.suppress(OSError):
+            p.unlink(missing_ok=True)

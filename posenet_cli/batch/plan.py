@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import PoseNetError
 from ..jobs import JobOptions
 from ..media.inputs import IMAGE, VIDEO, MediaError, kind_of
-from ..media.video import VIDEO_FOURCC, VideoReader
+from ..media.video import VIDEO_EXTENSIONS_OUT, VideoReader
 from ..models import ModelRef
 
 MANIFEST = "manifest.json"
@@ -61,7 +61,7 @@ def plan_items(paths: Sequence[Path], *, draw: bool = False) -> list[Item]:
         drawn = None
         if draw:
             ext = p.suffix.lower()
-            drawn = p.name if kind == IMAGE else p.stem + (ext if ext in VIDEO_FOURCC else ".mp4")
+            drawn = p.name if kind == IMAGE else p.stem + (ext if ext in VIDEO_EXTENSIONS_OUT else ".mp4")
         for name in (output, drawn):
             if name is None:
                 continue

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import first_line
+from ..errors import WriteError, close_all, first_line, write_error
 from ..estimator import PoseNet
 from ..frames import BrokenFrame, Frame
 from ..jobs import run_images, run_video
@@ -36,6 +36,7 @@ class TaskResult:
     seconds: float = 0.0
     text: str | None = None
     error: str | None = None
+    write_failed: bool = False  # an output could not be written (no space, ...): the job ends
     pid: int = field(default_factory=os.getpid)
 
 
@@ -79,12 +80,18 @@ def run_task(job: BatchJob, task: Task, threads: int | None = None, stop: Callab
         net = worker_net(job.model, threads)
         with in_folder(job.cwd):
             result = (_image_task if item.kind == IMAGE else _video_task)(net, job, task, item, stop, on_frame)
+    except WriteError as e:  # a drawing that could not be written: writing will not work for the next either
+        result = TaskResult(task.item, task.part, False, error=first_line(e), write_failed=True)
     except Exception as e:  # noqa: BLE001 - one input's failure must not end the job
         result = TaskResult(task.item, task.part, False, error=first_line(e))
     result.seconds = time.perf_counter() - t0
     if result.ok and result.text is not None and job.write_by == WriteBy.workers:
-        name = item.output if task.parts == 1 else part_name(item, task.part, task.parts)
-        atomic_write(Path(job.out_dir) / name, result.text)
+        path = Path(job.out_dir) / (item.output if task.parts == 1 else part_name(item, task.part, task.parts))
+        try:
+            atomic_write(path, result.text)
+        except OSError as e:
+            return TaskResult(task.item, task.part, False, error=str(write_error(path, e, "not written")),
+                              write_failed=True)
         result.text = None
     return result
 
@@ -109,19 +116,18 @@ def _image_task(net: PoseNet, job: BatchJob, task: Task, item: Item, stop: Calla
 def _video_task(net: PoseNet, job: BatchJob, task: Task, item: Item, stop: Callable[[], bool],
                 on_frame: Callable[[int], None]) -> TaskResult:
     buf = io.StringIO()
-    video = None
     with VideoReader(item.source, start=job.start, end=job.end, every=job.every) as reader:
+        video = VideoWriter(Path(job.draw_dir) / item.draw, reader.fps / job.every, reader.width, reader.height) \
+            if job.draw_dir and item.draw else None
         try:
-            if job.draw_dir and item.draw:
-                video = VideoWriter(Path(job.draw_dir) / item.draw, reader.fps / job.every, reader.width,
-                                    reader.height)
             writer = JsonLinesWriter(None, kind=VIDEO, settings=job.settings(net.output_stride), stream=buf,
                                      precision=job.opts.output.precision)
             summary = run_video(net, frames_between(reader, task.first, task.stop), writer, job.opts, video=video,
                                 stop=stop, on_frame=on_frame)
-        finally:
-            if video is not None:
-                video.close()
+        except BaseException as e:
+            close_all((video,), e)
+            raise
+        close_all((video,))
     if summary.stopped:
         return TaskResult(task.item, task.part, False)
     return TaskResult(task.item, task.part, True, frames=summary.items, poses=summary.poses,

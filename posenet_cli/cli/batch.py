@@ -44,8 +44,9 @@ def batch(
                                                  "manifest.json.", show_default=False)] = None,
     from_list: Annotated[list[Path] | None, typer.Option("--from-list", help="A file naming one input per line "
                                                          "(repeatable).", show_default=False)] = None,
-    draw: Annotated[Path | None, typer.Option("--draw", help="Folder for annotated copies (images, and videos "
-                                              "as .mp4/.avi).", show_default=False)] = None,
+    draw: Annotated[Path | None, typer.Option("--draw", help="Folder for annotated copies (images; videos keep "
+                                              "their .mp4/.m4v/.mov/.webm/.avi extension, others become .mp4: "
+                                              "H.264 through PyAV, else OpenCV's mp4v).", show_default=False)] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker processes on this "
                                                 "machine (default: one per core). With --ray: sets the "
                                                 "threads per task to cores // N (default there: 1).",

@@ -16,6 +16,7 @@ class ExitStatus(IntEnum):
     SUCCESS = 0
     ERROR = 1  # a bad input, an item that failed, an option value that cannot work
     USAGE = 2  # the command line itself (an unknown option, a missing argument): Typer's usage error
+    WRITE_FAILED = 74  # an output could not be written mid-run (disk full, ...): sysexits' EX_IOERR
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
     TERMINATED = 143  # SIGTERM (128 + SIGTERM)
 

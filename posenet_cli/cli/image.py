@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ..errors import close_all
 from ..jobs import JobOptions, run_images
 from ..media.inputs import IMAGE, expand_inputs
 from ..models import ModelRef
-from ..output.resume import read_jsonl_resume
-from ..output.writers import FolderWriter, Writer, format_for, open_writer, result_name
+from ..output.openpose import openpose_name
+from ..output.resume import read_jsonl_resume, recorded_path
+from ..output.writers import FOLDER_FORMATS, FolderWriter, Writer, format_for, open_writer, result_name
 from .common import check_output, check_outputs, load_net, make_folder
 from .errors import ExitStatus, echo_error, fail
 from .options import DECODER, MODEL, OUTPUT, SIZING, UI_VERBOSE, resume_option, takes
@@ -25,8 +28,9 @@ def image(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders, globs or @LIST files.",
                                                 show_default=False)],
     out_arg: Annotated[str | None, typer.Option("--out", "-o", help="Output file, or a folder (an existing "
-                                                "one, or ending in /) for one <name>.json per image. "
-                                                "Default: stdout.", show_default=False)] = None,
+                                                "one, or ending in /) for one <name>.json per image "
+                                                "(<name>_keypoints.json with --format openpose). Default: "
+                                                "stdout.", show_default=False)] = None,
     draw_arg: Annotated[str | None, typer.Option("--draw", help="Write annotated images: a file for one "
                                                  "input, a folder for several.", show_default=False)] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first unreadable image.")] = False,
@@ -46,17 +50,21 @@ def image(
     """
     output = job.output
     paths = expand_inputs(inputs, kinds=(IMAGE,))
-    # Strings, not Paths, up to here: a Path drops the trailing slash that says "a folder".
-    to_dir = out_arg is not None and (Path(out_arg).is_dir() or out_arg.endswith(("/", os.sep)))
     out, draw = (Path(a) if a is not None else None for a in (out_arg, draw_arg))
     fmt = format_for(out, output.format, "json" if len(paths) == 1 else "jsonl")
+    # Strings, not Paths, up to here: a Path drops the trailing slash that says "a folder".
+    to_dir = fmt in FOLDER_FORMATS or (out_arg is not None and (Path(out_arg).is_dir()
+                                                                or out_arg.endswith(("/", os.sep))))
+    name = openpose_name if fmt in FOLDER_FORMATS else result_name  # an image's file in the --out folder
+    if fmt in FOLDER_FORMATS and out is None:
+        fail(f"--format {fmt} writes a folder of files: give --out FOLDER/")
     if resume:
-        paths = _images_left(paths, out, to_dir, fmt)
+        paths = _images_left(paths, out, to_dir, fmt, name)
         if not paths:
             ui.say(f"{out} is already complete")
             return ExitStatus.SUCCESS
     elif to_dir:
-        check_outputs([out / result_name(p) for p in paths], output.overwrite)  # type: ignore[operator]
+        check_outputs([out / name(p) for p in paths], output.overwrite)  # type: ignore[operator]
     else:
         check_output(out, output.overwrite)
     if to_dir:
@@ -72,14 +80,22 @@ def image(
             draw_to = lambda p: draw / p.name  # noqa: E731
     net = load_net(model, ui)
     settings = job.settings(net.output_stride, model.name, model.int8)
-    writer: Writer = FolderWriter(out, settings, output.precision) if to_dir else \
-        open_writer(fmt, out, kind=IMAGE, settings=settings, append=resume,  # type: ignore[arg-type]
-                    precision=output.precision, inputs=paths)
+    writer: Writer
+    if to_dir and fmt not in FOLDER_FORMATS:
+        writer = FolderWriter(out, settings, output.precision)  # type: ignore[arg-type]
+    else:
+        writer = open_writer(fmt, out, kind=IMAGE, settings=settings, append=resume, precision=output.precision,
+                             inputs=paths, min_part_score=output.min_part_score)
     one = len(paths) == 1
-    with writer, signals.deferred():
-        summary = run_images(net, paths, writer, job, draw_to=draw_to, fail_fast=fail_fast,
-                             on_error=echo_error if ui.verbose or one else lambda m: None,
-                             progress=lambda it: ui.track(it, len(paths), "image"), stop=signals.requested)
+    try:
+        with signals.deferred():
+            summary = run_images(net, paths, writer, job, draw_to=draw_to, fail_fast=fail_fast,
+                                 on_error=echo_error if ui.verbose or one else lambda m: None,
+                                 progress=lambda it: ui.track(it, len(paths), "image"), stop=signals.requested)
+    except BaseException as e:
+        close_all((writer,), e)  # the images done so far are kept, and a failure to keep them is said
+        raise
+    close_all((writer,))
     if not one:
         ui.summary("image", summary)
     if summary.errors:
@@ -89,12 +105,14 @@ def image(
     return ExitStatus.SUCCESS
 
 
-def _images_left(paths: list[Path], out: Path | None, to_dir: bool, fmt: str) -> list[Path]:
-    """The images an interrupted run has not written yet (failed ones count as done: they are recorded)."""
+def _images_left(paths: list[Path], out: Path | None, to_dir: bool, fmt: str, name: Callable[[Path], str]
+                 ) -> list[Path]:
+    """The images an interrupted run has not written yet (failed ones count as done where they are
+    recorded: in JSON lines and JSON folders, not in OpenPose folders, which have no error records)."""
     if out is None or (not to_dir and fmt != "jsonl"):
         fail("--resume continues a results folder or JSON lines file: give --out FOLDER/ or --out FILE.jsonl")
     if to_dir:
-        return [p for p in paths if not (out / result_name(p)).is_file()]
+        return [p for p in paths if not (out / name(p)).is_file()]
     records, _ = read_jsonl_resume(out)
-    done = {r.get("image") for r in records}
+    done = {recorded_path(r) for r in records}
     return [p for p in paths if str(p) not in done]

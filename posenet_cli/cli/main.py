@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from ..errors import PoseNetError
+from ..errors import PoseNetError, WriteError
 from . import batch, bench, eval, image, models, video
 from .errors import ExitStatus, echo_error
 from .signals import Interrupted, signals
@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):  # Ctrl-C where no handler of ours was installed
         echo_error("interrupted")
         return ExitStatus.INTERRUPTED
+    except WriteError as e:
+        echo_error(f"error: {e}")
+        return ExitStatus.WRITE_FAILED
     except PoseNetError as e:
         echo_error(f"error: {e}")
         return ExitStatus.ERROR

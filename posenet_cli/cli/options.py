@@ -240,20 +240,44 @@ class Format(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
     coco = "coco"
+    openpose = "openpose"
+
+
+class DrawStyle(str, Enum):  # output.DRAW_STYLES
+    posenet = "posenet"
+    openpose = "openpose"
+
+
+class Background(str, Enum):  # output.BACKGROUNDS
+    image = "image"
+    black = "black"
+
+
+def _output(v: dict[str, Any], _: dict[str, Any]) -> OutputOptions:
+    return OutputOptions(v["fmt"].value if v["fmt"] else None, v["overwrite"], v["min_part_score"], v["precision"],
+                         v["draw_style"].value, v["background"].value)
 
 
 OUTPUT = Group("output", (
     Opt("fmt", Format | None, typer.Option("--format", "-f", show_default=False, rich_help_panel="Output",
-                                           help="json, jsonl, csv or coco (COCO keypoint results). Default: from "
-                                           "--out's extension."), None),
+                                           help="json, jsonl, csv, coco (COCO keypoint results) or openpose "
+                                           "(OpenPose's JSON: a <name>_keypoints.json per image or frame in "
+                                           "the --out folder). Default: from --out's extension."), None),
     Opt("overwrite", bool, typer.Option("--overwrite", help="Replace existing output files.",
                                         rich_help_panel="Output")),
     Opt("min_part_score", float, typer.Option("--min-part-score", min=0.0, max=1.0, rich_help_panel="Output",
-                                              help="Leave parts scoring below this out of drawings.")),
+                                              help="Leave parts scoring below this out of drawings (and out of "
+                                              "OpenPose files: 0, 0, 0).")),
     Opt("precision", int, typer.Option("--precision", min=0, max=17, rich_help_panel="Output",
                                        help="Decimals of positions in results (2: 0.01 px; scores keep 4).")),
-), lambda v, _: OutputOptions(v["fmt"].value if v["fmt"] else None, v["overwrite"], v["min_part_score"],
-                              v["precision"]), OutputOptions())
+    Opt("draw_style", DrawStyle, typer.Option("--draw-style", rich_help_panel="Output",
+                                              help="How --draw draws: posenet (a colour per person) or openpose "
+                                              "(OpenPose's 18-point skeleton and limb colours, as ControlNet "
+                                              "takes)."), DrawStyle(OutputOptions.draw_style)),
+    Opt("background", Background, typer.Option("--background", rich_help_panel="Output",
+                                               help="What --draw draws on: the input image, or black (a pose "
+                                               "image of the input's size)."), Background(OutputOptions.background)),
+), _output, OutputOptions())
 
 # --------------------------------------------------------------------------------------------- terminal
 

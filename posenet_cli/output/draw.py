@@ -12,6 +12,8 @@ import numpy as np
 
 from ..keypoints import PART_IDS, SKELETON
 from ..pose import Pose
+from . import OutputOptions
+from .openpose import openpose_keypoints
 
 # Distinct, saturated RGB colours that read on both light and dark photos (Tableau 10, grey swapped for gold).
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -130,8 +132,55 @@ def draw_fps(image: np.ndarray, fps: float) -> np.ndarray:
     return out
 
 
-def annotate(image: np.ndarray, poses: Sequence[Pose], *, mirror: bool = False, min_part_score: float = 0.5
-             ) -> np.ndarray:
-    """The drawn result of an estimate: the image (mirrored, when the poses were) with its skeletons."""
-    canvas = np.ascontiguousarray(image[:, ::-1]) if mirror else image
-    return draw_poses(canvas, poses, min_part_score=min_part_score)
+# OpenPose's limbs between its 18 points (output.openpose.OPENPOSE_PARTS), in the order its drawing code
+# (and ControlNet's, whose pose images these match) uses, and the RGB colour of limb i and of point i.
+OPENPOSE_LIMBS: tuple[tuple[int, int], ...] = (
+    (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13),
+    (1, 0), (0, 14), (14, 16), (0, 15), (15, 17),
+)
+OPENPOSE_COLORS: tuple[tuple[int, int, int], ...] = (
+    (255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0), (0, 255, 0),
+    (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255), (0, 0, 255), (85, 0, 255),
+    (170, 0, 255), (255, 0, 255), (255, 0, 170), (255, 0, 85),
+)
+OPENPOSE_LIMB_SHADE = 0.6  # limbs are drawn at 60 % of their colour, points at full colour
+
+
+def draw_openpose(image_rgb: np.ndarray, poses: Sequence[Pose], min_part_score: float = 0.5) -> np.ndarray:
+    """A copy of `image_rgb` with OpenPose's 18-point skeletons, as OpenPose and ControlNet draw them:
+    each limb an ellipse in its own colour (60 %), then each seen point a dot in its colour. Parts are
+    seen as in OpenPose files (output.openpose). Limbs are 4 px wide and dots 4 px in radius at 512 px,
+    scaled up with the short side beyond that (ControlNet draws at 512 px and resizes the image)."""
+    out = _canvas(image_rgb)
+    h, w = out.shape[:2]
+    size = max(1, round(4 * max(1.0, min(h, w) / 512)))
+    lo, hi = -4 * max(h, w), 5 * max(h, w)
+    points = [np.clip(openpose_keypoints(p, min_part_score), lo, hi) for p in poses]
+    for limb, (a, b) in enumerate(OPENPOSE_LIMBS):
+        color = tuple(int(c * OPENPOSE_LIMB_SHADE) for c in OPENPOSE_COLORS[limb])
+        for kp in points:
+            if kp[a, 2] <= 0 or kp[b, 2] <= 0:
+                continue
+            (xa, ya), (xb, yb) = kp[a, :2], kp[b, :2]
+            length = float(np.hypot(xa - xb, ya - yb))
+            angle = int(np.degrees(np.arctan2(ya - yb, xa - xb)))
+            polygon = cv2.ellipse2Poly((int((xa + xb) / 2), int((ya + yb) / 2)), (int(length / 2), size), angle,
+                                       0, 360, 1)
+            cv2.fillConvexPoly(out, polygon, color)
+    for kp in points:
+        for i in np.flatnonzero(kp[:, 2] > 0):
+            cv2.circle(out, (int(kp[i, 0]), int(kp[i, 1])), size, OPENPOSE_COLORS[i], -1)
+    return out
+
+
+def annotate(image: np.ndarray, poses: Sequence[Pose], *, mirror: bool = False,
+             output: OutputOptions = OutputOptions()) -> np.ndarray:
+    """The drawn result of an estimate in `output`'s style: the image (mirrored, when the poses were) or
+    a black canvas of its size, with its skeletons."""
+    if output.background == "black":
+        canvas = np.zeros((*image.shape[:2], 3), np.uint8)
+    else:
+        canvas = np.ascontiguousarray(image[:, ::-1]) if mirror else image
+    if output.draw_style == "openpose":
+        return draw_openpose(canvas, poses, output.min_part_score)
+    return draw_poses(canvas, poses, min_part_score=output.min_part_score)

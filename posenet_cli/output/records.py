@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import urllib.parse
 import warnings
 from collections.abc import Iterable, Sequence
 from importlib import resources
@@ -57,12 +58,43 @@ def _pose_dict(pose: Pose, where: str) -> dict[str, Any]:
     return out
 
 
+def valid_text(text: str) -> str:
+    """`text` as valid Unicode, which every JSON parser accepts: a path named in another encoding than
+    UTF-8 reaches Python with its undecodable bytes as lone surrogates (PEP 383), and those become
+    U+FFFD, the replacement character."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that stand for no byte
+        raw = text.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "replace")
+
+
+def path_fields(key: str, path: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """A path as record fields: {key: the path}, and when it is not valid UTF-8, {key: the path with
+    U+FFFD for its undecodable bytes, key + "_bytes": its exact bytes percent-encoded (RFC 3986)}."""
+    if path is None:
+        return {key: None}
+    text = os.fspath(path)
+    shown = valid_text(text)
+    if shown == text:
+        return {key: text}
+    return {key: shown, f"{key}_bytes": urllib.parse.quote(os.fsencode(text), safe="/")}
+
+
 def image_record(path: str | None, width: int, height: int, poses: Sequence[Pose],
                  settings: dict[str, Any]) -> dict[str, Any]:
-    """One image's result: {"image", "width", "height", "settings", "poses": [tfjs-shaped poses]}."""
+    """One image's result: {"image", "width", "height", "settings", "poses": [tfjs-shaped poses]} (and
+    "image_bytes" for a path that is not UTF-8: path_fields)."""
     where = f"image {path!r}"
-    return {"image": None if path is None else str(path), "width": int(width), "height": int(height),
-            "settings": dict(settings), "poses": [_pose_dict(p, where) for p in poses]}
+    return {**path_fields("image", None if path is None else str(path)), "width": int(width),
+            "height": int(height), "settings": dict(settings), "poses": [_pose_dict(p, where) for p in poses]}
 
 
 def frame_record(frame: int, time_ms: float, poses: Sequence[Pose]) -> dict[str, Any]:
@@ -76,19 +108,38 @@ def frame_record(frame: int, time_ms: float, poses: Sequence[Pose]) -> dict[str,
 def error_record(item: str | int | os.PathLike[str] | None, message: str) -> dict[str, Any]:
     """An item that failed: {"image": path, "error"} for images, {"frame": index, "error"} for frames."""
     if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
-        return {"frame": int(item), "error": str(message)}
-    return {"image": None if item is None else os.fspath(item), "error": str(message)}
+        return {"frame": int(item), "error": valid_text(str(message))}
+    return {**path_fields("image", item), "error": valid_text(str(message))}
 
 
 def dumps(record: Any, pretty: bool = False) -> str:
     """Strictly valid JSON: one compact line, or indented for a person reading (stdout, a per-image file).
-    NaN and infinity are refused with FormatError."""
+    NaN and infinity are refused with FormatError; text that is not valid Unicode (lone surrogates, from
+    a path that is not UTF-8) is written with U+FFFD instead (valid_text), never as a lone "\\udcxx"."""
     try:
-        if pretty:
-            return json.dumps(record, indent=2, allow_nan=False)
-        return json.dumps(record, separators=(",", ":"), allow_nan=False)
+        text = _dumps(record, pretty)
+        if "\\ud" in text:  # a surrogate escape: valid in pairs (emoji), not alone; rare, so checked only then
+            text = _dumps(_valid_strings(record), pretty)
+        return text
     except ValueError as e:
         raise FormatError(f"cannot write JSON: {e}") from None
+
+
+def _dumps(record: Any, pretty: bool) -> str:
+    if pretty:
+        return json.dumps(record, indent=2, allow_nan=False)
+    return json.dumps(record, separators=(",", ":"), allow_nan=False)
+
+
+def _valid_strings(value: Any) -> Any:
+    """`value` with every string made valid_text."""
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, dict):
+        return {valid_text(k) if isinstance(k, str) else k: _valid_strings(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_valid_strings(v) for v in value]
+    return value
 
 
 # ---------------------------------------------------------------------------------------------- schema
@@ -158,7 +209,7 @@ def csv_header() -> list[str]:
 
 def csv_rows(item: str | int | os.PathLike[str], poses: Sequence[Pose]) -> list[list[Any]]:
     """One row per pose, matching csv_header(); an item without poses gives no rows."""
-    label: Any = int(item) if isinstance(item, (int, np.integer)) else os.fspath(item)
+    label: Any = int(item) if isinstance(item, (int, np.integer)) else valid_text(os.fspath(item))
     rows = []
     for i, pose in enumerate(poses):
         row: list[Any] = [label, i, "" if pose.id is None else int(pose.id), float(pose.score)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +58,12 @@ def read_jsonl_resume(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]
             raise FormatError(f"cannot repair '{p}': {e.strerror or e}") from None
     frames = [r["frame"] for r in records if isinstance(r.get("frame"), int) and not isinstance(r["frame"], bool)]
     return records, (max(frames) if frames else None)
+
+
+def recorded_path(record: dict[str, Any], key: str = "image") -> str | None:
+    """The path a record names, exactly as the run was given it: from `<key>_bytes` when the path was not
+    valid UTF-8 (records.path_fields), else from `key`. None if the record names none."""
+    if isinstance(record.get(f"{key}_bytes"), str):
+        return os.fsdecode(urllib.parse.unquote_to_bytes(record[f"{key}_bytes"]))
+    value = record.get(key)
+    return value if isinstance(value, str) else None

@@ -9,17 +9,20 @@ atomically, when the writer closes. `open_writer` picks the class for a format n
 from __future__ import annotations
 
 import csv
+import io
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
-from ..errors import OutputError
-from ..media.files import atomic_write
+from ..errors import OutputError, WriteError, write_error
+from ..media.files import append_whole, atomic_write, removed_while_open
 from ..pose import Pose
 from . import records
+from .openpose import openpose_document, openpose_name
 
-FORMATS = ("json", "jsonl", "csv", "coco")
+FORMATS = ("json", "jsonl", "csv", "coco", "openpose")
+FOLDER_FORMATS = ("openpose",)  # formats that write a folder of files, never one file or stdout
 IMAGE, VIDEO = "image", "video"  # what the items are: image paths, or frame indexes
 
 
@@ -62,29 +65,49 @@ class Writer:
 
 
 class _LineWriter(Writer):
-    """A line format: a file (created, or appended to) or a stream such as stdout, flushed per item."""
+    """A line format: a file (created, or appended to) or a stream such as stdout, each item written as it
+    comes. A file takes each item whole or not at all (media.files.append_whole): after a failed write it
+    ends at its last whole record, and WriteError says so."""
 
     def __init__(self, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,
                  append: bool = False, precision: int | None = None) -> None:
         super().__init__(kind, settings, precision)
         self.path = path
         self.appending = False  # continuing a file that already holds items
+        self.file: BinaryIO | None = None
         if path is None:
             self.stream: TextIO = stream or sys.stdout
             return
         try:
-            self.stream = open(path, "a" if append else "w", encoding="utf-8", newline="")
-            self.appending = append and self.stream.tell() > 0
+            self.file = open(path, "ab" if append else "wb", buffering=0)
         except OSError as e:
-            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+            raise write_error(path, e) from None
+        self.appending = append and self.file.seekable() and self.file.tell() > 0
 
     def emit(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
+        """Write one item's text, and flush it."""
+        if self.file is None:
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except OSError as e:
+                raise write_error("<stdout>" if self.stream is sys.stdout else "<stream>", e) from None
+            return
+        try:
+            append_whole(self.file.fileno(), text.encode("utf-8"))
+        except OSError as e:
+            raise write_error(self.path, e, "it ends at its last whole record") from None
+        if removed_while_open(self.file.fileno()):  # writes to a deleted file succeed, and are lost
+            self.close()
 
     def close(self) -> None:
-        if self.path is not None:
-            self.stream.close()
+        file, self.file = self.file, None
+        if file is None:
+            return
+        gone = removed_while_open(file.fileno())
+        file.close()
+        if gone:
+            raise WriteError(f"cannot write {self.path}: it was deleted while being written (its folder removed?)")
 
 
 class JsonLinesWriter(_LineWriter):
@@ -102,13 +125,18 @@ class CsvWriter(_LineWriter):
 
     def __init__(self, path: Path | None, **kwargs: Any) -> None:
         super().__init__(path, **kwargs)
-        self.csv = csv.writer(self.stream)
         if not self.appending:
-            self.csv.writerow(records.csv_header())
+            self.emit(_csv_text([records.csv_header()]))
 
     def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
-        self.csv.writerows(records.csv_rows(item, poses))
-        self.stream.flush()
+        self.emit(_csv_text(records.csv_rows(item, poses)))
+
+
+def _csv_text(rows: list[list[Any]]) -> str:
+    """Rows as CSV text (csv's own quoting and \\r\\n line ends)."""
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    return buf.getvalue()
 
 
 class _DocumentWriter(Writer):
@@ -129,13 +157,16 @@ class _DocumentWriter(Writer):
     def close(self) -> None:
         if self.path is None:
             out = self.stream or sys.stdout
-            out.write(records.dumps(self.document(), pretty=True) + "\n")
-            out.flush()
+            try:
+                out.write(records.dumps(self.document(), pretty=True) + "\n")
+                out.flush()
+            except OSError as e:
+                raise write_error("<stdout>" if out is sys.stdout else "<stream>", e) from None
             return
         try:
             atomic_write(self.path, records.dumps(self.document()) + "\n")
         except OSError as e:
-            raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from None
+            raise write_error(self.path, e, "not written: the file is as it was") from None
 
 
 class JsonWriter(_DocumentWriter):
@@ -179,31 +210,51 @@ class CocoWriter(_DocumentWriter):
 
 
 class FolderWriter(Writer):
-    """Image results as one `<name>.json` per input in a folder, each written atomically."""
+    """Results as one file per item in a folder, each written atomically: for images `<name>.json`."""
 
-    def __init__(self, folder: Path, settings: dict[str, Any], precision: int | None = None) -> None:
-        super().__init__(IMAGE, settings, precision)
+    def __init__(self, folder: Path, settings: dict[str, Any], precision: int | None = None, kind: str = IMAGE
+                 ) -> None:
+        super().__init__(kind, settings, precision)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise OutputError(f"cannot create output folder {folder}: {e.strerror or e}") from None
+            raise write_error(folder, e) from None
         self.folder = folder
 
     def path_for(self, item: str | int) -> Path:
         return self.folder / result_name(item)
 
     def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
-        self._save(item, self.record(item, poses, width, height, time_ms))
+        self._save(item, records.dumps(self.record(item, poses, width, height, time_ms), pretty=True) + "\n")
 
     def error(self, item: str | int, message: str) -> None:
-        self._save(item, records.error_record(item, message))
+        self._save(item, records.dumps(records.error_record(item, message), pretty=True) + "\n")
 
-    def _save(self, item: str | int, record: dict[str, Any]) -> None:
+    def _save(self, item: str | int, text: str) -> None:
         path = self.path_for(item)
         try:
-            atomic_write(path, records.dumps(record, pretty=True) + "\n")
+            atomic_write(path, text)
         except OSError as e:
-            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+            raise write_error(path, e, "not written; the files before it are whole") from None
+
+
+class OpenPoseWriter(FolderWriter):
+    """OpenPose's `--write_json` layout (output.openpose): `<name>_keypoints.json` per image, or
+    `<stem>_<frame:012d>_keypoints.json` per frame of the video `stem`; items that failed get no file."""
+
+    def __init__(self, folder: Path, *, kind: str, min_part_score: float, stem: str | None = None,
+                 precision: int | None = None) -> None:
+        super().__init__(folder, {}, precision, kind)
+        self.min_part_score, self.stem = min_part_score, stem
+
+    def path_for(self, item: str | int) -> Path:
+        return self.folder / openpose_name(item, self.stem)
+
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
+        self._save(item, records.dumps(openpose_document(poses, self.min_part_score, width, height)) + "\n")
+
+    def error(self, item: str | int, message: str) -> None:
+        """OpenPose's layout has no error records: a failed item has no file."""
 
 
 def result_name(item: str | int | Path) -> str:
@@ -216,10 +267,16 @@ _CLASSES: dict[str, type[_LineWriter] | type[_DocumentWriter]] = {
 
 
 def open_writer(fmt: str, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,
-                append: bool = False, precision: int | None = None, inputs: Sequence[str | Path] = ()) -> Writer:
+                append: bool = False, precision: int | None = None, inputs: Sequence[str | Path] = (),
+                min_part_score: float = 0.5, stem: str | None = None) -> Writer:
     """A writer of format `fmt` to `path` (None: `stream`, by default stdout); `append` continues a JSON
     lines or CSV file; `precision` rounds what is written (Pose.rounded); `inputs`, the run's images,
-    give COCO results their image ids."""
+    give COCO results their image ids. OpenPose's format writes the folder `path` (`stem`: the video's
+    name, for frames; `min_part_score`: the lowest score of a part written as seen)."""
+    if fmt in FOLDER_FORMATS:
+        if path is None:
+            raise OutputError(f"--format {fmt} writes a folder of files: give --out FOLDER/")
+        return OpenPoseWriter(path, kind=kind, min_part_score=min_part_score, stem=stem, precision=precision)
     if fmt not in _CLASSES:
         raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     extra = {"image_ids": coco_image_ids(inputs)} if fmt == "coco" and inputs else {}
