@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..decode import DecoderOptions
+from ..inference import InferenceOptions
 from ..output import OutputOptions
 from ..sizing import SizingOptions
 from ..temporal import AcrossFramesOptions
@@ -13,19 +14,20 @@ from ..temporal import AcrossFramesOptions
 
 @dataclass(frozen=True)
 class JobOptions:
-    """What to estimate and keep (sizing, decoder), what a stream remembers (across frames), and how
-    results are written (output)."""
+    """What to estimate and keep (sizing, decoder, and the views the network runs on: inference), what a
+    stream remembers (across frames), and how results are written (output)."""
 
     sizing: SizingOptions = SizingOptions()
     decoder: DecoderOptions = DecoderOptions()
     across: AcrossFramesOptions = AcrossFramesOptions()
     output: OutputOptions = OutputOptions()
+    inference: InferenceOptions = InferenceOptions()
 
     def settings(self, output_stride: int, model: str) -> dict[str, Any]:
         """The settings recorded with every result, so a result says how it was made."""
         decoder = self.decoder.settings()
         return {"model": model, "output_stride": output_stride, "decoder": decoder.pop("decoder"),
-                **self.sizing.settings(), **decoder, "mirror": self.decoder.mirror,
+                **self.sizing.settings(), **self.inference.settings(), **decoder, "mirror": self.decoder.mirror,
                 "min_pose_score": self.decoder.min_pose_score, **self.across.settings(),
                 "precision": self.output.precision}
 
