@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import PoseNetError
 from .keypoints import MIRRORED_EDGE, MIRRORED_PART, NUM_EDGES, NUM_KEYPOINTS
-from .sizing import InputPlan, SizingOptions
+from .sizing import InputPlan, SizingError, SizingOptions
 
 OUTPUT_NAMES = ("heatmap_scores", "offsets", "displacement_fwd", "displacement_bwd")
 Outputs = dict[str, np.ndarray]
@@ -90,11 +90,17 @@ class InferenceOptions:
         """The stride of the grid the fused outputs are on (and decoded at)."""
         return output_stride if self.decode_stride is None else self.decode_stride
 
-    def check(self, output_stride: int) -> InferenceOptions:
-        """These options, if they can work at `output_stride` (so a bad one fails before a model loads)."""
+    def check(self, output_stride: int, sizing: SizingOptions | None = None) -> InferenceOptions:
+        """These options, if they can work at `output_stride` (and each scale of `sizing`, on a typical image),
+        so that a bad one fails before a model loads."""
         d = self.decode_stride
         if d is not None and (d > output_stride or output_stride % d):
             raise InferenceError(f"decode stride must divide the output stride {output_stride} (got {d})")
+        for s in self.scales if sizing is not None else ():
+            try:
+                sizing.scaled(s).check(output_stride)
+            except SizingError as e:
+                raise SizingError(f"at scale {s:g}: {e}") from None
         return self
 
     def settings(self) -> dict[str, Any]:

@@ -243,6 +243,7 @@ BAD_INPUTS = [
     (["image", str(SAMPLE), "--scales", "1;1.5"], "comma-separated"),
     (["video", "{text}", "--scales", "0"], "positive"),
     (["image", str(SAMPLE), "--accurate", "--scales", "1"], "add --flip or --no-flip"),
+    (["image", str(SAMPLE), "--scale-factor", "0.8", "--scales", "1,1.5"], "at scale 1.5: scale factor must be"),
 ]
 
 

@@ -160,7 +160,7 @@ def _inference(v: dict[str, Any], built: dict[str, Any]) -> InferenceOptions:
                                  "--no-flip")
     inference = replace(preset, **given)
     stride = built["model"].known_stride()
-    return inference.check(stride) if stride else inference
+    return inference.check(stride, built["sizing"]) if stride else inference
 
 
 INFERENCE = Group("inference", (
