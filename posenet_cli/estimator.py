@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .decode import TFJS_MULTI, DecoderOptions
+from .inference import InferenceOptions
 from .models import DEFAULT_BACKEND, DEFAULT_MODEL, ModelRef
 from .pose import Pose
 from .sizing import InputPlan, SizingOptions
@@ -52,24 +53,31 @@ class PoseNet:
         self.runner = runner
         self.output_stride = runner.output_stride
 
-    def infer(self, image: np.ndarray, sizing: SizingOptions, bgr: bool = False
-              ) -> tuple[InputPlan, dict[str, np.ndarray]]:
-        """Run the network on one image: the input plan and the four output tensors (batch dim removed)."""
+    def infer(self, image: np.ndarray, sizing: SizingOptions, bgr: bool = False,
+              inference: InferenceOptions = InferenceOptions()) -> tuple[InputPlan, dict[str, np.ndarray]]:
+        """Run the network on one image: the plan to decode with and the four output tensors (batch dim
+        removed), fused from every view `inference` asks for onto its grid (the network's own by default)."""
         image = as_rgb(image, bgr)
-        plan = sizing.plan(image.shape[0], image.shape[1], self.output_stride)
-        outputs = self.runner(plan.prepare(image)[None])
-        return plan, {k: v[0] for k, v in outputs.items()}
+        plans = inference.plans(sizing, image.shape[0], image.shape[1], self.output_stride)
+        outputs = inference.run(self.runner, [plan.prepare(image)[None] for plan in plans])
+        return inference.fuse(plans, [{k: v[0] for k, v in o.items()} for o in outputs], self.output_stride)
 
-    def decode(self, plan: InputPlan, outputs: dict[str, np.ndarray], decoder: DecoderOptions) -> list[Pose]:
-        """Decode one image's outputs into the poses `decoder` keeps, in image pixels."""
-        poses = [plan.to_image(p, decoder.mirror) for p in decoder.decode(outputs, self.output_stride)]
+    def decode(self, plan: InputPlan, outputs: dict[str, np.ndarray], decoder: DecoderOptions,
+               grid_stride: int | None = None) -> list[Pose]:
+        """Decode one image's outputs into the poses `decoder` keeps, in image pixels. `grid_stride`: the
+        outputs' grid (InferenceOptions.grid_stride), the network's output stride unless they were fused
+        onto a finer one."""
+        stride = grid_stride or self.output_stride
+        poses = [plan.to_image(p, decoder.mirror) for p in decoder.decode(outputs, stride)]
         return [p for p in poses if p.score >= decoder.min_pose_score]
 
     def estimate(self, image: np.ndarray, sizing: SizingOptions = SizingOptions(),
-                 decoder: DecoderOptions = DecoderOptions(), *, bgr: bool = False) -> list[Pose]:
-        """Poses in one image: [the single pose] for the single-pose decoder, else the multi-pose list."""
-        plan, outputs = self.infer(image, sizing, bgr)
-        return self.decode(plan, outputs, decoder)
+                 decoder: DecoderOptions = DecoderOptions(), inference: InferenceOptions = InferenceOptions(), *,
+                 bgr: bool = False) -> list[Pose]:
+        """Poses in one image: [the single pose] for the single-pose decoder, else the multi-pose list.
+        `inference=ACCURATE` (posenet_cli.inference) is the command line's --accurate."""
+        plan, outputs = self.infer(image, sizing, bgr, inference)
+        return self.decode(plan, outputs, decoder, inference.grid_stride(self.output_stride))
 
     def estimate_single_pose(
         self,

@@ -63,3 +63,17 @@ SKELETON_NAMES: tuple[tuple[str, str], ...] = (
     ("leftHip", "rightHip"),
 )
 SKELETON: tuple[tuple[int, int], ...] = tuple((PART_IDS[a], PART_IDS[b]) for a, b in SKELETON_NAMES)
+
+
+def _mirror_name(name: str) -> str:
+    """A part's name in a left-right mirrored image: the person's left becomes their right."""
+    for side, other in (("left", "right"), ("right", "left")):
+        if name.startswith(side):
+            return other + name[len(side):]
+    return name
+
+
+# What each part and each pose-chain edge is called in a left-right mirror of the image (nose stays; an edge
+# maps to the edge between its parts' mirrors, also a chain edge): flip testing's channel permutations.
+MIRRORED_PART: tuple[int, ...] = tuple(PART_IDS[_mirror_name(name)] for name in PART_NAMES)
+MIRRORED_EDGE: tuple[int, ...] = tuple(POSE_CHAIN.index((MIRRORED_PART[a], MIRRORED_PART[b])) for a, b in POSE_CHAIN)

@@ -1,8 +1,10 @@
 """A pipelined, batched path for streams of frames: decode, inference and pose decoding overlap.
 
-    reader thread      frames -> network inputs (resize/pad), grouped into batches of equal size
-    inference thread   batches -> the model runner (TensorFlow and LiteRT release the GIL while they compute)
-    caller's thread    outputs -> poses, yielded in frame order (the caller writes JSON, draws, ...)
+    reader thread      frames -> network inputs (resize/pad; one per scale), grouped into batches of equal size
+    inference thread   batches -> the model runner, one call per scale with any mirrored inputs in the same
+                       batch (TensorFlow and LiteRT release the GIL while they compute)
+    caller's thread    outputs -> fused (InferenceOptions) -> poses, yielded in frame order (the caller
+                       writes JSON, draws, ...)
 
 Queues between the stages are bounded, so memory stays flat however long the video is. Results are
 the same as `PoseNet.estimate` one frame at a time (a test checks this on the shared clips). A
@@ -22,6 +24,7 @@ import numpy as np
 from .decode import DecoderOptions
 from .estimator import PoseNet, as_rgb
 from .frames import BrokenFrame, Frame
+from .inference import InferenceOptions
 from .pose import Pose
 from .sizing import InputPlan, SizingOptions
 
@@ -29,6 +32,7 @@ _DONE = object()
 READER_NICENESS = 10
 # What `Pipeline.run` yields, in stream order: a frame with its poses, or a broken frame passed through.
 Result = tuple[Frame, list[Pose]] | BrokenFrame
+Plans = tuple[InputPlan, ...]  # a frame size's input plan at each scale
 
 
 def _lower_priority() -> None:
@@ -56,6 +60,7 @@ class Pipeline:
         net: PoseNet,
         sizing: SizingOptions = SizingOptions(),
         decoder: DecoderOptions = DecoderOptions(),
+        inference: InferenceOptions = InferenceOptions(),
         *,
         batch_size: int = 4,
         queue_batches: int = 2,
@@ -65,17 +70,17 @@ class Pipeline:
         rather than queued, so what is shown stays current; use it with batch_size=1."""
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
-        self.net, self.sizing, self.decoder = net, sizing, decoder
+        self.net, self.sizing, self.decoder, self.inference = net, sizing, decoder, inference
         self.batch_size = batch_size
         self.queue_batches = queue_batches
         self.drop_stale = drop_stale
         self.dropped = 0
-        self._plans: dict[tuple[int, int], InputPlan] = {}
+        self._plans: dict[tuple[int, int], Plans] = {}
 
-    def _plan(self, height: int, width: int) -> InputPlan:
+    def _plan(self, height: int, width: int) -> Plans:
         key = (height, width)
         if key not in self._plans:  # a video has one frame size: plan once, not per frame
-            self._plans[key] = self.sizing.plan(height, width, self.net.output_stride)
+            self._plans[key] = self.inference.plans(self.sizing, height, width, self.net.output_stride)
         return self._plans[key]
 
     def run(self, frames: Iterable[Frame | BrokenFrame], should_stop: Callable[[], bool] = lambda: False
@@ -110,8 +115,9 @@ class Pipeline:
         def read() -> None:
             _lower_priority()
             try:
-                # A batch holds (frame, plan, network input); a broken frame rides along as (frame, None, None).
-                batch: list[tuple[Frame | BrokenFrame, InputPlan | None, np.ndarray | None]] = []
+                # A batch holds (frame, plans, network inputs: one [H, W, 3] per scale); a broken frame rides
+                # along as (frame, None, None).
+                batch: list[tuple[Frame | BrokenFrame, Plans | None, list[np.ndarray] | None]] = []
                 for frame in frames:
                     if stop.is_set():
                         return
@@ -119,12 +125,12 @@ class Pipeline:
                         batch.append((frame, None, None))
                         continue
                     image = as_rgb(frame.image)
-                    plan = self._plan(image.shape[0], image.shape[1])
-                    if any(p not in (None, plan) for _, p, _ in batch):  # a size change ends the batch
+                    plans = self._plan(image.shape[0], image.shape[1])
+                    if any(p not in (None, plans) for _, p, _ in batch):  # a size change ends the batch
                         if not put(prepared, batch):
                             return
                         batch = []
-                    batch.append((frame, plan, plan.prepare(image)))
+                    batch.append((frame, plans, [p.prepare(image) for p in plans]))
                     if sum(p is not None for _, p, _ in batch) == self.batch_size:
                         if not put(prepared, batch):
                             return
@@ -151,7 +157,9 @@ class Pipeline:
                         put(inferred, item)
                         return
                     inputs = [inp for _, _, inp in item if inp is not None]
-                    outputs = self.net.runner(np.stack(inputs)) if inputs else {}
+                    # [n, H, W, 3] per scale -> the fused-to-be outputs [n, h, w, C] per scale
+                    outputs = self.inference.run(self.net.runner, [np.stack(scale) for scale in zip(*inputs)]) \
+                        if inputs else []
                     if not put(inferred, (item, outputs)):
                         return
             except BaseException as e:  # noqa: BLE001 - carried to the caller
@@ -161,6 +169,7 @@ class Pipeline:
                    threading.Thread(target=infer, name="posenet-infer", daemon=True)]
         for t in threads:
             t.start()
+        grid_stride = self.inference.grid_stride(self.net.output_stride)
         try:
             while True:
                 try:
@@ -175,15 +184,16 @@ class Pipeline:
                     raise item.error
                 batch, outputs = item
                 i = 0  # the frame's row in the outputs (broken frames have none)
-                for frame, plan, _ in batch:
+                for frame, plans, _ in batch:
                     if should_stop():
                         return
-                    if plan is None:
+                    if plans is None:
                         yield frame  # type: ignore[misc]
                         continue
-                    one = {k: v[i] for k, v in outputs.items()}
+                    target, one = self.inference.fuse(plans, [{k: v[i] for k, v in o.items()} for o in outputs],
+                                                      self.net.output_stride)
                     i += 1
-                    yield frame, self.net.decode(plan, one, self.decoder)  # type: ignore[misc]
+                    yield frame, self.net.decode(target, one, self.decoder, grid_stride)  # type: ignore[misc]
         finally:
             stop.set()
             for t in threads:

@@ -65,6 +65,18 @@ class SizingOptions:
         checked.plan(513, 513, output_stride)
         return checked
 
+    def scaled(self, factor: float) -> SizingOptions:
+        """The same convention at `factor` times the size: the long edge, the scale factor, or the resolution's
+        sides (rounded to whole pixels; multi-scale testing runs an image at several of these)."""
+        if factor == 1.0:
+            return self
+        if self.scale_factor is not None:
+            return SizingOptions(scale_factor=self.scale_factor * factor)
+        if self.resolution is not None:
+            w, h = parse_resolution(self.resolution)
+            return SizingOptions(resolution=(max(1, round(w * factor)), max(1, round(h * factor))))
+        return SizingOptions(long_edge=max(1, round((self.long_edge or DEFAULT_LONG_EDGE) * factor)))
+
     def settings(self) -> dict[str, object]:
         """The sizing as recorded with results: the convention given and its value."""
         given = {k: getattr(self, k) for k in ("scale_factor", "resolution", "long_edge")}

@@ -147,6 +147,54 @@ def test_webcam_driven_by_a_video_file(env, capsys, shared, tmp_path):
     assert len(records) == 5 and all(len(r["poses"]) == 1 for r in records)
 
 
+def test_accurate_and_its_parts_on_every_path(env, shared, tmp_path, posenet_factory):
+    """--accurate is the core's preset, recorded with results, and image and video give what the Python API
+    gives with it; --flip, --scales and --decode-stride work on the other paths too."""
+    from posenet_cli.decode import DecoderOptions
+    from posenet_cli.inference import ACCURATE
+    from posenet_cli.media.images import read_image
+    from posenet_cli.media.video import VideoReader
+    from posenet_cli.sizing import SizingOptions
+
+    net = posenet_factory("mobilenet-v1-075", 16)
+    photo, clip = shared / "data" / "images" / "coral" / "couple.jpg", shared / "data" / "videos" / "dance.mp4"
+    code, out, err = posenet("image", photo, "--accurate", "--quiet")
+    assert code == 0, err
+    record = json.loads(out)
+    assert {k: record["settings"][k] for k in ("long_edge", "scales", "flip", "decode_stride")} == \
+        {"long_edge": 721, "scales": [0.89, 1.33], "flip": [True, False], "decode_stride": 8}
+    _same_poses(record["poses"], net.estimate(read_image(photo), inference=ACCURATE))
+
+    code, _, err = posenet("video", clip, "--accurate", "--single", "--scale-factor", "0.5", "--end", "0.2",
+                           "--out", tmp_path / "dance.jsonl", "--quiet")
+    assert code == 0, err
+    with VideoReader(clip, end=0.2) as reader:
+        frames = list(reader)
+    records = [json.loads(line) for line in (tmp_path / "dance.jsonl").read_text().splitlines()]
+    assert len(records) == len(frames) > 1
+    for r, frame in zip(records, frames):
+        _same_poses(r["poses"], net.estimate(frame.image, SizingOptions(scale_factor=0.5),
+                                             DecoderOptions(multi=False), ACCURATE))
+
+    code, _, err = posenet("webcam", "--device", shared / "data" / "videos" / "street-5frames.mp4", "--no-display",
+                           "--flip", "--out", tmp_path / "live.jsonl", "--quiet")
+    assert code == 0 and len((tmp_path / "live.jsonl").read_text().splitlines()) == 5, err
+    code, _, err = posenet("batch", photo, "--out-dir", tmp_path / "batch", "--scales", "1,1.5", "--flip",
+                           "--decode-stride", "8", "--workers", "1", "--quiet")
+    assert code == 0, err
+    settings = json.loads((tmp_path / "batch" / "couple.json").read_text())["settings"]
+    assert (settings["scales"], settings["flip"], settings["decode_stride"]) == ([1.0, 1.5], True, 8)
+
+
+def _same_poses(written: list[dict], poses: list) -> None:
+    """Poses as written (0.01 px, scores to 4 places) equal to the API's."""
+    assert len(written) == len(poses)
+    for w, p in zip(written, poses):
+        assert w["score"] == pytest.approx(p.score, abs=1e-4)
+        for k, (x, y, score) in zip(w["keypoints"], p.keypoints):
+            assert (k["position"]["x"], k["position"]["y"], k["score"]) == pytest.approx((x, y, score), abs=0.006)
+
+
 def test_models_list_info_and_convert(env, capsys, tmp_path):
     code, out, _ = posenet("models", "list")
     assert code == 0
@@ -191,6 +239,11 @@ BAD_INPUTS = [
     (["video", "{text}"], "has no frames"),
     (["webcam", "--device", "99", "--no-display"], "cannot open"),
     (["image", str(SHARED / "data" / "videos" / "street-5frames.mp4")], "it is a video; use 'posenet video'"),
+    (["image", str(SAMPLE), "--decode-stride", "3"], "divide the output stride 16"),
+    (["image", str(SAMPLE), "--scales", "1;1.5"], "comma-separated"),
+    (["video", "{text}", "--scales", "0"], "positive"),
+    (["image", str(SAMPLE), "--accurate", "--scales", "1"], "add --flip or --no-flip"),
+    (["image", str(SAMPLE), "--scale-factor", "0.8", "--scales", "1,1.5"], "at scale 1.5: scale factor must be"),
 ]
 
 

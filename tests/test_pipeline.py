@@ -12,6 +12,7 @@ import pytest
 from posenet_cli.decode import DecoderOptions
 from posenet_cli.estimator import PoseNet
 from posenet_cli.frames import BrokenFrame, Frame
+from posenet_cli.inference import ACCURATE, InferenceOptions
 from posenet_cli.media.video import VideoReader
 from posenet_cli.pipeline import Pipeline
 from posenet_cli.sizing import SizingOptions
@@ -40,6 +41,24 @@ def test_pipelined_equals_one_frame_at_a_time(shared: Path, posenet_factory, cli
                 assert p.score == q.score
 
 
+@pytest.mark.parametrize("multi", [False, True], ids=["single", "multi"])
+def test_pipelined_with_extra_views_equals_one_frame_at_a_time(shared: Path, posenet_factory, multi: bool):
+    """--accurate's passes (two scales, one mirrored, a finer grid) batched across frames give what each
+    frame gives alone."""
+    net = posenet_factory("mobilenet-v1-075", 16)
+    sizing, params = SizingOptions(scale_factor=0.5), DecoderOptions(multi=multi)
+    with VideoReader(shared / "data/videos/street-5frames.mp4") as reader:
+        frames = list(reader)
+    expected = [net.estimate(f.image, sizing, params, ACCURATE) for f in frames]
+    got = list(Pipeline(net, sizing, params, ACCURATE, batch_size=4).run(frames))
+    assert [f.index for f, _ in got] == [f.index for f in frames]
+    for (_, poses), want in zip(got, expected):
+        assert len(poses) == len(want)
+        for p, q in zip(poses, want):
+            np.testing.assert_array_equal(p.keypoints, q.keypoints)
+            assert p.score == q.score
+
+
 # ----------------------------------------------------------------------------------------------------
 # Threading behaviour, on a fake network that is fast and deterministic
 
@@ -52,10 +71,12 @@ class _FakeRunner:
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
         self.batches: list[int] = []
+        self.shapes: list[tuple[int, int]] = []
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
         time.sleep(self.delay)
         self.batches.append(len(images))
+        self.shapes.append(images.shape[1:3])
         b, h, w, _ = images.shape
         gh, gw = (h - 1) // 16 + 1, (w - 1) // 16 + 1
         heat = np.zeros((b, gh, gw, 17), np.float32)
@@ -88,6 +109,17 @@ def test_order_and_batches():
     expected = [net.estimate(f.image, SizingOptions(long_edge=97)) for f in frames]
     for (_, got), want in zip(out, expected):
         np.testing.assert_array_equal(got[0].keypoints, want[0].keypoints)
+
+
+def test_extra_views_run_in_the_batch_of_their_frames():
+    net = _fake_net()
+    views = InferenceOptions(scales=(1, 2), flip=(False, True))
+    out = list(Pipeline(net, SizingOptions(long_edge=97), DecoderOptions(multi=False), views, batch_size=4)
+               .run(_frames(6)))
+    assert [f.index for f, _ in out] == list(range(6))
+    # one call per scale and batch of frames, the mirrors in the call of their scale
+    assert net.runner.batches == [4, 8, 2, 4]  # type: ignore[attr-defined]
+    assert net.runner.shapes == [(65, 97), (129, 193)] * 2  # type: ignore[attr-defined]
 
 
 def test_a_size_change_ends_the_batch():

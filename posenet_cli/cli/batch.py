@@ -27,14 +27,14 @@ from ..media.inputs import IMAGE, VIDEO, expand_inputs
 from ..models import ModelRef
 from .common import make_folder
 from .errors import ExitStatus, echo_error, fail
-from .options import ACROSS_FRAMES, DECODER, MODEL, OUTPUT, SIZING, UI_VERBOSE, resume_option, takes
+from .options import ACROSS_FRAMES, DECODER, INFERENCE, MODEL, OUTPUT, SIZING, UI_VERBOSE, resume_option, takes
 from .signals import signals
 from .ui import Ui
 
 SCALE = "Scale"  # the help panel of the options that say where and how wide the job runs
 
 
-@takes(MODEL, SIZING, DECODER, ACROSS_FRAMES, OUTPUT, UI_VERBOSE)
+@takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, OUTPUT, UI_VERBOSE)
 def batch(
     inputs: Annotated[list[str] | None, typer.Argument(help="Images and videos: files, folders, globs, or "
                                                        "@LIST (a file naming one input per line).",

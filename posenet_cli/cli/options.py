@@ -15,7 +15,7 @@ import inspect
 import os
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import typer
 
 from ..decode import DecoderOptions
+from ..inference import InferenceError, InferenceOptions, parse_scales
 from ..jobs import JobOptions
 from ..models import ModelRef, check_stride
 from ..models.runtime import choose_backend
@@ -33,7 +34,7 @@ from ..temporal import AcrossFramesOptions
 from ..tracking import MIN_TRACKED_POSE_SCORE, TrackOptions
 from .ui import Ui
 
-JOB_PARTS = ("sizing", "decoder", "across", "output")  # the groups whose objects make a JobOptions
+JOB_PARTS = ("sizing", "decoder", "across", "output", "inference")  # the groups whose objects make a JobOptions
 _FROM_DEFAULTS: Any = object()  # an Opt's default: the field of the same name in its group's dataclass
 
 
@@ -172,6 +173,42 @@ SIZING = Group("sizing", (
                                                help="tfjs 2.x sizing: pad to the aspect ratio of N or WxH, then "
                                                "resize.")),
 ), _sizing, SizingOptions(), needs=("model",))
+
+# -------------------------------------------------------------------------------------------- inference
+
+
+def _inference(v: dict[str, Any], built: dict[str, Any]) -> InferenceOptions:
+    """--accurate is the core's preset; --scales, --flip and --decode-stride, given with it, replace its own."""
+    preset = InferenceOptions.accurate() if v["accurate"] else InferenceOptions()
+    given = {k: v[k] for k in ("flip", "decode_stride") if v[k] is not None}
+    if v["scales"] is not None:
+        given["scales"] = parse_scales(v["scales"])
+        if not isinstance(preset.flip, bool) and "flip" not in given:
+            raise InferenceError("--accurate mirrors some of its own scales only: with --scales, add --flip or "
+                                 "--no-flip")
+    inference = replace(preset, **given)
+    stride = built["model"].known_stride()
+    return inference.check(stride, built["sizing"]) if stride else inference
+
+
+INFERENCE = Group("inference", (
+    Opt("accurate", bool, typer.Option("--accurate", rich_help_panel="Accuracy", help="More accurate keypoints, "
+                                       "several times slower: the preset chosen by measured COCO keypoint AP "
+                                       "(scales 0.89,1.33 with the smaller mirrored, decoded at stride 8)."),
+        False),
+    Opt("scales", str | None, typer.Option("--scales", show_default=False, rich_help_panel="Accuracy",
+                                           help="Run at these multiples of the input size (e.g. 1,1.5) and fuse "
+                                           "the outputs on the largest one's grid: one network pass each."),
+        None),
+    Opt("flip", bool | None, typer.Option("--flip/--no-flip", show_default=False, rich_help_panel="Accuracy",
+                                          help="Also run each input mirrored (in the same batch) and average "
+                                          "its outputs in: twice the network time."), None),
+    Opt("decode_stride", int | None, typer.Option("--decode-stride", show_default=False, min=1,
+                                                  rich_help_panel="Accuracy",
+                                                  help="Decode on a finer grid than the output stride (e.g. 8 "
+                                                  "at stride 16; the outputs are upsampled): a little more "
+                                                  "accurate, for little time."), None),
+), _inference, InferenceOptions())
 
 # ---------------------------------------------------------------------------------------------- decoder
 

@@ -40,7 +40,7 @@ def run_images(
             break
         try:
             image = read_image(path)
-            poses = net.estimate(image, opts.sizing, opts.decoder)
+            poses = net.estimate(image, opts.sizing, opts.decoder, opts.inference)
         except (MediaError, SizingError) as e:
             summary.errors += 1
             writer.error(str(path), str(e))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..decode import DecoderOptions
+from ..inference import InferenceOptions
 from ..output import OutputOptions
 from ..sizing import SizingOptions
 from ..temporal import AcrossFramesOptions
@@ -13,13 +14,14 @@ from ..temporal import AcrossFramesOptions
 
 @dataclass(frozen=True)
 class JobOptions:
-    """What to estimate and keep (sizing, decoder), what a stream remembers (across frames), and how
-    results are written (output)."""
+    """What to estimate and keep (sizing, decoder, and the views the network runs on: inference), what a
+    stream remembers (across frames), and how results are written (output)."""
 
     sizing: SizingOptions = SizingOptions()
     decoder: DecoderOptions = DecoderOptions()
     across: AcrossFramesOptions = AcrossFramesOptions()
     output: OutputOptions = OutputOptions()
+    inference: InferenceOptions = InferenceOptions()
 
     def settings(self, output_stride: int, model: str, int8: bool = False) -> dict[str, Any]:
         """The settings recorded with every result, so a result says how it was made (an int8 model's
@@ -27,7 +29,7 @@ class JobOptions:
         decoder = self.decoder.settings()
         return {"model": model, **({"int8": True} if int8 else {}), "output_stride": output_stride,
                 "decoder": decoder.pop("decoder"),
-                **self.sizing.settings(), **decoder, "mirror": self.decoder.mirror,
+                **self.sizing.settings(), **self.inference.settings(), **decoder, "mirror": self.decoder.mirror,
                 "min_pose_score": self.decoder.min_pose_score, **self.across.settings(),
                 "precision": self.output.precision}
 

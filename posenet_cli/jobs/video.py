@@ -41,7 +41,7 @@ def run_video(
     ends, and every frame it wrote is whole in every output (its JSON line and its video frame).
     """
     batch_size = 1 if live else batch_size or net.runner.preferred_batch
-    pipeline = Pipeline(net, opts.sizing, opts.decoder, batch_size=batch_size, drop_stale=live)
+    pipeline = Pipeline(net, opts.sizing, opts.decoder, opts.inference, batch_size=batch_size, drop_stale=live)
     across = across or AcrossFrames(opts.across)
     summary = Summary()
     start = last = clock()
