@@ -13,7 +13,7 @@ import numpy as np
 
 from .decode import TFJS_MULTI, DecoderOptions
 from .inference import InferenceOptions
-from .models import DEFAULT_BACKEND, DEFAULT_MODEL, ModelRef
+from .models import DEFAULT_BACKEND, DEFAULT_MODEL, create_model
 from .pose import Pose
 from .sizing import InputPlan, SizingOptions
 
@@ -47,9 +47,8 @@ class PoseNet:
         runner: Runner | None = None,
     ) -> None:
         if runner is None:
-            ref = ModelRef(model, output_stride, None if cache_dir is None else str(cache_dir), base_url,
-                           backend=backend, int8=int8)
-            runner = ref.load(threads=threads)
+            runner = create_model(model, output_stride, cache_dir=cache_dir, base_url=base_url, backend=backend,
+                                  int8=int8, threads=threads)
         self.runner = runner
         self.output_stride = runner.output_stride
 

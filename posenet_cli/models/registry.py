@@ -164,14 +164,15 @@ def create_model(
     base_url: str | None = None,
     backend: str = DEFAULT_BACKEND,
     int8: bool = False,
+    threads: int | None = None,
     reporter: Reporter = SILENT,
 ) -> Runner:
     """A runner for a named model, a tfjs model folder/URL/JSON file, or a SavedModel directory, at
-    `output_stride` (None: a SavedModel's own, else DEFAULT_STRIDE), on `backend`. A SavedModel of another
-    stride than one asked for explicitly is an error."""
+    `output_stride` (None: a SavedModel's own, else DEFAULT_STRIDE), on `backend` with `threads` threads.
+    A SavedModel of another stride than one asked for explicitly is an error."""
     ref = ModelRef(model, output_stride, None if cache_dir is None else str(cache_dir), base_url,
                    backend=backend, int8=int8)
-    return ref.load(reporter)
+    return ref.load(reporter, threads)
 
 
 def ensure_savedmodel(
