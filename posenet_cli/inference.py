@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +26,10 @@ import numpy as np
 
 from .errors import PoseNetError
 from .keypoints import MIRRORED_EDGE, MIRRORED_PART, NUM_EDGES, NUM_KEYPOINTS
+from .models.signature import OUTPUT_NAMES, Runner
 from .sizing import InputPlan, SizingError, SizingOptions
 
-OUTPUT_NAMES = ("heatmap_scores", "offsets", "displacement_fwd", "displacement_bwd")
 Outputs = dict[str, np.ndarray]
-Runner = Callable[[np.ndarray], Mapping[str, np.ndarray]]  # float32 [n, H, W, 3] -> the four [n, h, w, C]
 
 
 class InferenceError(PoseNetError, ValueError):

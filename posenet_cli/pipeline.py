@@ -62,12 +62,15 @@ class Pipeline:
         decoder: DecoderOptions = DecoderOptions(),
         inference: InferenceOptions = InferenceOptions(),
         *,
-        batch_size: int = 4,
+        batch_size: int | None = None,
         queue_batches: int = 2,
         drop_stale: bool = False,
     ) -> None:
-        """`drop_stale` (live cameras): when inference falls behind, the oldest waiting frame is dropped
-        rather than queued, so what is shown stays current; use it with batch_size=1."""
+        """`batch_size`: frames per model call (None: the runner's `preferred_batch`). `drop_stale`
+        (live cameras): when inference falls behind, the oldest waiting frame is dropped rather than queued,
+        so what is shown stays current; use it with batch_size=1."""
+        if batch_size is None:
+            batch_size = net.runner.preferred_batch
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
         self.net, self.sizing, self.decoder, self.inference = net, sizing, decoder, inference

@@ -269,7 +269,7 @@ def make_plan(
     resolution: str | int | tuple[int, int] | None = None,
     long_edge: int | None = None,
 ) -> InputPlan:
-    """Pick the sizing convention from whichever option is given (at most one; long edge 641 if none)."""
+    """Pick the sizing convention from whichever option is given (at most one; DEFAULT_LONG_EDGE if none)."""
     given = [name for name, v in (("scale_factor", scale_factor), ("resolution", resolution),
                                   ("long_edge", long_edge)) if v is not None]
     if len(given) > 1:

@@ -19,6 +19,17 @@ FORBIDDEN = {
     "batch": ("cli",),
 }
 MAX_LINES = 420  # longer modules state why at their top ("Longer than most modules on purpose")
+# Heavy or optional libraries and the only modules that may import them (at any depth of the module): the
+# TensorFlow-free path, `posenet --help` without a runtime, and the optional extras depend on it.
+_MODELS = "posenet_cli.models."
+LIBRARIES = {
+    "tensorflow": {_MODELS + m for m in ("network", "graph_import", "savedmodel", "tflite", "runtime")},
+    "ai_edge_litert": {_MODELS + "litert", _MODELS + "tflite"},
+    "av": {"posenet_cli.media.encoders"},
+    "ray": {"posenet_cli.batch.backends"},
+    "pycocotools": {"posenet_cli.output.evaluate"},
+    "typer": "posenet_cli.cli.", "rich": "posenet_cli.cli.", "tqdm": "posenet_cli.cli.",
+}
 
 
 def module_name(path: Path) -> str:
@@ -113,8 +124,51 @@ def test_no_private_names_cross_modules():
     assert not private
 
 
+def test_heavy_and_optional_libraries_stay_where_they_belong():
+    wrong = []
+    for module, path in MODULES.items():
+        for target, _ in imports(path):
+            library = target.split(".")[0]
+            allowed = LIBRARIES.get(library)
+            if allowed is None:
+                continue
+            ok = module.startswith(allowed) if isinstance(allowed, str) else module in allowed
+            if not ok:
+                wrong.append(f"{module} imports {library}")
+    assert not wrong
+
+
+def test_modules_that_import_tensorflow_are_imported_lazily():
+    """Modules importing TensorFlow at their top may only be imported inside functions elsewhere, so the
+    TensorFlow-free path (LiteRT) never loads it by accident."""
+    def imports_tensorflow(node: ast.stmt) -> bool:
+        if isinstance(node, ast.Import):
+            return any(a.name.split(".")[0] == "tensorflow" for a in node.names)
+        return isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tensorflow"
+
+    eager = {m for m, p in MODULES.items() if any(imports_tensorflow(n) for n in ast.parse(p.read_text()).body)}
+    assert eager  # the check checks something: network, savedmodel, ... do import it at their top
+    wrong = []
+    for module, path in MODULES.items():
+        if module in eager:  # importing TensorFlow itself, it may import its kin at its top
+            continue
+        tree = ast.parse(path.read_text())
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for node in top:
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+                names = [f"{target}.{a.name}" for a in node.names] + [target]
+            else:
+                names = [getattr(node, "module", None) or "", *(a.name for a in node.names)]
+            wrong += [f"{module} imports {n} at its top" for n in names if n in eager and n != module]
+    assert not wrong
+
+
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_modules_stay_readable(module):
     text = MODULES[module].read_text()
     if len(text.splitlines()) > MAX_LINES:
-        assert "Longer than most modules on purpose" in ast.get_docstring(ast.parse(text)), module
+        docstring = ast.get_docstring(ast.parse(text)) or ""
+        assert "Longer than most modules on purpose" in docstring, module

@@ -296,6 +296,22 @@ def test_the_model_cache_is_never_half_written(capsys, weights_url, fault):
     assert len(list(cache.rglob("saved_model.pb"))) == 1
 
 
+def test_the_litert_model_cache_is_never_half_written(fault):
+    """A .tflite that cannot be written into the cache is one WriteError, and leaves no part of it behind."""
+    from posenet_cli.models.litert import publish_model
+
+    savedmodel, cache = fault.out / "savedmodel", fault.out / "cache"
+    savedmodel.mkdir(parents=True)
+    (savedmodel / "saved_model.pb").write_bytes(b"stands in for a SavedModel")
+    with fault.on(total=64 * 1024, per_file=64 * 1024), pytest.raises(WriteError) as failed:
+        publish_model(bytes(1_000_000), savedmodel, cache, "float32", {})
+    message = str(failed.value)
+    assert message.startswith(f"cannot write {cache}/litert/") and fault.cause in message
+    assert message.endswith("(the model cache keeps no part of it)") and "\n" not in message
+    assert not [p for p in cache.rglob("*") if p.is_file()]
+    assert publish_model(bytes(1_000), savedmodel, cache, "float32", {}).stat().st_size == 1_000  # space again
+
+
 # ------------------------------------------------------------------------------ outputs that disappear
 
 

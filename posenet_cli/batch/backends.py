@@ -16,7 +16,7 @@ from ..models.runtime import cpu_count
 from .plan import BatchError, BatchJob, Task
 from .worker import TaskResult, run_task
 
-# Memory one worker process needs at most (its TensorFlow, model and frames); `default_workers` starts no
+# Memory one worker process needs at most (its runtime, model and frames); `default_workers` starts no
 # more workers than half the memory holds. How the default was measured: docs/benchmarks.md, "Batch".
 WORKER_MEMORY = 0.85e9
 
@@ -33,7 +33,8 @@ def default_workers(cores: int | None = None, memory: float | None = None) -> in
 
 
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
-    """TensorFlow threads (intra- and inter-op) for each of `workers` processes: no oversubscription."""
+    """Runtime threads (LiteRT's, or TensorFlow's intra- and inter-op) for each of `workers` processes: no
+    oversubscription."""
     return max(1, (cores or cpu_count()) // max(1, workers))
 
 
@@ -53,17 +54,21 @@ class Backend(Protocol):
 
 
 class InlineBackend:
-    """One worker: this process (TensorFlow with its default threads), no start-up cost."""
+    """One worker: this process, no start-up cost; its runtime on `threads` threads (None: its default, every
+    core)."""
 
     name = "inline"
     workers = 1
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads
 
     def run(self, job: BatchJob, tasks: Sequence[Task], stop: Callable[[], bool],
             on_frame: Callable[[int], None] = lambda n: None) -> Iterator[TaskResult]:
         for task in tasks:
             if stop():
                 return
-            yield run_task(job, task, None, stop, on_frame)
+            yield run_task(job, task, self.threads, stop, on_frame)
 
     def close(self) -> None:
         pass
@@ -90,7 +95,7 @@ def _run_local_task(task: Task) -> TaskResult:
 
 class LocalBackend:
     """`workers` spawned processes on this machine (fewer when there are fewer tasks), each with its
-    own TensorFlow runtime on `threads` threads (default: cores // the processes started). If a
+    own runtime (LiteRT or TensorFlow) on `threads` threads (default: cores // the processes started). If a
     worker process dies, the tasks it took down with it are run again on fresh processes, up to
     `retries` times."""
 
@@ -169,7 +174,7 @@ def _check_reachable(address: str) -> None:
 class RayBackend:
     """The tasks on a Ray cluster (`address`), or on a local Ray runtime started here (None).
 
-    Each task asks Ray for `threads` CPUs and its worker runs TensorFlow on that many threads; a
+    Each task asks Ray for `threads` CPUs and its worker runs its runtime on that many threads; a
     worker process keeps its model loaded for the tasks after. A task whose worker dies is run again
     by Ray, up to `retries` times. `ray` is imported here, not with the package."""
 

@@ -27,14 +27,15 @@ from ..media.inputs import IMAGE, VIDEO, expand_inputs
 from ..models import ModelRef
 from .common import make_folder
 from .errors import ExitStatus, echo_error, fail
-from .options import ACROSS_FRAMES, DECODER, INFERENCE, MODEL, OUTPUT, SIZING, UI_VERBOSE, resume_option, takes
+from .options import ACROSS_FRAMES, DECODER, INFERENCE, MODEL, OUTPUT, SIZING, UI_VERBOSE, resume_option, takes, without
 from .signals import signals
 from .ui import Ui
 
 SCALE = "Scale"  # the help panel of the options that say where and how wide the job runs
 
 
-@takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, OUTPUT, UI_VERBOSE)
+# batch writes <name>.json per image and <name>.jsonl per video: --format is not one of its options.
+@takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, without(OUTPUT, "fmt"), UI_VERBOSE)
 def batch(
     inputs: Annotated[list[str] | None, typer.Argument(help="Images and videos: files, folders, globs, or "
                                                        "@LIST (a file naming one input per line).",
@@ -119,7 +120,7 @@ def batch(
         backend: Any = RayBackend(ray_address or os.environ.get("RAY_ADDRESS") or None, threads=per_task,
                                   retries=retries)
     elif workers == 1 or (not workers_given and len(items) == 1):  # one input: all cores in-process
-        backend = InlineBackend()
+        backend = InlineBackend(threads)
     else:
         backend = LocalBackend(workers, threads, retries=retries)
     bars = _Bars(len(items), ui)

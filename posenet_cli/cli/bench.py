@@ -52,7 +52,12 @@ def bench(
     with console.status("measuring") as status:
         rows = measure(net, clip, job, sizes=square, on_row=lambda row: status.update(
             f"measured {row['what']} {row['input']} batch {row['batch']}"))
-    table = Table(title=f"{model.name}, stride {net.output_stride}", title_justify="left", header_style="bold")
+    from ..models.runtime import choose_backend
+
+    views = job.inference.settings()  # with views beyond one plain pass, the video path runs them all
+    title = (f"{model.name}, stride {net.output_stride}, {choose_backend(model.backend, model.int8)}"
+             f"{' int8' if model.int8 else ''}" + (f"; the video path with {views}" if views else ""))
+    table = Table(title=title, title_justify="left", header_style="bold")
     columns = [c for c in ("what", "input", "batch", "frames/s", "ms/frame", "ratio") if any(c in r for r in rows)]
     for col in columns:
         table.add_column(col)

@@ -15,11 +15,12 @@ from ..models.signature import SIGNATURE_DOC
 from ..sizing import SizingOptions
 from .common import check_output
 from .errors import fail
-from .options import MODEL, MODEL_ARGUMENT, OUTPUT, SIZING, UI, one_option, takes
+from .options import MODEL, MODEL_ARGUMENT, OUTPUT, SIZING, UI, one_option, takes, without
 from .ui import Ui
 
 app = typer.Typer(help="List, download, convert and inspect PoseNet models.", no_args_is_help=True)
 CACHE = one_option(MODEL, "cache_dir")  # all `models list` needs
+SAVEDMODEL = without(MODEL_ARGUMENT, "backend", "int8")  # convert and quantize make and use the SavedModel
 OVERWRITE = one_option(OUTPUT, "overwrite")
 
 
@@ -60,7 +61,7 @@ def models_fetch(*, model: ModelRef, ui: Ui) -> None:
 
 
 @app.command("convert")
-@takes(MODEL_ARGUMENT, OVERWRITE, UI)
+@takes(SAVEDMODEL, OVERWRITE, UI)
 def models_convert(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the SavedModel to.")],
     *,
@@ -106,7 +107,7 @@ def models_info(*, model: ModelRef, ui: Ui) -> None:
 
 
 @app.command("quantize")
-@takes(MODEL_ARGUMENT, SIZING, UI)
+@takes(SAVEDMODEL, SIZING, UI)
 def models_quantize(
     calibration: Annotated[list[Path], typer.Option("--calibration", "-c", show_default=False, help="Photos, "
                                                     "videos or folders like the ones the model will see "

@@ -1,10 +1,10 @@
 """Every option shared by several commands, declared once, in groups: one group per concern (model, sizing,
-decoder, across frames, output, terminal), each building that concern's options object.
+inference, decoder, across frames, output, terminal), each building that concern's options object.
 
 A command is decorated with `@takes(MODEL, SIZING, ...)`: the decorator puts the groups' options into the
 signature Typer reads, and calls the command with the objects the groups built, each as the keyword
 parameter of the group's name (`model: ModelRef`, ...). A command with a `job` parameter gets the sizing,
-decoder, across-frames and output objects together, as one `JobOptions`. Defaults come from the core's
+inference, decoder, across-frames and output objects together, as one `JobOptions`. Defaults come from the core's
 dataclasses, so a default lives in one place; options are checked when they are built (sizing at the
 stride the user chose), before any model is loaded.
 """
@@ -64,6 +64,15 @@ class Group:
         return [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[o.type, o.option],
                                   default=known[o.name] if o.default is _FROM_DEFAULTS else o.default)
                 for o in self.options]
+
+
+def without(group: Group, *names: str) -> Group:
+    """`group` without the options `names` (a command they do not apply to): they build as their defaults."""
+    kept = tuple(o for o in group.options if o.name not in names)
+    dropped = {o.name: getattr(group.defaults, o.name) if o.default is _FROM_DEFAULTS else o.default
+               for o in group.options if o.name in names}
+    return Group(group.name, kept, lambda v, built: group.build({**dropped, **v}, built), group.defaults,
+                 group.needs)
 
 
 def one_option(group: Group, name: str) -> Group:
@@ -208,7 +217,7 @@ INFERENCE = Group("inference", (
                                                   help="Decode on a finer grid than the output stride (e.g. 8 "
                                                   "at stride 16; the outputs are upsampled): a little more "
                                                   "accurate, for little time."), None),
-), _inference, InferenceOptions())
+), _inference, InferenceOptions(), needs=("model", "sizing"))
 
 # ---------------------------------------------------------------------------------------------- decoder
 

@@ -25,7 +25,8 @@ BATCHES = (1, 2, 4, 8)
 
 
 def model_fps(net: PoseNet, inputs: np.ndarray, batch: int, repeats: int = 2) -> float:
-    """Frames per second of the SavedModel alone on prepared float32 inputs [n, h, w, 3], `batch` at a time."""
+    """Frames per second of the model alone (its runner) on prepared float32 inputs [n, h, w, 3], `batch` at
+    a time."""
     if len(inputs) < batch:
         inputs = np.concatenate([inputs] * (batch // len(inputs) + 1))
     net.runner(inputs[:batch])  # warm-up: the first call of a shape sets up its kernels

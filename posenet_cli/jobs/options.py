@@ -1,4 +1,5 @@
-"""A job's options (the four concerns' option objects together) and what a job reports."""
+"""A job's options (the option objects of sizing, inference, decoder, across frames and output together) and
+what a job reports."""
 
 from __future__ import annotations
 

@@ -40,8 +40,8 @@ def run_video(
     in (a resumed run); by default it starts afresh. `stop()` is asked between frames: once true the run
     ends, and every frame it wrote is whole in every output (its JSON line and its video frame).
     """
-    batch_size = 1 if live else batch_size or net.runner.preferred_batch
-    pipeline = Pipeline(net, opts.sizing, opts.decoder, opts.inference, batch_size=batch_size, drop_stale=live)
+    pipeline = Pipeline(net, opts.sizing, opts.decoder, opts.inference, batch_size=1 if live else batch_size,
+                        drop_stale=live)
     across = across or AcrossFrames(opts.across)
     summary = Summary()
     start = last = clock()

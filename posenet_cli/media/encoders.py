@@ -34,7 +34,6 @@ try:
 except ImportError:  # not POSIX
     resource = None  # type: ignore[assignment]
 
-ENCODERS = ("auto", "pyav", "opencv")  # VideoWriter's `encoder`: the best available, or one kind only
 OPENCV_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".webm": "VP80", ".avi": "MJPG"}
 PYAV_CODECS = {".mp4": ("libx264", "libvpx-vp9"), ".m4v": ("libx264",), ".mov": ("libx264",),
                ".webm": ("libvpx-vp9",)}

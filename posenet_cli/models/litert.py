@@ -7,9 +7,10 @@ the fingerprint is of the SavedModel's own files, so a changed SavedModel is con
 beside the `.tflite` records the TensorFlow that converted it, and a float32 model converted by another
 TensorFlow than the installed one is converted again too.
 
-The `.tflite` keeps the SavedModel's dynamic signature: one interpreter runs any image size, its input
-tensor resized only when the size changes (a few ms; nothing for a video). LiteRT gains nothing from
-batches, so its runner asks for batch 1.
+The `.tflite` keeps the SavedModel's dynamic signature: an interpreter runs any input shape once its input
+tensor is resized and allocated (a few ms). The runner keeps one interpreter per shape in use (a video has
+one; flip and multi-scale testing two or three), up to MAX_SHAPES. LiteRT gains nothing from batches, so
+its runner asks for batch 1.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import WriteError, write_error
 from .base import STRIDES, ModelError
 from .runtime import cpu_count, quiet_stderr
 from .signature import INPUT_NAME, METADATA_PATH, OUTPUT_NAMES, as_batch, probe_stride
@@ -36,6 +38,7 @@ PRECISIONS = ("float32", "int8")
 # 2 Conv2d_1_pointwise, 3 Conv2d_2_depthwise, ...), the cheapest set measured with COCO AP within 0.005 of
 # float32 (docs/benchmarks.md, "int8").
 DEFAULT_FLOAT_LAYERS = (0, 1, 3, 5, 7)
+MAX_SHAPES = 4  # interpreters kept allocated at once (each holds its activations: tens of MB at 721 px)
 MODEL_FILE = "model.tflite"
 METADATA_FILE = "posenet.json"
 
@@ -98,9 +101,10 @@ def publish_model(data: bytes, savedmodel: Path, cache: Path, precision: str, me
     """Write a `.tflite` and its metadata into the cache as one folder, renamed into place whole (a
     reader never sees half of it; of two processes converting at once, the first to finish wins)."""
     folder = model_dir(savedmodel, cache, precision)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    tmp: Path | None = None
     try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
         (tmp / MODEL_FILE).write_bytes(data)
         meta = {**savedmodel_metadata(savedmodel), **metadata, "precision": precision,
                 "savedmodel": str(Path(savedmodel).resolve()), "litert_format": FORMAT_VERSION}
@@ -110,10 +114,13 @@ def publish_model(data: bytes, savedmodel: Path, cache: Path, precision: str, me
             shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(OSError):
             os.rename(tmp, folder)
+    except OSError as e:  # a full disk, say: the cache keeps nothing of it
+        raise write_error(folder, e, "the model cache keeps no part of it") from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     if not (folder / MODEL_FILE).is_file():
-        raise ModelError(f"cannot write the LiteRT model to {folder}")
+        raise WriteError(f"cannot write the LiteRT model to {folder}")
     return folder / MODEL_FILE
 
 
@@ -125,15 +132,13 @@ class LiteRTRunner:
 
     def __init__(self, path: Path, threads: int | None = None, metadata: dict[str, Any] | None = None) -> None:
         """`threads`: LiteRT's threads (None: one per core this process may use; LiteRT's own default is 1)."""
-        from ai_edge_litert.interpreter import Interpreter
-
         self.path = Path(path)
         self.threads = threads or cpu_count()
-        try:
-            self._interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
-        except (ValueError, RuntimeError) as e:
-            raise LiteRTError(f"cannot load {self.path}: {str(e).strip().splitlines()[0]}") from None
-        signature = self._interpreter.get_signature_runner()
+        # One interpreter per input shape in use (most recently used last): a video has one shape, but flip
+        # and multi-scale testing alternate two or three, and re-allocating per call would cost each time.
+        self._interpreters: dict[tuple[int, ...], Any] = {}
+        interpreter = self._new_interpreter()
+        signature = interpreter.get_signature_runner()
         inputs, outputs = signature.get_input_details(), signature.get_output_details()
         del signature  # a live SignatureRunner makes every later resize_tensor_input fail
         if INPUT_NAME not in inputs or any(name not in outputs for name in OUTPUT_NAMES):
@@ -141,24 +146,42 @@ class LiteRTRunner:
                               f"has {', '.join(inputs)} -> {', '.join(outputs)}")
         self._input = inputs[INPUT_NAME]["index"]
         self._outputs = {name: outputs[name]["index"] for name in OUTPUT_NAMES}
-        self._shape: tuple[int, ...] | None = None
+        self._spare: Any = interpreter  # made before any shape is known: the first shape takes it
         self.metadata = dict(metadata if metadata is not None else read_model_metadata(self.path.parent))
         self.metadata.setdefault("path", str(self.path))
         stride = self.metadata.get("output_stride")
         self.output_stride: int = int(stride) if stride in STRIDES else self._probe_stride()
 
+    def _new_interpreter(self) -> Any:
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            return Interpreter(model_path=str(self.path), num_threads=self.threads)
+        except (ValueError, RuntimeError) as e:
+            raise LiteRTError(f"cannot load {self.path}: {str(e).strip().splitlines()[0]}") from None
+
+    def _interpreter_for(self, shape: tuple[int, ...]) -> Any:
+        """The interpreter allocated for `shape`, made (and the least recently used one dropped beyond
+        MAX_SHAPES) on first use."""
+        interpreter = self._interpreters.pop(shape, None)
+        if interpreter is None:
+            if len(self._interpreters) >= MAX_SHAPES:
+                del self._interpreters[next(iter(self._interpreters))]
+            interpreter, self._spare = self._spare or self._new_interpreter(), None
+            interpreter.resize_tensor_input(self._input, list(shape), strict=True)
+            # The first allocation applies the XNNPACK delegate, which announces itself on fd 2 from C++.
+            with quiet_stderr("LITERT_VERBOSE", "1"):
+                interpreter.allocate_tensors()
+        self._interpreters[shape] = interpreter
+        return interpreter
+
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """The four outputs for float32 images [b, h, w, 3] (or one [h, w, 3], run as a batch of 1)."""
         images = as_batch(images)
-        if images.shape != self._shape:
-            self._interpreter.resize_tensor_input(self._input, list(images.shape), strict=True)
-            # The first allocation applies the XNNPACK delegate, which announces itself on fd 2 from C++.
-            with quiet_stderr("LITERT_VERBOSE", "1") if self._shape is None else contextlib.nullcontext():
-                self._interpreter.allocate_tensors()
-            self._shape = images.shape
-        self._interpreter.set_tensor(self._input, np.ascontiguousarray(images))
-        self._interpreter.invoke()
-        return {name: self._interpreter.get_tensor(index) for name, index in self._outputs.items()}
+        interpreter = self._interpreter_for(images.shape)
+        interpreter.set_tensor(self._input, np.ascontiguousarray(images))
+        interpreter.invoke()
+        return {name: interpreter.get_tensor(index) for name, index in self._outputs.items()}
 
     def _probe_stride(self) -> int:
         """Output stride of a model without metadata, from the grid of a probe input."""

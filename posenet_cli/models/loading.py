@@ -9,25 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from . import litert
 from .base import ModelError
 from .runtime import choose_backend, quiet_stderr, start_tensorflow, tensorflow_version
+from .signature import Runner
 from .sources import SILENT, Reporter
-
-
-class Runner(Protocol):
-    """What runs a model: float32 RGB images [b, h, w, 3] in, the four output maps out (`signature.py`)."""
-
-    output_stride: int
-    metadata: dict
-    path: Path | None
-    preferred_batch: int  # the batch size that runs fastest per frame
-
-    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
 
 
 def load_runner(savedmodel: Path, cache: Path, backend: str = "auto", *, int8: bool = False, name: str = "",

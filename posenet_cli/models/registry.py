@@ -77,13 +77,6 @@ def _registry() -> dict[str, ModelSpec]:
 MODELS: dict[str, ModelSpec] = _registry()
 
 
-def get_spec(name: str) -> ModelSpec:
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise ModelError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
-
-
 def savedmodel_dir(cache_dir: Path, key: str, output_stride: int) -> Path:
     return cache_dir / "savedmodels" / f"v{CONVERTER_VERSION}" / f"{key}-stride{output_stride}"
 
@@ -136,13 +129,15 @@ class ModelRef:
         SavedModel, and its LiteRT model when LiteRT runs it)."""
         path = ensure_savedmodel(self.name, self.stride, cache_dir=self.cache_dir, base_url=self.base_url,
                                  reporter=reporter)
-        if choose_backend(self.backend, self.int8) == "litert":  # converted here once, not in every worker
+        backend = choose_backend(self.backend, self.int8)  # decided here once: every worker runs the same
+        if backend == "litert":  # converted here once, not in every worker
             try:
                 litert_model(path, sources.cache_root(self.cache_dir), "int8" if self.int8 else "float32", reporter)
             except ModelError:
                 if self.backend != "auto" or self.int8:
-                    raise  # auto falls back on TensorFlow when the workers load it
-        return replace(self, path=str(Path(path).resolve()))
+                    raise
+                backend = "tensorflow"  # auto falls back on TensorFlow
+        return replace(self, path=str(Path(path).resolve()), backend=backend)
 
     def load(self, reporter: Reporter = SILENT, threads: int | None = None) -> Runner:
         """A runner for this model on its backend (from `path` when it exists here, else through the

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -70,3 +70,14 @@ def read_metadata(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return meta if isinstance(meta, dict) else {}
+
+
+class Runner(Protocol):
+    """What runs a model: float32 RGB images [b, h, w, 3] in, the four output maps out (`signature.py`)."""
+
+    output_stride: int
+    metadata: dict
+    path: Path | None
+    preferred_batch: int  # the batch size that runs fastest per frame
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
