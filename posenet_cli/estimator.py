@@ -6,18 +6,19 @@ This is the one core the commands call: sizing, the model runner and the decoder
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .decode import TFJS_MULTI, DecoderOptions
 from .inference import InferenceOptions
-from .models import DEFAULT_BACKEND, DEFAULT_MODEL, create_model
+from .models import DEFAULT_MODEL, LoadOptions, create_model
 from .pose import Pose
 from .sizing import InputPlan, SizingOptions
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's own from Python 3.11
+
     from .models.loading import Runner
 
 
@@ -39,16 +40,13 @@ class PoseNet:
         model: str = DEFAULT_MODEL,
         output_stride: int | None = None,
         *,
-        cache_dir: str | Path | None = None,
-        base_url: str | None = None,
-        backend: str = DEFAULT_BACKEND,
-        int8: bool = False,
-        threads: int | None = None,
         runner: Runner | None = None,
+        **load: Unpack[LoadOptions],
     ) -> None:
+        """`load`: `create_model`'s options (cache_dir, base_url, backend, int8, threads, reporter); `runner`:
+        an already built runner instead (model, stride and `load` are then not used)."""
         if runner is None:
-            runner = create_model(model, output_stride, cache_dir=cache_dir, base_url=base_url, backend=backend,
-                                  int8=int8, threads=threads)
+            runner = create_model(model, output_stride, **load)
         self.runner = runner
         self.output_stride = runner.output_stride
 

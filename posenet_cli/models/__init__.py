@@ -16,7 +16,7 @@ from .base import (
     StrideError,
     check_stride,
 )
-from .registry import MODELS, ModelRef, create_model
+from .registry import MODELS, LoadOptions, ModelRef, create_model
 
 __all__ = ["BACKENDS", "DEFAULT_BACKEND", "DEFAULT_MODEL", "DEFAULT_STRIDE", "MODELS", "STRIDES", "ModelError",
-           "ModelRef", "StrideError", "check_stride", "create_model"]
+           "LoadOptions", "ModelRef", "StrideError", "check_stride", "create_model"]

@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ..errors import unwritable
 from . import sources
@@ -149,6 +149,17 @@ class ModelRef:
                              name=self.name, threads=threads, reporter=reporter)
         _check_stride_matches(self.name, runner.output_stride, self.stride)  # a SavedModel without metadata
         return runner
+
+
+class LoadOptions(TypedDict, total=False):
+    """How `create_model` finds and runs a model, for callers that pass its options on (`PoseNet`)."""
+
+    cache_dir: str | Path | None
+    base_url: str | None
+    backend: str
+    int8: bool
+    threads: int | None
+    reporter: Reporter
 
 
 def create_model(
