@@ -45,6 +45,7 @@ def bench(
         fail(f"--sizes must be comma-separated numbers (got {sizes!r})")
     if clip is not None and not clip.is_file():
         fail(f"cannot open video {str(clip)!r}: no such file")
+    model = model.resolve(ui)  # its backend decided (auto may fall back on TensorFlow), for the title
     net = load_net(model, ui)
     if any(s < 1 or (s - 1) % net.output_stride for s in square):
         fail(f"--sizes must be multiples of the stride plus one, like 257 or 513 (got {sizes})")
@@ -52,10 +53,8 @@ def bench(
     with console.status("measuring") as status:
         rows = measure(net, clip, job, sizes=square, on_row=lambda row: status.update(
             f"measured {row['what']} {row['input']} batch {row['batch']}"))
-    from ..models.runtime import choose_backend
-
     views = job.inference.settings()  # with views beyond one plain pass, the video path runs them all
-    title = (f"{model.name}, stride {net.output_stride}, {choose_backend(model.backend, model.int8)}"
+    title = (f"{model.name}, stride {net.output_stride}, {model.backend}"
              f"{' int8' if model.int8 else ''}" + (f"; the video path with {views}" if views else ""))
     table = Table(title=title, title_justify="left", header_style="bold")
     columns = [c for c in ("what", "input", "batch", "frames/s", "ms/frame", "ratio") if any(c in r for r in rows)]

@@ -87,11 +87,12 @@ def models_info(*, model: ModelRef, ui: Ui) -> None:
     """The model's serving signature, output stride and source, the backend that runs it, and what is cached
     of it (the SavedModel, its LiteRT models)."""
     from ..models.litert import PRECISIONS, cached_model, read_model_metadata
-    from ..models.runtime import choose_backend, tensorflow_version
+    from ..models.runtime import tensorflow_version
     from ..models.sources import cache_root
 
-    runner = model.load(ui)
-    savedmodel = Path(model.resolve(ui).path or "")
+    ref = model.resolve(ui)  # fetched, converted and its backend decided once
+    runner = ref.load(ui)
+    savedmodel = Path(ref.path or "")
     cache = cache_root(model.cache_dir)
     cached: dict[str, object] = {"savedmodel": str(savedmodel)}
     for precision in PRECISIONS:
@@ -101,7 +102,7 @@ def models_info(*, model: ModelRef, ui: Ui) -> None:
             **{k: v for k, v in read_model_metadata(found.parent).items()
                if k in ("tensorflow", "calibration", "calibration_inputs", "float_layers")}}
     info = {"model": model.name, "output_stride": runner.output_stride,
-            "backend": choose_backend(model.backend, model.int8) + (" int8" if model.int8 else ""),
+            "backend": ref.backend + (" int8" if ref.int8 else ""),
             **runner.metadata, "cached": cached, "signature": SIGNATURE_DOC}
     typer.echo(json.dumps(info, indent=2))
 

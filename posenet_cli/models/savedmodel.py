@@ -13,8 +13,6 @@ import errno
 import json
 import os
 import shutil
-import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import first_line, write_error
-from .base import STRIDES
+from .folders import building
 from .signature import (
     INPUT_NAME,
     METADATA_PATH,
@@ -31,7 +29,7 @@ from .signature import (
     SIGNATURE_DOC,
     SIGNATURE_KEY,
     as_batch,
-    probe_stride,
+    output_stride,
     read_metadata,
 )
 from .weights import WeightsError
@@ -62,23 +60,14 @@ def export_savedmodel(module: tf.Module, out_dir: Path, metadata: dict[str, Any]
     meta = {**metadata, **own, "format_version": FORMAT_VERSION, "signature": SIGNATURE_DOC}
 
     kept = "nothing of it is kept; the next run converts it again"
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    except OSError as e:
-        raise write_error(out_dir.parent, e, kept) from None
     concrete = serve.get_concrete_function()
     try:
-        tf.saved_model.save(module, str(tmp), signatures={SIGNATURE_KEY: concrete})
-        (tmp / METADATA_PATH).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / METADATA_PATH).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
-        _replace_dir(tmp, out_dir)
+        with building(out_dir) as tmp:
+            tf.saved_model.save(module, str(tmp), signatures={SIGNATURE_KEY: concrete})
+            (tmp / METADATA_PATH).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / METADATA_PATH).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
     except (OSError, tf.errors.OpError) as e:  # the model is built and traced: what fails here is the writing
-        shutil.rmtree(tmp, ignore_errors=True)
         raise write_error(out_dir, e if isinstance(e, OSError) else _as_os_error(e), kept) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _as_os_error(e: tf.errors.OpError) -> OSError:
@@ -98,31 +87,8 @@ def copy_savedmodel(src: Path, dst: Path) -> None:
         return
     if dst.exists() and not (dst / "saved_model.pb").is_file():
         raise SavedModelError(f"{dst} exists and is not a SavedModel; not replacing it")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
-    try:
+    with building(dst) as tmp:
         shutil.copytree(src, tmp, dirs_exist_ok=True)
-        _replace_dir(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Rename `src` to `dst`; an existing `dst` is moved aside first and removed after."""
-    try:
-        os.rename(src, dst)
-        return
-    except OSError:
-        if not dst.exists():
-            raise
-    old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
-    os.rename(dst, old)
-    try:
-        os.rename(src, dst)
-    except OSError:
-        os.rename(old, dst)  # put the previous model back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 class ModelRunner:
@@ -135,8 +101,7 @@ class ModelRunner:
         self._function = function
         self.metadata = metadata
         self.path = path
-        stride = metadata.get("output_stride")
-        self.output_stride: int = int(stride) if stride in STRIDES else self._probe_stride()
+        self.output_stride = output_stride(self, metadata, SavedModelError)
 
     @classmethod
     def load(cls, path: Path) -> ModelRunner:
@@ -161,13 +126,6 @@ class ModelRunner:
         """The four outputs for float32 images [b, h, w, 3] (or one [h, w, 3], run as a batch of 1)."""
         outputs = self._function(**{INPUT_NAME: tf.convert_to_tensor(as_batch(images))})
         return {name: outputs[name].numpy() for name in OUTPUT_NAMES}
-
-    def _probe_stride(self) -> int:
-        """Output stride of a model without metadata, from the grid of a probe input."""
-        stride, grid = probe_stride(self)
-        if stride is None:
-            raise SavedModelError(f"cannot tell the output stride: {grid}")
-        return stride
 
 
 def _check_signature(function: Any, path: Path) -> None:

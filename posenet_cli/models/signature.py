@@ -56,17 +56,25 @@ def as_batch(images: np.ndarray) -> np.ndarray:
     return images
 
 
-def probe_stride(run: Callable[[np.ndarray], dict[str, np.ndarray]]) -> tuple[int | None, str]:
-    """The output stride of a model without metadata, from the grid it gives a probe input (None when no
-    stride gives that grid), and the grid as text for an error message."""
+def output_stride(run: Callable[[np.ndarray], dict[str, np.ndarray]], metadata: dict[str, Any],
+                  error: type[Exception]) -> int:
+    """A model's output stride: its metadata's, else (a model converted without it) from the grid it gives a
+    probe input; `error` when no stride gives that grid."""
+    stride = metadata.get("output_stride")
+    if stride in STRIDES:
+        return int(stride)
     grid = run(np.zeros((1, PROBE_SIZE, PROBE_SIZE, 3), np.float32))["heatmap_scores"].shape[1:3]
-    return stride_from_grid(*grid), f"a {PROBE_SIZE}px input gave a {grid[0]}x{grid[1]} grid"
+    probed = stride_from_grid(*grid)
+    if probed is None:
+        raise error(f"cannot tell the output stride: a {PROBE_SIZE}px input gave a {grid[0]}x{grid[1]} grid")
+    return probed
 
 
-def read_metadata(path: Path) -> dict[str, Any]:
-    """The metadata JSON of an exported model ({} when absent or unreadable, e.g. a user's own export)."""
+def read_metadata(path: Path, name: str | Path = METADATA_PATH) -> dict[str, Any]:
+    """The metadata JSON `name` of an exported model folder ({} when absent or unreadable, e.g. a user's own
+    export)."""
     try:
-        meta = json.loads((Path(path) / METADATA_PATH).read_text())
+        meta = json.loads((Path(path) / name).read_text())
     except (OSError, ValueError):
         return {}
     return meta if isinstance(meta, dict) else {}

@@ -50,10 +50,11 @@ def convert_float(savedmodel: Path) -> bytes:
 
 
 def quantize_int8(savedmodel: Path, inputs: Iterable[np.ndarray],
-                  float_layers: Sequence[int] | None = DEFAULT_FLOAT_LAYERS) -> bytes:
+                  float_layers: Sequence[int] | None = DEFAULT_FLOAT_LAYERS, float_model: bytes | None = None) -> bytes:
     """The int8 `.tflite` of a SavedModel, calibrated on `inputs` (float32 network inputs [h, w, 3] or
     [1, h, w, 3], as sizing prepares them). `float_layers`: None quantises every layer; a list keeps the four
-    output heads, the sigmoid and those backbone layers (`float_nodes`) in float32."""
+    output heads, the sigmoid and those backbone layers (`float_nodes`) in float32, found in `float_model`
+    (the float32 `.tflite`; converted here when not given)."""
     samples = [np.asarray(x, np.float32).reshape(1, *np.shape(x)[-3:]) for x in inputs]
     if not samples:
         raise ModelError("int8 quantisation needs at least one calibration image")
@@ -68,7 +69,7 @@ def quantize_int8(savedmodel: Path, inputs: Iterable[np.ndarray],
     if float_layers is None:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         return _convert(converter.convert, savedmodel)
-    nodes = float_nodes(convert_float(savedmodel), float_layers)
+    nodes = float_nodes(float_model or convert_float(savedmodel), float_layers)
     with warnings.catch_warnings():  # the debugger runs TensorFlow's own (deprecated) interpreter, and says so
         warnings.simplefilter("ignore", UserWarning)
         debugger = tf.lite.experimental.QuantizationDebugger(

@@ -41,8 +41,8 @@ _MAX_JSON_BYTES = 64 * 1024 * 1024  # the largest official model JSON is under 1
 class WeightsError(ModelError):
     """A model that cannot be read or built: files missing, truncated or malformed, or not usable as asked.
 
-    The model engine's other errors subclass it (graph_import.GraphImportError, network.StrideError,
-    savedmodel.SavedModelError), so one `except WeightsError` reports them all as one-line messages.
+    Reading and building errors subclass it (graph_import.GraphImportError, savedmodel.SavedModelError);
+    every model error, this one included, is a `base.ModelError`.
     """
 
 
