@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import write_error
-from .files import publish, temp_path
+from .files import atomic_write
 from .inputs import VIDEO, MediaError, kind_of
 
 # Images above this many pixels are refused before decoding (an RGB copy of 100 MP is 300 MB, and the
@@ -207,15 +207,10 @@ def write_image(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
         raise MediaError(f"cannot write image '{target}': {_cv_reason(e)}") from None
     if not ok:
         raise MediaError(f"cannot write image '{target}': encoding failed")
-    tmp = temp_path(target)
     try:
-        with open(tmp, "xb") as f:
-            f.write(encoded.tobytes())
-        publish(tmp, target)
+        atomic_write(target, encoded.tobytes())
     except OSError as e:
         raise write_error(target, e, "not written") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _cv_reason(e: cv2.error) -> str:

@@ -22,7 +22,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..errors import WriteError, write_error  # noqa: E402
+from ..errors import WriteError, unwritable, write_error  # noqa: E402
 from ..frames import BrokenFrame, Frame  # noqa: E402
 from .encoders import Encoder, open_encoder, quiet_opencv  # noqa: E402
 from .files import publish, temp_path  # noqa: E402
@@ -258,8 +258,9 @@ class VideoWriter:
                              f"{ext or '(none)'!r} (use {', '.join(VIDEO_EXTENSIONS_OUT)})")
         if not self.path.parent.is_dir():
             raise MediaError(f"cannot write video '{self.path}': directory '{self.path.parent}' does not exist")
-        if not os.access(self.path.parent, os.W_OK):
-            raise MediaError(f"cannot write video '{self.path}': directory '{self.path.parent}' is not writable")
+        reason = unwritable(self.path.parent)  # also a read-only file system or a quota, which os.access misses
+        if reason:
+            raise MediaError(f"cannot write video '{self.path}': directory '{self.path.parent}': {reason}")
         if not (math.isfinite(fps) and fps > 0):
             raise MediaError(f"cannot write video '{self.path}': bad frame rate {fps}")
         if width < 1 or height < 1:

@@ -177,10 +177,11 @@ def annotate(image: np.ndarray, poses: Sequence[Pose], *, mirror: bool = False,
              output: OutputOptions = OutputOptions()) -> np.ndarray:
     """The drawn result of an estimate in `output`'s style: the image (mirrored, when the poses were) or
     a black canvas of its size, with its skeletons."""
+    # Views, not copies: the drawing functions copy their canvas once.
     if output.background == "black":
-        canvas = np.zeros((*image.shape[:2], 3), np.uint8)
+        canvas = np.broadcast_to(np.zeros(3, np.uint8), (*image.shape[:2], 3))
     else:
-        canvas = np.ascontiguousarray(image[:, ::-1]) if mirror else image
+        canvas = image[:, ::-1] if mirror else image
     if output.draw_style == "openpose":
         return draw_openpose(canvas, poses, output.min_part_score)
     return draw_poses(canvas, poses, min_part_score=output.min_part_score)

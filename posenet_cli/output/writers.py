@@ -17,13 +17,13 @@ from typing import Any, BinaryIO, TextIO
 
 from ..errors import OutputError, WriteError, write_error
 from ..media.files import append_whole, atomic_write, removed_while_open
+from ..media.inputs import IMAGE, VIDEO  # what the items are: image paths, or frame indexes
 from ..pose import Pose
 from . import records
 from .openpose import openpose_document, openpose_name
 
 FORMATS = ("json", "jsonl", "csv", "coco", "openpose")
 FOLDER_FORMATS = ("openpose",)  # formats that write a folder of files, never one file or stdout
-IMAGE, VIDEO = "image", "video"  # what the items are: image paths, or frame indexes
 
 
 class Writer:
@@ -64,6 +64,15 @@ class Writer:
         self.close()
 
 
+def _write_stream(stream: TextIO, text: str) -> None:
+    """Write `text` to a stream (stdout, say) and flush it; WriteError if it cannot take it."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except OSError as e:
+        raise write_error("<stdout>" if stream is sys.stdout else "<stream>", e) from None
+
+
 class _LineWriter(Writer):
     """A line format: a file (created, or appended to) or a stream such as stdout, each item written as it
     comes. A file takes each item whole or not at all (media.files.append_whole): after a failed write it
@@ -87,11 +96,7 @@ class _LineWriter(Writer):
     def emit(self, text: str) -> None:
         """Write one item's text, and flush it."""
         if self.file is None:
-            try:
-                self.stream.write(text)
-                self.stream.flush()
-            except OSError as e:
-                raise write_error("<stdout>" if self.stream is sys.stdout else "<stream>", e) from None
+            _write_stream(self.stream, text)
             return
         try:
             append_whole(self.file.fileno(), text.encode("utf-8"))
@@ -156,12 +161,7 @@ class _DocumentWriter(Writer):
 
     def close(self) -> None:
         if self.path is None:
-            out = self.stream or sys.stdout
-            try:
-                out.write(records.dumps(self.document(), pretty=True) + "\n")
-                out.flush()
-            except OSError as e:
-                raise write_error("<stdout>" if out is sys.stdout else "<stream>", e) from None
+            _write_stream(self.stream or sys.stdout, records.dumps(self.document(), pretty=True) + "\n")
             return
         try:
             atomic_write(self.path, records.dumps(self.document()) + "\n")
