@@ -180,8 +180,7 @@ class RayBackend:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, threads: int = 1, retries: int = 3,
-                 num_cpus: int | None = None) -> None:
+    def __init__(self, address: str | None = None, threads: int = 1, retries: int = 3) -> None:
         try:
             import ray
         except ImportError:
@@ -194,7 +193,7 @@ class RayBackend:
 
             kwargs: dict[str, Any] = dict(log_to_driver=False, include_dashboard=False, logging_level=logging.ERROR)
             if address is None:  # "local": a new runtime here, even where RAY_ADDRESS is set
-                address, kwargs["num_cpus"] = "local", num_cpus or cpu_count()
+                address, kwargs["num_cpus"] = "local", cpu_count()
             else:
                 _check_reachable(address)
             try:

@@ -84,7 +84,6 @@ class JobProgress:
     frames: int = 0  # of finished tasks, plus `live`
     frames_total: int = 0
     live: int = 0  # frames of the tasks in hand (where the backend reports them)
-    _shown: float = 0.0
 
 
 class _Assembler:
@@ -220,12 +219,15 @@ def run_batch(job: BatchJob, backend: Backend, *, resume: bool = False,
         reports[t.item].parts = t.parts
     assemblers: dict[int, _Assembler] = {}
 
+    shown = 0.0  # when on_progress was last called from frame_done: at most ten times a second
+
     def frame_done(n: int) -> None:
+        nonlocal shown
         progress.live += n
         progress.frames += n
         now = time.monotonic()
-        if now - progress._shown > 0.1:
-            progress._shown = now
+        if now - shown > 0.1:
+            shown = now
             on_progress(progress)
 
     failure: WriteError | None = None

@@ -5,10 +5,9 @@ byte for byte, as `posenet image ... --out DIR/` or `posenet video ... --out FIL
 from __future__ import annotations
 
 import io
-import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import WriteError, close_all, first_line, write_error
@@ -37,7 +36,6 @@ class TaskResult:
     text: str | None = None
     error: str | None = None
     write_failed: bool = False  # an output could not be written (no space, ...): the job ends
-    pid: int = field(default_factory=os.getpid)
 
 
 _NETS: dict[ModelRef, PoseNet] = {}  # per worker process: each model is loaded once, then reused

@@ -22,12 +22,25 @@ from ..batch import (
     run_batch,
     threads_per_worker,
 )
+from ..frames import FrameSpan
 from ..jobs import JobOptions
 from ..media.inputs import IMAGE, VIDEO, expand_inputs
 from ..models import ModelRef
 from .common import make_folder
 from .errors import ExitStatus, echo_error, fail
-from .options import ACROSS_FRAMES, DECODER, INFERENCE, MODEL, OUTPUT, SIZING, UI_VERBOSE, resume_option, takes, without
+from .options import (
+    ACROSS_FRAMES,
+    DECODER,
+    FRAMES,
+    INFERENCE,
+    MODEL,
+    OUTPUT,
+    SIZING,
+    UI_VERBOSE,
+    resume_option,
+    takes,
+    without,
+)
 from .signals import signals
 from .ui import Ui
 
@@ -35,7 +48,7 @@ SCALE = "Scale"  # the help panel of the options that say where and how wide the
 
 
 # batch writes <name>.json per image and <name>.jsonl per video: --format is not one of its options.
-@takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, without(OUTPUT, "fmt"), UI_VERBOSE)
+@takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, without(OUTPUT, "fmt"), FRAMES, UI_VERBOSE)
 def batch(
     inputs: Annotated[list[str] | None, typer.Argument(help="Images and videos: files, folders, globs, or "
                                                        "@LIST (a file naming one input per line).",
@@ -70,13 +83,10 @@ def batch(
                                                      rich_help_panel=SCALE)] = None,
     retries: Annotated[int, typer.Option("--retries", min=0, help="Runs of a task again when its worker "
                                          "process dies.", rich_help_panel=SCALE)] = 2,
-    start: Annotated[float, typer.Option("--start", min=0.0, help="Videos: start at this second.")] = 0.0,
-    end: Annotated[float | None, typer.Option("--end", min=0.0, help="Videos: stop at this second.",
-                                              show_default=False)] = None,
-    every: Annotated[int, typer.Option("--every", min=1, help="Videos: process every Nth frame.")] = 1,
     resume: Annotated[bool, resume_option("skip the inputs whose output is complete.")] = False,
     *,
     model: ModelRef,
+    frames: FrameSpan,
     job: JobOptions,
     ui: Ui,
 ) -> int:
@@ -97,8 +107,6 @@ def batch(
         fail("give --out-dir DIR: the folder for one output per input and the manifest")
     if job.output.overwrite and resume:
         fail("--overwrite and --resume contradict each other; give one")
-    if end is not None and end <= start:
-        fail(f"--end ({end}) must be after --start ({start})")
     if out_dir.exists() and not out_dir.is_dir():
         fail(f"--out-dir {out_dir} is a file, not a folder")
     for folder, what in ((out_dir, "output folder"), (draw, "drawings folder")):
@@ -111,8 +119,8 @@ def batch(
     workers = workers or default_workers()
     # The model is downloaded and converted here, once, before any worker starts; workers only load it.
     # TensorFlow is imported here only to convert, or later to run in this process.
-    batch_job = make_job(items, out_dir, model.resolve(ui), job, draw_dir=draw, start=start,
-                         end=end, every=every, chunk_frames=chunk_frames, write_by=write_by)
+    batch_job = make_job(items, out_dir, model.resolve(ui), job, draw_dir=draw, start=frames.start,
+                         end=frames.end, every=frames.every, chunk_frames=chunk_frames, write_by=write_by)
     check_outputs(batch_job, resume=resume, overwrite=job.output.overwrite)
     if ray:
         # Threads a task: 1 CPU a task by default, the measured best (docs/benchmarks.md, "Batch").

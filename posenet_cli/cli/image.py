@@ -52,9 +52,7 @@ def image(
     paths = expand_inputs(inputs, kinds=(IMAGE,))
     out, draw = (Path(a) if a is not None else None for a in (out_arg, draw_arg))
     fmt = format_for(out, output.format, "json" if len(paths) == 1 else "jsonl")
-    # Strings, not Paths, up to here: a Path drops the trailing slash that says "a folder".
-    to_dir = fmt in FOLDER_FORMATS or (out_arg is not None and (Path(out_arg).is_dir()
-                                                                or out_arg.endswith(("/", os.sep))))
+    to_dir = fmt in FOLDER_FORMATS or _names_folder(out_arg)
     name = openpose_name if fmt in FOLDER_FORMATS else result_name  # an image's file in the --out folder
     if fmt in FOLDER_FORMATS and out is None:
         fail(f"--format {fmt} writes a folder of files: give --out FOLDER/")
@@ -71,7 +69,7 @@ def image(
         make_folder(out, "output folder")  # type: ignore[arg-type]
     draw_to = None
     if draw is not None:
-        if len(paths) == 1 and not (draw.is_dir() or str(draw_arg).endswith(("/", os.sep))):
+        if len(paths) == 1 and not _names_folder(draw_arg):
             check_output(draw, output.overwrite)
             draw_to = lambda p: draw  # noqa: E731
         else:
@@ -103,6 +101,12 @@ def image(
             return ExitStatus.ERROR
         fail(f"{summary.errors} of {len(paths)} images failed")
     return ExitStatus.SUCCESS
+
+
+def _names_folder(arg: str | None) -> bool:
+    """Whether an output argument names a folder: an existing one, or a path ending in a slash (hence
+    strings, not Paths, up to here: a Path drops the trailing slash)."""
+    return arg is not None and (Path(arg).is_dir() or arg.endswith(("/", os.sep)))
 
 
 def _images_left(paths: list[Path], out: Path | None, to_dir: bool, fmt: str, name: Callable[[Path], str]

@@ -23,11 +23,14 @@ from typing import Annotated, Any
 import typer
 
 from ..decode import DecoderOptions
+from ..frames import FrameSpan
 from ..inference import InferenceError, InferenceOptions, parse_scales
 from ..jobs import JobOptions
-from ..models import ModelRef, check_stride
+from ..media.inputs import MediaError
+from ..models import BACKENDS, ModelRef, check_stride
 from ..models.runtime import choose_backend
-from ..output import OutputOptions
+from ..output import BACKGROUNDS, DRAW_STYLES, OutputOptions
+from ..output.writers import FORMATS
 from ..sizing import DEFAULT_LONG_EDGE, SizingOptions
 from ..smoothing import SmoothOptions
 from ..temporal import AcrossFramesOptions
@@ -124,10 +127,12 @@ def takes(*groups: Group) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 MODEL_HELP = "Model name (see 'posenet models list'), a tfjs model folder/URL, or a SavedModel directory."
 
 
-class Backend(str, Enum):
-    auto = "auto"
-    litert = "litert"
-    tensorflow = "tensorflow"
+def choices(name: str, values: tuple[str, ...]) -> Any:
+    """A str Enum of a core tuple of choices, which is how Typer takes a choice."""
+    return Enum(name, {v: v for v in values}, type=str)
+
+
+Backend = choices("Backend", BACKENDS)
 
 
 def _model(v: dict[str, Any], _: dict[str, Any]) -> ModelRef:
@@ -278,25 +283,30 @@ ACROSS_FRAMES = Group("across", (
         SmoothOptions.d_cutoff),
 ), _across, needs=("decoder",))
 
+# ------------------------------------------------------------------------------------------ video frames
+
+
+def _frames(v: dict[str, Any], _: dict[str, Any]) -> FrameSpan:
+    if v["end"] is not None and v["end"] <= v["start"]:
+        raise MediaError(f"--end ({v['end']}) must be after --start ({v['start']})")
+    return FrameSpan(**v)
+
+
+FRAMES = Group("frames", (
+    Opt("start", float, typer.Option("--start", min=0.0, help="Start at this second.",
+                                     rich_help_panel="Video frames")),
+    Opt("end", float | None, typer.Option("--end", min=0.0, help="Stop at this second.", show_default=False,
+                                          rich_help_panel="Video frames")),
+    Opt("every", int, typer.Option("--every", min=1, help="Process every Nth frame.",
+                                   rich_help_panel="Video frames")),
+), _frames, FrameSpan())
+
 # ----------------------------------------------------------------------------------------------- output
 
 
-class Format(str, Enum):
-    json = "json"
-    jsonl = "jsonl"
-    csv = "csv"
-    coco = "coco"
-    openpose = "openpose"
-
-
-class DrawStyle(str, Enum):  # output.DRAW_STYLES
-    posenet = "posenet"
-    openpose = "openpose"
-
-
-class Background(str, Enum):  # output.BACKGROUNDS
-    image = "image"
-    black = "black"
+Format = choices("Format", FORMATS)
+DrawStyle = choices("DrawStyle", DRAW_STYLES)
+Background = choices("Background", BACKGROUNDS)
 
 
 def _output(v: dict[str, Any], _: dict[str, Any]) -> OutputOptions:

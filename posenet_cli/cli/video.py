@@ -3,15 +3,15 @@ and/or a live window."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from ..errors import close_all
-from ..jobs import JobOptions, run_video
-from ..media.video import VideoReader, VideoWriter, frame_index
+from ..frames import FrameSpan
+from ..jobs import JobOptions, resume_span, run_video
+from ..media.video import VideoReader, VideoWriter
 from ..media.window import Window, display_problem
 from ..models import ModelRef
 from ..output.openpose import last_openpose_frame
@@ -20,7 +20,7 @@ from ..output.writers import FOLDER_FORMATS, VIDEO, format_for, open_writer
 from ..temporal import AcrossFrames
 from .common import check_output, load_net, make_folder
 from .errors import ExitStatus, fail
-from .options import ACROSS_FRAMES, DECODER, INFERENCE, MODEL, OUTPUT, SIZING, UI, resume_option, takes
+from .options import ACROSS_FRAMES, DECODER, FRAMES, INFERENCE, MODEL, OUTPUT, SIZING, UI, resume_option, takes
 from .signals import signals
 from .ui import Ui
 
@@ -28,7 +28,7 @@ DRAW_VIDEO_HELP = ("Write the annotated video: .mp4 (H.264, which browsers play,
                    "OpenCV's mp4v, which they do not), .webm (VP9; VP8 without PyAV) or .avi (MJPG).")
 
 
-@takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, OUTPUT, UI)
+@takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, OUTPUT, FRAMES, UI)
 def video(
     source: Annotated[str, typer.Argument(help="A video file or stream URL.", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Poses file: one JSON line per frame "
@@ -36,14 +36,11 @@ def video(
                                              "for one <stem>_<frame>_keypoints.json per frame.",
                                              show_default=False)] = None,
     draw: Annotated[Path | None, typer.Option("--draw", help=DRAW_VIDEO_HELP, show_default=False)] = None,
-    start: Annotated[float, typer.Option("--start", min=0.0, help="Start at this second.")] = 0.0,
-    end: Annotated[float | None, typer.Option("--end", min=0.0, help="Stop at this second.",
-                                              show_default=False)] = None,
-    every: Annotated[int, typer.Option("--every", min=1, help="Process every Nth frame.")] = 1,
     resume: Annotated[bool, resume_option("keep the complete frames already in --out (JSON lines) and "
                                           "process the rest.")] = False,
     *,
     model: ModelRef,
+    frames: FrameSpan,
     job: JobOptions,
     ui: Ui,
 ) -> int:
@@ -55,10 +52,7 @@ def video(
 
       posenet video in.mp4 --draw annotated.mp4 --start 10 --end 20
     """
-    if end is not None and end <= start:
-        fail(f"--end ({end}) must be after --start ({start})")
-    return stream(source, out, draw, job, model, ui,
-                  start=start, end=end, every=every, resume=resume)
+    return stream(source, out, draw, job, model, ui, frames=frames, resume=resume)
 
 
 @takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, OUTPUT, UI)
@@ -87,7 +81,7 @@ def webcam(
 
 
 def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOptions, model: ModelRef, ui: Ui, *,
-           start: float = 0.0, end: float | None = None, every: int = 1, display: bool = False,
+           frames: FrameSpan = FrameSpan(), display: bool = False,
            resume: bool = False, stdout: bool = True) -> int:
     """The shared body of `video` and `webcam`: JSON lines to `out`, or to stdout when `stdout` and
     nothing else is asked for."""
@@ -111,11 +105,13 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
             records, last = [], last_openpose_frame(out, stem)  # type: ignore[arg-type]
         else:
             records, last = read_jsonl_resume(out)  # type: ignore[arg-type]  # a cut-off last line is removed
-        resumed = _resume_start(source, records, last, across, start, end, every)
-        if resumed is None:
+        left = resume_span(source, last, frames)
+        if left is None:
             ui.say(f"{out} is already complete")
             return ExitStatus.SUCCESS
-        start = resumed
+        if last is not None:
+            across.replay(records)  # tracking and smoothing continue as if never interrupted
+        frames = left
     elif to_dir:
         _check_frames_folder(out, stem, opts.output.overwrite)  # type: ignore[arg-type]
     else:
@@ -125,11 +121,11 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     check_output(draw, opts.output.overwrite)
     net = load_net(model, ui)
     settings = opts.settings(net.output_stride, model.name, model.int8)
-    with VideoReader(source, start=start, end=end, every=every) as reader:
+    with VideoReader(source, start=frames.start, end=frames.end, every=frames.every) as reader:
         writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume, stem=stem,
                              min_part_score=opts.output.min_part_score, precision=opts.output.precision) \
             if out is not None or (stdout and draw is None) else None
-        video = VideoWriter(draw, reader.fps / every, reader.width, reader.height) if draw else None
+        video = VideoWriter(draw, reader.fps / frames.every, reader.width, reader.height) if draw else None
         if video is not None and video.fallback_reason and not video.browser_playable:
             ui.say(f"note: {draw} is {video.codec}, which browsers do not play ({video.fallback_reason}; "
                    f"'pip install av' gives H.264)")
@@ -157,23 +153,3 @@ def _check_frames_folder(folder: Path, stem: str, overwrite: bool) -> None:
         fail(f"{folder} is a file; --format openpose writes a folder")
     if not overwrite and folder.is_dir() and last_openpose_frame(folder, stem) is not None:
         fail(f"{folder} holds OpenPose files of {stem}; pass --overwrite to replace them (or --resume to continue)")
-
-
-def _resume_start(source: str | int, records: list[dict[str, Any]], last: int | None, across: AcrossFrames,
-                  start: float, end: float | None, every: int) -> float | None:
-    """Where a resumed run starts (seconds): after `last`, the last complete frame already written, whose
-    `records` (JSON lines) also rebuild the tracking and smoothing state; None when nothing is left."""
-    if last is None:
-        return start
-    across.replay(records)
-    with VideoReader(source) as probe:
-        if probe.live:
-            fail("--resume needs a video file, not a live source")
-        fps, count = probe.fps, probe.frame_count
-    first = last + every  # the next frame of the same --every grid
-    stop = count or math.inf  # 0: unknown
-    if end is not None:
-        stop = min(stop, frame_index(end, fps))
-    if first >= stop:
-        return None
-    return first / fps

@@ -3,12 +3,15 @@ writer, an annotated video and/or a live window, frame by frame."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from ..estimator import PoseNet
-from ..frames import BrokenFrame, Frame
-from ..media.video import VideoWriter
+from ..frames import BrokenFrame, Frame, FrameSpan
+from ..media.inputs import MediaError
+from ..media.video import VideoReader, VideoWriter, frame_index
 from ..media.window import Window
 from ..output.draw import annotate, draw_fps
 from ..output.writers import Writer
@@ -76,3 +79,20 @@ def run_video(
     summary.stopped = summary.stopped or stop()
     summary.seconds = clock() - start
     return summary
+
+
+def resume_span(source: str | int, last: int | None, frames: FrameSpan) -> FrameSpan | None:
+    """What is left of `frames` of a video file when a run already wrote every frame up to `last` (None:
+    none): the span from the next frame on the same `every` grid, or None when nothing is left. A live
+    source cannot be resumed (MediaError)."""
+    if last is None:
+        return frames
+    with VideoReader(source) as probe:
+        if probe.live:
+            raise MediaError("--resume needs a video file, not a live source")
+        fps, count = probe.fps, probe.frame_count
+    first = last + frames.every
+    stop = count or math.inf  # 0: unknown
+    if frames.end is not None:
+        stop = min(stop, frame_index(frames.end, fps))
+    return None if first >= stop else replace(frames, start=first / fps)
