@@ -203,6 +203,9 @@ def plan_long_edge(height: int, width: int, long_edge: int, output_stride: int) 
     _check_image(height, width)
     if _finite_number(long_edge, "long edge") < output_stride + 1:
         raise SizingError(f"long edge must be at least {output_stride + 1} px at stride {output_stride}")
+    if long_edge > MAX_INPUT_PIXELS:  # no plan could be within the limit (and scaling might overflow floats)
+        raise SizingError(f"long edge {long_edge:g} gives a network input over the limit of "
+                          f"{MAX_INPUT_PIXELS / 1e6:.1f} megapixels; use a smaller size")
     f = long_edge / max(height, width)
     in_h, in_w = nearest_valid_size(height * f, output_stride), nearest_valid_size(width * f, output_stride)
     return _checked(InputPlan(height, width, in_h, in_w), f"long edge {long_edge:g}")
