@@ -17,8 +17,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
+import functools
 import statistics
 import subprocess
 import sys
@@ -36,14 +35,16 @@ from posenet_cli.estimator import PoseNet
 from posenet_cli.jobs import JobOptions
 from posenet_cli.jobs.bench import video_fps
 from posenet_cli.jobs.calibration import calibration_inputs, describe
-from posenet_cli.models.litert import LiteRTRunner
+from posenet_cli.models.litert import DEFAULT_FLOAT_LAYERS, LiteRTRunner
 from posenet_cli.models.loading import quantize_model
+from posenet_cli.output.evaluate import load_annotations, score
 from posenet_cli.output.records import coco_results
 from posenet_cli.resize import resize_bilinear
 from posenet_cli.sizing import SizingOptions
 
 MODEL = "mobilenet-v1-075"
 SIZES = ((353, 641), (513, 513), (257, 257))  # a 720p frame at long edge 641; tfjs 2.x 513; tfjs 1.x default
+SIZING = SizingOptions(long_edge=641)  # the video path, calibration and AP (not the product's default 721)
 ROUNDS = 7
 CLIP = "data/videos/walking-street.mp4"
 PHOTO = "data/images/tfjs-demo/tennis_in_crowd.jpg"
@@ -59,13 +60,17 @@ def calibration_paths() -> list[Path]:
             *sorted(p for p in (data / "videos").glob("*.mp4") if p.name != "street-5frames.mp4")]
 
 
+@functools.cache
+def calibration() -> list[np.ndarray]:
+    return calibration_inputs(calibration_paths(), SIZING, 16)
+
+
 def nets() -> dict[str, PoseNet]:
     """TensorFlow, LiteRT float32 and LiteRT int8 (the default recipe, made here)."""
     out = {"TensorFlow float32": bench_net(MODEL, 16, "tensorflow")[0],
            "LiteRT float32": bench_net(MODEL, 16, "litert")[0]}
     savedmodel = Path(out["TensorFlow float32"].runner.path)
-    paths = calibration_paths()
-    quantize_model(savedmodel, CACHE, calibration_inputs(paths, SizingOptions(), 16), calibration=describe(paths))
+    quantize_model(savedmodel, CACHE, calibration(), calibration=describe(calibration_paths()))
     out["LiteRT int8"] = bench_net(MODEL, 16, "litert", True)[0]
     return out
 
@@ -121,7 +126,7 @@ def video_path(runs: dict[str, PoseNet], rounds: int = 3) -> list[dict[str, Any]
 
     clip = shared_dir() / CLIP
     frames = int(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT))
-    opts = JobOptions(SizingOptions(), DecoderOptions(multi=True))
+    opts = JobOptions(SIZING, DecoderOptions(multi=True))
     tf_op = "TensorFlow float32, resizing with TensorFlow's op instead of numpy"
     cases = {**{name: (net, resize_bilinear) for name, net in runs.items()},
              tf_op: (runs["TensorFlow float32"], tf_resize)}  # the same values (tests/test_sizing.py)
@@ -183,49 +188,41 @@ def cold_start(repeats: int = 5) -> list[dict[str, Any]]:
 
 
 def accuracy(runs: dict[str, PoseNet]) -> list[dict[str, Any]]:
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
     folder = shared_dir() / "data" / "coco-keypoints"
-    with contextlib.redirect_stdout(io.StringIO()):
-        truth = COCO(str(folder / "person_keypoints.json"))
+    truth = load_annotations(folder / "person_keypoints.json")
     ids = sorted(truth.getImgIds())
     images = {i: cv2.imread(str(folder / "images" / truth.imgs[i]["file_name"])) for i in ids}
 
     def ap(net: PoseNet) -> dict[str, str]:
         found: dict[str, list] = {k: [] for k in DECODERS}
         for i in ids:
-            plan, outputs = net.infer(images[i], SizingOptions(), bgr=True)
+            plan, outputs = net.infer(images[i], SIZING, bgr=True)
             for name, decoder in DECODERS.items():
                 found[name] += coco_results(i, net.decode(plan, outputs, decoder))
-        out = {}
-        for name, results in found.items():
-            with contextlib.redirect_stdout(io.StringIO()):
-                evaluation = COCOeval(truth, truth.loadRes(results), "keypoints")
-                evaluation.params.imgIds = ids
-                evaluation.evaluate()
-                evaluation.accumulate()
-                evaluation.summarize()
-            out[f"AP ({name} decoding)"] = f"{evaluation.stats[0]:.3f}"
-        return out
+        return {f"AP ({name} decoding)": f"{score(truth, results, ids)['stats']['AP']:.3f}"
+                for name, results in found.items()}
 
     tf_net = runs["TensorFlow float32"]
     image = np.random.default_rng(0).uniform(0, 255, (1, 353, 641, 3)).astype(np.float32)
     base_cpu = _cpu_ms(tf_net, image)
-    rows = [{"model": name, **ap(runs[name]), "CPU speed-up vs TF": f"{base_cpu / _cpu_ms(runs[name], image):.2f}x"}
-            for name in ("TensorFlow float32", "LiteRT float32")]
+
+    def row(name: str, net: PoseNet) -> dict[str, Any]:
+        return {"model": name, **ap(net), "CPU speed-up vs TF": f"{base_cpu / _cpu_ms(net, image):.2f}x"}
+
+    rows = [row(name, runs[name]) for name in ("TensorFlow float32", "LiteRT float32")]
     from posenet_cli.models.tflite import quantize_int8
 
-    inputs = calibration_inputs(calibration_paths(), SizingOptions(), 16)
     with tempfile.TemporaryDirectory() as tmp:
         for layers in RECIPES:
-            path = Path(tmp) / f"int8-{len(rows)}.tflite"
-            path.write_bytes(quantize_int8(Path(tf_net.runner.path), inputs, layers))
-            net = PoseNet(runner=LiteRTRunner(path, metadata=tf_net.runner.metadata))
             kept = "none" if layers is None else f"heads + layers {','.join(map(str, layers)) or '-'}"
-            rows.append({"model": f"LiteRT int8, float32: {kept}", **ap(net),
-                         "CPU speed-up vs TF": f"{base_cpu / _cpu_ms(net, image):.2f}x"})
-    rows.append({"model": f"(calibration: {len(inputs)} inputs from {describe(calibration_paths())}; "
+            if layers == DEFAULT_FLOAT_LAYERS:
+                net = runs["LiteRT int8"]  # made by nets() from the same calibration
+            else:
+                path = Path(tmp) / f"int8-{len(rows)}.tflite"
+                path.write_bytes(quantize_int8(Path(tf_net.runner.path), calibration(), layers))
+                net = PoseNet(runner=LiteRTRunner(path, metadata=tf_net.runner.metadata))
+            rows.append(row(f"LiteRT int8, float32: {kept}", net))
+    rows.append({"model": f"(calibration: {len(calibration())} inputs from {describe(calibration_paths())}; "
                           f"evaluated on {len(ids)} other photos)"})
     return rows
 

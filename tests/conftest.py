@@ -13,6 +13,7 @@ import http.server
 import importlib.util
 import io
 import os
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ import pytest
 from posenet_cli.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "samples" / "astronaut.png"
 SHARED = Path(os.environ.get("POSENET_SHARED", REPO.parent / "shared"))
 HAVE_SHARED = (SHARED / "models").is_dir() and (SHARED / "reference").is_dir()
 SHARED_REASON = f"needs the shared weights and reference data at {SHARED} (set POSENET_SHARED to point elsewhere)"
@@ -122,3 +124,19 @@ def posenet(*args: object) -> Run:
         code = main([str(a) for a in args])
     assert "Traceback" not in out.getvalue() + err.getvalue()
     return Run(code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(folder: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted on `folder` with mount `options` (e.g. "size=8m", "ro,size=64k") for the duration; the
+    test is skipped, with the reason, where mounting is not permitted (it needs root, as CI runs)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True,
+                          text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

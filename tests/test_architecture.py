@@ -47,6 +47,14 @@ def layer(module: str) -> str:
     return parts[1] if (PACKAGE / parts[1]).is_dir() else "core"
 
 
+def import_target(node: ast.ImportFrom, package: str) -> str:
+    """The module a `from ... import` reads, a relative one resolved against `package`."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def imports(path: Path) -> list[tuple[str, list[str]]]:
     """(module, names) for every import in the file, relative imports resolved, function-level ones included."""
     name = module_name(path)
@@ -54,12 +62,7 @@ def imports(path: Path) -> list[tuple[str, list[str]]]:
     out = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            out.append((target, [a.name for a in node.names]))
+            out.append((import_target(node, package), [a.name for a in node.names]))
         elif isinstance(node, ast.Import):
             out.extend((a.name, []) for a in node.names)
     return out
@@ -157,8 +160,7 @@ def test_modules_that_import_tensorflow_are_imported_lazily():
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
         for node in top:
             if isinstance(node, ast.ImportFrom) and node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
+                target = import_target(node, package)
                 names = [f"{target}.{a.name}" for a in node.names] + [target]
             else:
                 names = [getattr(node, "module", None) or "", *(a.name for a in node.names)]

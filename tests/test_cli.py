@@ -11,18 +11,15 @@ from pathlib import Path
 import cv2
 import pytest
 
-from conftest import SHARED, posenet
-
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "samples" / "astronaut.png"
+from conftest import SAMPLE, SHARED, posenet
 
 
-def test_version(capsys):
+def test_version():
     code, out, _ = posenet("--version")
     assert code == 0 and out.startswith("posenet-cli ")
 
 
-def test_help_lists_commands_and_examples(capsys):
+def test_help_lists_commands_and_examples():
     code, out, _ = posenet("--help")
     assert code == 0 and all(c in out for c in ("image", "video", "webcam", "models"))
     code, out, _ = posenet("image", "--help")
@@ -63,7 +60,7 @@ def test_one_image_prints_one_json_document(env, validator):
     assert 150 < nose["position"]["x"] < 300 and 50 < nose["position"]["y"] < 200  # the astronaut's face
 
 
-def test_a_folder_gives_json_lines_and_drawings(env, capsys, validator, shared, tmp_path):
+def test_a_folder_gives_json_lines_and_drawings(env, validator, shared, tmp_path):
     folder = shared / "data" / "images" / "tfjs-demo"
     code, out, err = posenet("image", folder, "--multi", "--draw", tmp_path / "drawn", "--quiet")
     assert code == 0, err
@@ -76,7 +73,7 @@ def test_a_folder_gives_json_lines_and_drawings(env, capsys, validator, shared, 
     assert drawn == sorted(p.name for p in folder.glob("*.jpg"))
 
 
-def test_out_folder_and_single_drawing(env, capsys, validator, tmp_path):
+def test_out_folder_and_single_drawing(env, validator, tmp_path):
     out_dir = tmp_path / "results"
     out_dir.mkdir()
     code, _, err = posenet("image", SAMPLE, "--out", out_dir, "--draw", tmp_path / "pose.png", "--quiet")
@@ -87,7 +84,7 @@ def test_out_folder_and_single_drawing(env, capsys, validator, tmp_path):
     assert (drawn != cv2.imread(str(SAMPLE))).any()
 
 
-def test_coco_output_loads_in_pycocotools(env, capsys, tmp_path):
+def test_coco_output_loads_in_pycocotools(env, tmp_path):
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -116,7 +113,7 @@ def _as_gt(keypoints: list[float]) -> list[float]:
     return [v if i % 3 != 2 else 2 for i, v in enumerate(keypoints)]
 
 
-def test_video_writes_jsonl_and_a_playable_annotated_copy(env, capsys, validator, shared, tmp_path):
+def test_video_writes_jsonl_and_a_playable_annotated_copy(env, validator, shared, tmp_path):
     clip = shared / "data" / "videos" / "street-5frames.mp4"
     out, drawn = tmp_path / "poses.jsonl", tmp_path / "drawn.mp4"
     code, _, err = posenet("video", clip, "--multi", "--out", out, "--draw", drawn, "--quiet")
@@ -130,14 +127,14 @@ def test_video_writes_jsonl_and_a_playable_annotated_copy(env, capsys, validator
         assert result.get(prop) == source.get(prop)
 
 
-def test_video_to_stdout_with_every_and_end(env, capsys, shared):
+def test_video_to_stdout_with_every_and_end(env, shared):
     clip = shared / "data" / "videos" / "street-5frames.mp4"
     code, out, err = posenet("video", clip, "--every", "2", "--quiet")
     assert code == 0, err
     assert [json.loads(line)["frame"] for line in out.splitlines()] == [0, 2, 4]
 
 
-def test_webcam_driven_by_a_video_file(env, capsys, shared, tmp_path):
+def test_webcam_driven_by_a_video_file(env, shared, tmp_path):
     clip = shared / "data" / "videos" / "street-5frames.mp4"
     out = tmp_path / "live.jsonl"
     code, _, err = posenet("webcam", "--device", clip, "--no-display", "--single", "--mirror", "--out", out,
@@ -195,7 +192,7 @@ def _same_poses(written: list[dict], poses: list) -> None:
             assert (k["position"]["x"], k["position"]["y"], k["score"]) == pytest.approx((x, y, score), abs=0.006)
 
 
-def test_models_list_info_and_convert(env, capsys, tmp_path):
+def test_models_list_info_and_convert(env, tmp_path):
     code, out, _ = posenet("models", "list")
     assert code == 0
     for name in ("mobilenet-v1-050", "mobilenet-v1-075", "mobilenet-v1-101", "mobilenet-v1-100-quant1",
@@ -248,7 +245,7 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize(("args", "message"), BAD_INPUTS)
-def test_bad_input_gets_one_clear_line(env, capsys, tmp_path, args, message):
+def test_bad_input_gets_one_clear_line(env, tmp_path, args, message):
     text = tmp_path / "notes.jpg"
     text.write_text("not an image")
     (tmp_path / "empty").mkdir()
@@ -260,7 +257,7 @@ def test_bad_input_gets_one_clear_line(env, capsys, tmp_path, args, message):
     assert len(err.strip().splitlines()) == 1, err
 
 
-def test_bench_prints_a_table_with_the_video_ratio(env, capsys, shared):
+def test_bench_prints_a_table_with_the_video_ratio(env, shared):
     code, out, err = posenet("bench", shared / "data" / "videos" / "street-5frames.mp4", "--sizes", "33",
                          "--scale-factor", "0.25")
     assert code == 0, err
@@ -273,7 +270,7 @@ def test_bench_prints_a_table_with_the_video_ratio(env, capsys, shared):
     assert code == 1 and "multiples of the stride plus one" in err
 
 
-def test_image_resume_skips_what_is_done(env, capsys, shared, tmp_path):
+def test_image_resume_skips_what_is_done(env, shared, tmp_path):
     folder = shared / "data" / "images" / "tfjs-demo"
     whole, cut = tmp_path / "whole.jsonl", tmp_path / "cut.jsonl"
     assert posenet("image", folder, "--out", whole, "--quiet")[0] == 0
@@ -286,7 +283,7 @@ def test_image_resume_skips_what_is_done(env, capsys, shared, tmp_path):
     assert code == 0 and "already complete" in err
 
 
-def test_per_image_outputs_never_clash_or_overwrite(env, capsys, tmp_path):
+def test_per_image_outputs_never_clash_or_overwrite(env, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
         d.mkdir()

@@ -26,7 +26,7 @@ def lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_track_gives_ids_that_persist(env, capsys, shared, tmp_path, validator):
+def test_track_gives_ids_that_persist(env, shared, tmp_path, validator):
     out, drawn = tmp_path / "t.jsonl", tmp_path / "t.mp4"
     code, _, err = posenet("video", shared / CLIP, "--multi", "--track", "--scale-factor", "0.5",
                         "--end", "2", "--out", out, "--draw", drawn, "--quiet")
@@ -42,7 +42,7 @@ def test_track_gives_ids_that_persist(env, capsys, shared, tmp_path, validator):
     assert cv2.VideoCapture(str(drawn)).get(cv2.CAP_PROP_FRAME_COUNT) == len(records)
 
 
-def test_smooth_keeps_the_raw_positions_and_steadies_them(env, capsys, shared, tmp_path, validator):
+def test_smooth_keeps_the_raw_positions_and_steadies_them(env, shared, tmp_path, validator):
     raw_out, smooth_out = tmp_path / "raw.jsonl", tmp_path / "smooth.jsonl"
     args = ("video", shared / "data/videos/dance.mp4", "--single", "--end", "1.5", "--quiet")
     assert posenet(*args, "--out", raw_out)[0] == 0
@@ -69,7 +69,7 @@ def test_smooth_keeps_the_raw_positions_and_steadies_them(env, capsys, shared, t
     assert shake["smooth"] < 0.6 * shake["raw"]
 
 
-def test_smooth_with_multi_tracks(env, capsys, shared, tmp_path):
+def test_smooth_with_multi_tracks(env, shared, tmp_path):
     out = tmp_path / "s.jsonl"
     code, _, err = posenet("video", shared / "data/videos/street-5frames.mp4", "--multi", "--smooth",
                         "--out", out, "--quiet")
@@ -78,7 +78,7 @@ def test_smooth_with_multi_tracks(env, capsys, shared, tmp_path):
 
 
 @pytest.mark.parametrize("extra", [[], ["--multi", "--track", "--smooth"]], ids=["plain", "track+smooth"])
-def test_resume_after_a_cut_equals_an_uninterrupted_run(env, capsys, shared, tmp_path, extra):
+def test_resume_after_a_cut_equals_an_uninterrupted_run(env, shared, tmp_path, extra):
     args = ["video", shared / CLIP, "--end", "1", "--every", "2", "--scale-factor", "0.5", "--quiet", *extra]
     whole, cut = tmp_path / "whole.jsonl", tmp_path / "cut.jsonl"
     assert posenet(*args, "--out", whole)[0] == 0
@@ -98,7 +98,7 @@ def test_resume_after_a_cut_equals_an_uninterrupted_run(env, capsys, shared, tmp
     (["--resume", "--out", "{out}.jsonl", "--draw", "{out}.mp4"], "cannot continue an annotated video"),
     (["--out", "{out}.jsonl"], "exists; pass --overwrite"),
 ])
-def test_resume_and_overwrite_errors(env, capsys, shared, tmp_path, args, message):
+def test_resume_and_overwrite_errors(env, shared, tmp_path, args, message):
     (tmp_path / "o.jsonl").write_text("")
     code, _, err = posenet("video", shared / CLIP, *[a.format(out=tmp_path / "o") for a in args])
     assert code == 1 and message in err and len(err.strip().splitlines()) == 1
@@ -106,7 +106,7 @@ def test_resume_and_overwrite_errors(env, capsys, shared, tmp_path, args, messag
 
 @pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
                          ids=["SIGINT", "SIGTERM"])
-def test_a_signal_mid_run_keeps_every_finished_frame(env, shared, tmp_path, signum, exit_code, capsys):
+def test_a_signal_mid_run_keeps_every_finished_frame(env, shared, tmp_path, signum, exit_code):
     out, drawn = tmp_path / "p.jsonl", tmp_path / "p.mp4"
     args = ["video", str(shared / CLIP), "--multi", "--scale-factor", "0.5", "--quiet"]
     proc = subprocess.Popen([sys.executable, "-m", "posenet_cli", *args, "--out", str(out), "--draw", str(drawn)],

@@ -205,7 +205,7 @@ def coco_eval(results: list[dict], gt_poses: list[Pose]) -> float:
     return float(ev.stats[0])
 
 
-def test_pycocotools_scores_a_perfect_prediction_1(capsys):
+def test_pycocotools_scores_a_perfect_prediction_1():
     truth = [pose(4), pose(5)]
     assert coco_eval(coco_results(1, truth), truth) == pytest.approx(1.0)
     shifted = [Pose(p.score, p.keypoints + [25, 25, 0]) for p in truth]

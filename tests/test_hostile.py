@@ -26,10 +26,8 @@ import pytest
 
 from posenet_cli.sizing import MAX_INPUT_PIXELS
 
-from conftest import SHARED, posenet
+from conftest import REPO, SAMPLE, SHARED, posenet
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "samples" / "astronaut.png"
 PACKAGE = REPO / "posenet_cli"
 SUMMARY = r"{n} {what}s?, {poses} poses?, \d+\.\d {what}s/s"
 
@@ -169,7 +167,7 @@ IMAGE_CASES = [
 
 @pytest.mark.parametrize(("name", "make", "extra", "message", "size"), [c[1:] for c in IMAGE_CASES],
                          ids=[c[0] for c in IMAGE_CASES])
-def test_one_odd_image(env, capsys, validator, tmp_path, name, make, extra, message, size):
+def test_one_odd_image(env, validator, tmp_path, name, make, extra, message, size):
     """`posenet image FILE --out FILE.json`: a clear per-image line and an error record, or a valid record."""
     path = tmp_path / name
     path.write_bytes(make())
@@ -194,7 +192,7 @@ def test_one_odd_image(env, capsys, validator, tmp_path, name, make, extra, mess
         assert record == {"image": str(path), "error": full}
 
 
-def test_a_fifo_among_the_inputs_is_refused_without_blocking(env, capsys, tmp_path):
+def test_a_fifo_among_the_inputs_is_refused_without_blocking(env, tmp_path):
     fifo = tmp_path / "pipe.jpg"
     os.mkfifo(fifo)
     code, stdout, err = run("image", SAMPLE, fifo, "--out", tmp_path / "res.jsonl")
@@ -216,7 +214,7 @@ def batch(tmp_path: Path) -> list[Path]:
     return [good, cut, zero, gray]
 
 
-def test_bad_images_in_a_batch_are_recorded_and_the_run_goes_on(env, capsys, validator, tmp_path, batch):
+def test_bad_images_in_a_batch_are_recorded_and_the_run_goes_on(env, validator, tmp_path, batch):
     good, cut, zero, gray = batch
     out, drawn = tmp_path / "res.jsonl", tmp_path / "drawn"
     code, stdout, err = run("image", *batch, "--out", out, "--draw", drawn)
@@ -242,7 +240,7 @@ def test_bad_images_in_a_batch_are_recorded_and_the_run_goes_on(env, capsys, val
     assert [json.loads(line) for line in stdout.splitlines()] == records
 
 
-def test_fail_fast_stops_at_the_first_bad_image(env, capsys, tmp_path, batch):
+def test_fail_fast_stops_at_the_first_bad_image(env, tmp_path, batch):
     good, cut, zero, gray = batch
     out = tmp_path / "res.jsonl"
     code, stdout, err = run("image", *batch, "--out", out, "--fail-fast")
@@ -253,7 +251,7 @@ def test_fail_fast_stops_at_the_first_bad_image(env, capsys, tmp_path, batch):
     assert [r["image"] for r in records] == [str(good), str(cut)] and "error" in records[1]
 
 
-def test_a_json_document_keeps_error_records_and_is_written_whole(env, capsys, validator, tmp_path, batch):
+def test_a_json_document_keeps_error_records_and_is_written_whole(env, validator, tmp_path, batch):
     out = tmp_path / "res.json"
     code, _, err = run("image", *batch, "--out", out, "--quiet")
     assert (code, err) == (1, ["posenet: error: 2 of 4 images failed"])
@@ -268,7 +266,7 @@ def test_a_json_document_keeps_error_records_and_is_written_whole(env, capsys, v
 
 
 @pytest.mark.parametrize("command", ["image", "video"])
-def test_an_existing_output_is_refused_and_left_untouched(env, capsys, shared, tmp_path, command):
+def test_an_existing_output_is_refused_and_left_untouched(env, shared, tmp_path, command):
     source = SAMPLE if command == "image" else shared / "data" / "videos" / "street-5frames.mp4"
     out = tmp_path / "poses.jsonl"
     out.write_bytes(b"precious\n")
@@ -282,7 +280,7 @@ def test_an_existing_output_is_refused_and_left_untouched(env, capsys, shared, t
     assert out.read_bytes() != b"precious\n" and len(jsonl(out)) == (1 if command == "image" else 5)
 
 
-def test_an_existing_drawing_is_refused(env, capsys, tmp_path):
+def test_an_existing_drawing_is_refused(env, tmp_path):
     drawn = tmp_path / "drawn.png"
     drawn.write_bytes(b"keep")
     code, stdout, err = run("image", SAMPLE, "--draw", drawn)
@@ -297,7 +295,7 @@ def test_an_existing_drawing_is_refused(env, capsys, tmp_path):
     ["video", "{clip}", "--out", "missing/poses.jsonl"],
     ["video", "{clip}", "--draw", "missing/drawn.mp4"],
 ], ids=["image-out", "folder-json", "image-draw", "video-out", "video-draw"])
-def test_an_output_in_a_missing_folder_writes_nothing_anywhere(env, capsys, shared, tmp_path, monkeypatch, args):
+def test_an_output_in_a_missing_folder_writes_nothing_anywhere(env, shared, tmp_path, monkeypatch, args):
     clip = shared / "data" / "videos" / "street-5frames.mp4"
     monkeypatch.chdir(tmp_path)
     (tmp_path / "keep.txt").write_text("x")
@@ -313,7 +311,7 @@ def test_an_output_in_a_missing_folder_writes_nothing_anywhere(env, capsys, shar
 # ---------------------------------------------------------------------------------- colour types and depths
 
 
-def test_grayscale_rgba_palette_and_16_bit_pngs_give_the_same_poses(env, capsys, tmp_path):
+def test_grayscale_rgba_palette_and_16_bit_pngs_give_the_same_poses(env, tmp_path):
     """Each variant holds the same picture as its 8-bit RGB reference, so the poses must be the same."""
     rgb = cv2.cvtColor(astronaut_bgr(), cv2.COLOR_BGR2RGB)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
@@ -354,7 +352,7 @@ ORIENT = {3: lambda a: a[::-1, ::-1], 6: lambda a: np.rot90(a, -1), 8: lambda a:
 UNORIENT = {3: lambda a: a[::-1, ::-1], 6: lambda a: np.rot90(a, 1), 8: lambda a: np.rot90(a, -1)}
 
 
-def test_exif_rotated_jpegs_give_keypoints_in_the_displayed_frame(env, capsys, tmp_path):
+def test_exif_rotated_jpegs_give_keypoints_in_the_displayed_frame(env, tmp_path):
     upright = np.ascontiguousarray(astronaut_bgr()[:, 64:448])  # 384 wide, 512 high
     names = []
     for o in ORIENT:
@@ -396,7 +394,7 @@ def break_frame(path: Path, k: int) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_a_video_with_a_broken_middle_keeps_the_good_frames(env, capsys, tmp_path):
+def test_a_video_with_a_broken_middle_keeps_the_good_frames(env, tmp_path):
     clip = tmp_path / "clip.avi"
     make_avi(clip, 10)
     break_frame(clip, 5)
@@ -414,7 +412,7 @@ def test_a_video_with_a_broken_middle_keeps_the_good_frames(env, capsys, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "drawn.avi", "poses.jsonl"]
 
 
-def test_a_broken_frame_gets_an_error_record_in_order(env, capsys, tmp_path):
+def test_a_broken_frame_gets_an_error_record_in_order(env, tmp_path):
     clip = tmp_path / "clip.avi"
     make_avi(clip, 10)
     break_frame(clip, 5)
@@ -425,7 +423,7 @@ def test_a_broken_frame_gets_an_error_record_in_order(env, capsys, tmp_path):
     assert set(records[5]) == {"frame", "error"}
 
 
-def test_a_corrupt_h264_middle_is_concealed_or_counted(env, capsys, shared, tmp_path):
+def test_a_corrupt_h264_middle_is_concealed_or_counted(env, shared, tmp_path):
     """FFmpeg conceals damage inside an H.264 stream, so each frame comes out, as a pose line or an error."""
     data = bytearray((shared / "data" / "videos" / "street-5frames.mp4").read_bytes())
     mid = len(data) // 2
@@ -454,7 +452,7 @@ VIDEO_FAILURES = [
 
 @pytest.mark.parametrize(("name", "make", "message"), [c[1:] for c in VIDEO_FAILURES],
                          ids=[c[0] for c in VIDEO_FAILURES])
-def test_an_unusable_video_gets_one_line_and_leaves_nothing(env, capsys, shared, tmp_path, name, make, message):
+def test_an_unusable_video_gets_one_line_and_leaves_nothing(env, shared, tmp_path, name, make, message):
     path = tmp_path / name
     make(path)
     before = tree(tmp_path)
@@ -476,7 +474,7 @@ def test_an_unusable_video_gets_one_line_and_leaves_nothing(env, capsys, shared,
     (["--long-edge", "0"], "long edge must be at least 17 px at stride 16"),
     (["--resolution", "0"], "resolution must be positive (got 0x0)"),
 ])
-def test_sizes_that_cannot_work_are_refused_before_any_work(env, capsys, tmp_path, option, message):
+def test_sizes_that_cannot_work_are_refused_before_any_work(env, tmp_path, option, message):
     code, stdout, err = run("image", SAMPLE, "--out", tmp_path / "p.json", *option)
     assert (code, stdout) == (1, "")
     assert len(err) == 1 and err[0].startswith("posenet: error: " + message)
@@ -531,7 +529,7 @@ def _copy_model(src: Path, dst: Path) -> Path:
     return dst
 
 
-def test_broken_model_folders_get_one_line(env, capsys, shared, tmp_path):
+def test_broken_model_folders_get_one_line(env, shared, tmp_path):
     ckpt = shared / "models" / "weights" / "posenet" / "mobilenet_v1_050"
     cases = []
     cut = _copy_model(ckpt, tmp_path / "cut")
@@ -556,7 +554,7 @@ def test_broken_model_folders_get_one_line(env, capsys, shared, tmp_path):
 
 
 @pytest.mark.parametrize("manifest", ["5", "[1, 2]", '"text"', "null", '{"a": {"filename": "a", "shape": [Infinity]}}'])
-def test_a_manifest_that_is_not_an_object_gets_one_line(env, capsys, tmp_path, manifest):
+def test_a_manifest_that_is_not_an_object_gets_one_line(env, tmp_path, manifest):
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "manifest.json").write_text(manifest)
@@ -564,7 +562,7 @@ def test_a_manifest_that_is_not_an_object_gets_one_line(env, capsys, tmp_path, m
     assert (code, stdout) == (1, "") and len(err) == 1 and err[0].startswith("posenet: error: ")
 
 
-def test_a_broken_manifest_is_named_in_the_error(env, capsys, tmp_path):
+def test_a_broken_manifest_is_named_in_the_error(env, tmp_path):
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "manifest.json").write_text('{"a": ')

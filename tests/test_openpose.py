@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from test_draw import LAYOUT, figure
+from test_video_out import frames_of
 
 from posenet_cli.media.inputs import IMAGE
 from posenet_cli.output import OutputOptions
@@ -73,7 +74,7 @@ def test_video_frames_get_twelve_digit_names(tmp_path):
         "my clip_000000000000_keypoints.json", "my clip_000000000012_keypoints.json"]
 
 
-def test_openpose_needs_a_folder(env, capsys, shared):
+def test_openpose_needs_a_folder(env, shared):
     code, _, err = posenet("image", shared / "data/images/coral/couple.jpg", "--format", "openpose")
     assert code == 1 and err == "posenet: error: --format openpose writes a folder of files: give --out FOLDER/\n"
 
@@ -118,7 +119,7 @@ def test_posenet_style_on_black_and_openpose_style_on_the_image():
 # ------------------------------------------------------------------------------------------- end to end
 
 
-def test_image_folder_to_openpose_files_matches_the_json_lines(env, capsys, shared, tmp_path):
+def test_image_folder_to_openpose_files_matches_the_json_lines(env, shared, tmp_path):
     photos = shared / "data/images/tfjs-demo"
     jsonl = tmp_path / "poses.jsonl"
     assert posenet("image", photos, "--multi", "--out", jsonl, "--quiet")[0] == 0
@@ -142,7 +143,7 @@ def test_image_folder_to_openpose_files_matches_the_json_lines(env, capsys, shar
         assert (drawn.max(axis=2) < 16).mean() > 0.5  # a pose image: black but for the skeletons (JPEG)
 
 
-def test_video_to_openpose_files_with_track_ids(env, capsys, shared, tmp_path):
+def test_video_to_openpose_files_with_track_ids(env, shared, tmp_path):
     clip = shared / "data/videos/street-5frames.mp4"
     jsonl = tmp_path / "poses.jsonl"
     args = ("video", clip, "--multi", "--track", "--quiet")
@@ -156,9 +157,6 @@ def test_video_to_openpose_files_with_track_ids(env, capsys, shared, tmp_path):
     for record, name in zip(records, names):
         doc = json.loads((tmp_path / "op" / name).read_text())
         assert [p["person_id"] for p in doc["people"]] == [[p.get("id", -1)] for p in record["poses"]]  # untracked: -1
-    capture = cv2.VideoCapture(str(tmp_path / "pose.mp4"))
-    frames = []
-    while (ok := capture.read())[0]:
-        frames.append(ok[1])
+    frames = frames_of(tmp_path / "pose.mp4")
     assert len(frames) == len(records) and frames[0].shape[:2] == (540, 960)
     assert all((f.max(axis=2) < 16).mean() > 0.8 for f in frames)  # pose frames: mostly black

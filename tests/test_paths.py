@@ -4,15 +4,13 @@ written fails at once with one `posenet: error:` line naming it, exit status 1, 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, posenet
+from conftest import SAMPLE, mounted_tmpfs, posenet
 
-SAMPLE = REPO / "samples" / "astronaut.png"
 CLIP = "data/videos/street-5frames.mp4"
 
 
@@ -27,14 +25,8 @@ def readonly(tmp_path: Path) -> Iterator[Path]:
         yield folder
         folder.chmod(0o755)
         return
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs as root here: {mounted.stderr.strip()}")
-    try:
+    with mounted_tmpfs(folder, "ro,size=64k"):
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 CASES = {

@@ -21,42 +21,28 @@ CLIPS = [("data/videos/street-5frames.mp4", None), ("data/videos/walking-street.
          ("data/videos/dance.mp4", 1.0)]
 
 
-@pytest.mark.parametrize("clip,end", CLIPS, ids=[Path(c).stem for c, _ in CLIPS])
+VIEWS = {"plain": InferenceOptions(), "accurate": ACCURATE}  # --accurate: two scales, one mirrored, a finer grid
+
+
+@pytest.mark.parametrize("clip,end,views", [(*c, "plain") for c in CLIPS] + [(CLIPS[0][0], None, "accurate")],
+                         ids=[Path(c).stem for c, _ in CLIPS] + ["street-5frames-accurate"])
 @pytest.mark.parametrize("multi", [False, True], ids=["single", "multi"])
 def test_pipelined_equals_one_frame_at_a_time(shared: Path, posenet_factory, clip: str, end: float | None,
-                                              multi: bool):
+                                              views: str, multi: bool):
+    """Batching frames (and, with extra views, their passes) across frames changes nothing, bit for bit."""
     net = posenet_factory("mobilenet-v1-075", 16)
-    sizing = SizingOptions(scale_factor=0.5)
-    params = DecoderOptions(multi=multi)
+    sizing, params, inference = SizingOptions(scale_factor=0.5), DecoderOptions(multi=multi), VIEWS[views]
     with VideoReader(shared / clip, end=end) as reader:
         frames = list(reader)
-    expected = [net.estimate(f.image, sizing, params) for f in frames]
+    expected = [net.estimate(f.image, sizing, params, inference) for f in frames]
     for batch_size in (1, 4):  # 4 leaves a partial last batch on these clips
-        got = list(Pipeline(net, sizing, params, batch_size=batch_size).run(frames))
+        got = list(Pipeline(net, sizing, params, inference, batch_size=batch_size).run(frames))
         assert [f.index for f, _ in got] == [f.index for f in frames]
         for (_, poses), want in zip(got, expected):
             assert len(poses) == len(want)
-            for p, q in zip(poses, want):  # bit for bit: batching changes nothing
+            for p, q in zip(poses, want):
                 np.testing.assert_array_equal(p.keypoints, q.keypoints)
                 assert p.score == q.score
-
-
-@pytest.mark.parametrize("multi", [False, True], ids=["single", "multi"])
-def test_pipelined_with_extra_views_equals_one_frame_at_a_time(shared: Path, posenet_factory, multi: bool):
-    """--accurate's passes (two scales, one mirrored, a finer grid) batched across frames give what each
-    frame gives alone."""
-    net = posenet_factory("mobilenet-v1-075", 16)
-    sizing, params = SizingOptions(scale_factor=0.5), DecoderOptions(multi=multi)
-    with VideoReader(shared / "data/videos/street-5frames.mp4") as reader:
-        frames = list(reader)
-    expected = [net.estimate(f.image, sizing, params, ACCURATE) for f in frames]
-    got = list(Pipeline(net, sizing, params, ACCURATE, batch_size=4).run(frames))
-    assert [f.index for f, _ in got] == [f.index for f in frames]
-    for (_, poses), want in zip(got, expected):
-        assert len(poses) == len(want)
-        for p, q in zip(poses, want):
-            np.testing.assert_array_equal(p.keypoints, q.keypoints)
-            assert p.score == q.score
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -116,7 +116,7 @@ def test_odd_sizes_lose_a_row_and_a_column(tmp_path):
     assert len(frames) == 10 and frames[0].shape == (48, 64, 3)
 
 
-def test_video_draw_is_h264_and_says_when_it_is_not(env, capsys, shared, tmp_path, monkeypatch):
+def test_video_draw_is_h264_and_says_when_it_is_not(env, shared, tmp_path, monkeypatch):
     clip = shared / "data" / "videos" / "street-5frames.mp4"
     code, _, err = posenet("video", clip, "--draw", tmp_path / "a.mp4")
     assert code == 0 and "browsers" not in err

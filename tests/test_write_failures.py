@@ -27,7 +27,7 @@ from posenet_cli.media.inputs import IMAGE
 from posenet_cli.output.writers import VIDEO, open_writer
 from posenet_cli.pose import Pose
 
-from conftest import posenet
+from conftest import mounted_tmpfs, posenet
 
 CLIP = "data/videos/street-5frames.mp4"
 PHOTOS = "data/images/tfjs-demo"
@@ -81,14 +81,8 @@ def tmpfs(tmp_path) -> Iterator[Path]:
     """An 8 MiB tmpfs mounted for this test; skipped, with the reason, where mounting is not permitted."""
     mount = tmp_path / "tmpfs"
     mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root); the file-size-limit cases still run")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with mounted_tmpfs(mount, "size=8m"):  # where it cannot be mounted, the file-size-limit cases still run
+        yield mount
 
 
 @pytest.fixture(params=["full-disk", "file-size-limit"])
@@ -122,7 +116,7 @@ def no_temp_files(folder: Path) -> None:
     (("image", PHOTOS, "--multi"), "poses.jsonl", 40960, 40000, b"\n", "--resume"),
     (("video", CLIP, "--multi"), "poses.csv", 8192, 10000, b"\r\n", "--overwrite"),  # CSV is not continued: rerun
 ], ids=["video-jsonl", "image-jsonl", "video-csv"])
-def test_line_formats_end_at_a_whole_record_and_continue(env, capsys, shared, fault, tmp_path, args, name, total,
+def test_line_formats_end_at_a_whole_record_and_continue(env, shared, fault, tmp_path, args, name, total,
                                                          per_file, line_end, again):
     args = (args[0], shared / args[1], *args[2:], "--quiet")
     ref = tmp_path / name
@@ -142,7 +136,7 @@ def test_line_formats_end_at_a_whole_record_and_continue(env, capsys, shared, fa
 # -------------------------------------------------------------------------------------- whole documents
 
 
-def test_coco_is_written_whole_or_not_at_all(env, capsys, shared, fault, tmp_path):
+def test_coco_is_written_whole_or_not_at_all(env, shared, fault, tmp_path):
     args = ("image", shared / PHOTOS, "--multi", "--format", "coco", "--quiet")
     ref = tmp_path / "ref.json"
     assert posenet(*args, "--out", ref)[0] == 0
@@ -156,7 +150,7 @@ def test_coco_is_written_whole_or_not_at_all(env, capsys, shared, fault, tmp_pat
 
 
 @pytest.mark.parametrize("fmt", ["json", "openpose"])
-def test_result_folders_hold_whole_files_and_resume(env, capsys, shared, fault, tmp_path, fmt):
+def test_result_folders_hold_whole_files_and_resume(env, shared, fault, tmp_path, fmt):
     args = ("image", shared / PHOTOS, "--multi", "--format", fmt, "--quiet")
     ref = tmp_path / "ref"
     assert posenet(*args, "--out", f"{ref}/")[0] == 0
@@ -176,7 +170,7 @@ def test_result_folders_hold_whole_files_and_resume(env, capsys, shared, fault, 
     assert tree(out) == tree(ref)
 
 
-def test_video_openpose_folder_resumes(env, capsys, shared, fault, tmp_path):
+def test_video_openpose_folder_resumes(env, shared, fault, tmp_path):
     args = ("video", shared / CLIP, "--multi", "--format", "openpose", "--quiet")
     ref = tmp_path / "ref"
     assert posenet(*args, "--out", ref)[0] == 0
@@ -196,7 +190,7 @@ def test_video_openpose_folder_resumes(env, capsys, shared, fault, tmp_path):
 
 
 @pytest.mark.parametrize("pyav", [True, False], ids=["pyav", "opencv"])
-def test_annotated_video_is_removed_and_said_so(env, capsys, shared, fault, monkeypatch, pyav):
+def test_annotated_video_is_removed_and_said_so(env, shared, fault, monkeypatch, pyav):
     if not pyav:  # OpenCV's writer, which fails silently unless checked
         monkeypatch.setitem(sys.modules, "av", None)
     drawn = fault.out / "drawn.mp4"
@@ -207,7 +201,7 @@ def test_annotated_video_is_removed_and_said_so(env, capsys, shared, fault, monk
     assert cv2.VideoCapture(str(drawn)).get(cv2.CAP_PROP_FRAME_COUNT) == 5
 
 
-def test_json_lines_failing_first_leaves_a_video_of_the_same_frames(env, capsys, shared, tmpfs):
+def test_json_lines_failing_first_leaves_a_video_of_the_same_frames(env, shared, tmpfs):
     disk = FullDisk(tmpfs)
     out, drawn = disk.out / "poses.jsonl", disk.out / "drawn.mp4"
     with disk.on(total=120_000, per_file=0):
@@ -221,7 +215,7 @@ def test_json_lines_failing_first_leaves_a_video_of_the_same_frames(env, capsys,
     no_temp_files(disk.out)
 
 
-def test_drawn_images_are_whole_and_resume_redraws_what_is_missing(env, capsys, shared, fault, tmp_path):
+def test_drawn_images_are_whole_and_resume_redraws_what_is_missing(env, shared, fault, tmp_path):
     photos = shared / PHOTOS
     assert posenet("image", photos, "--multi", "--out", tmp_path / "ref.jsonl", "--draw", f"{tmp_path}/ref/",
                    "--quiet")[0] == 0
@@ -243,7 +237,7 @@ def test_drawn_images_are_whole_and_resume_redraws_what_is_missing(env, capsys, 
 
 
 @pytest.mark.parametrize("write_by", ["driver", "workers"])
-def test_batch_records_the_failure_and_resume_does_only_what_is_missing(env, capsys, shared, fault, tmp_path,
+def test_batch_records_the_failure_and_resume_does_only_what_is_missing(env, shared, fault, tmp_path,
                                                                         write_by):
     # Every input one item of work (the clip at --every 5 is one frame), so they run in the order given.
     inputs = [shared / PHOTOS / "tennis.jpg", shared / PHOTOS / "skiing.jpg", shared / CLIP]
@@ -280,7 +274,7 @@ def test_batch_records_the_failure_and_resume_does_only_what_is_missing(env, cap
 # ------------------------------------------------------------------------------------------- model cache
 
 
-def test_the_model_cache_is_never_half_written(capsys, weights_url, fault):
+def test_the_model_cache_is_never_half_written(weights_url, fault):
     cache = fault.out / "cache"
     fetch = ("models", "fetch", "mobilenet-v1-050", "--cache-dir", cache, "--base-url", weights_url)
     # A full disk stops the weights' download; a 1.5 MB limit lets the weights in (1 MB files at most) and
@@ -360,7 +354,7 @@ def strict(text: bytes) -> list[dict]:
     return records
 
 
-def test_latin1_file_names_give_valid_utf8_records(env, capsys, shared, tmp_path, monkeypatch):
+def test_latin1_file_names_give_valid_utf8_records(env, shared, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     photos = Path(os.fsdecode(b"fotos"))
     photos.mkdir()

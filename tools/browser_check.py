@@ -4,10 +4,10 @@
 
 Needs Debian's `chromium` (apt-get install chromium). The files are served on 127.0.0.1; the page waits for
 each video's `canplaythrough` (or an error, or 15 s), plays it for half a second, draws the frame into a
-canvas (a non-black mean proves it decoded) and posts what it saw back. A file passes when it reached
-readyState 4 (HAVE_ENOUGH_DATA) and its duration matches frames / fps as OpenCV reads them (within a
-frame). Prints one line per file; exits 1 if any fails. Real time is used, not --virtual-time-budget,
-which runs out while media is still decoding.
+canvas and posts what it saw back. A file passes when it reached readyState 4 (HAVE_ENOUGH_DATA), a frame
+could be drawn (its mean pixel is printed: a pose image on black is dark, a photo is not) and its duration
+matches frames / fps as OpenCV reads them (within a frame). Prints one line per file; exits 1 if any
+fails. Real time is used, not --virtual-time-budget, which runs out while media is still decoding.
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for video, r in zip(args.videos, seen["results"]):
         want = expected_duration(video)
-        ok = r["readyState"] == 4 and r["duration"] is not None and abs(r["duration"] - want) < 0.05 + 1 / 30
+        ok = (r["readyState"] == 4 and r["meanPixel"] is not None and r["duration"] is not None
+              and abs(r["duration"] - want) < 0.05 + 1 / 30)
         failed += not ok
         print(f"{'ok  ' if ok else 'FAIL'} {video}: readyState {r['readyState']}, duration {r['duration']} s "
               f"(frames/fps {want:.3f} s), {r['width']}x{r['height']}, mean pixel {r['meanPixel']}, {r['why']}"

@@ -6,6 +6,8 @@ Each revision is checked out into a temporary git worktree (the working tree its
 when --head is not given) and runs the same commands, with every option spelled out, through
 `python -m posenet_cli`. Every file they write is compared: JSON values must have the same keys and
 strings, and numbers may differ by at most --tolerance (1e-6 px by default). Exit status 0 when all match.
+Both run on TensorFlow. Revisions since #13 round positions to --precision 2 decimals by default, so against
+an older base give --tolerance 0.005.
 
 Used to show that a refactoring changed no result; the commands cover image, video, batch, every output
 format, each sizing convention, both decoders, mirroring, tracking and smoothing.
@@ -26,33 +28,34 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
+# tfjs's multi-pose settings, spelled out: the defaults changed with #13 (20 poses, 0.15, min pose score 0.1).
+MULTI = ["--multi", "--max-poses", "5", "--score-threshold", "0.5", "--nms-radius", "20", "--min-pose-score", "0"]
 # (name, arguments); {shared} and {out} are filled in. Every option that has a default is given.
 COMMANDS: list[tuple[str, list[str]]] = [
     ("images-multi-long-edge", ["image", "{shared}/data/images/tfjs-demo", "{shared}/data/images/coral/couple.jpg",
-                                "--multi", "--long-edge", "641", "--max-poses", "5", "--score-threshold", "0.5",
-                                "--nms-radius", "20", "--stride", "16", "--out", "{out}/poses.jsonl"]),
+                                *MULTI, "--long-edge", "641", "--stride", "16", "--out", "{out}/poses.jsonl"]),
     ("images-single-scale-s8", ["image", "{shared}/data/images/tfjs-demo", "--single", "--scale-factor", "0.5",
                                 "--stride", "8", "--out", "{out}/poses.jsonl"]),
     ("images-multi-resolution", ["image", "{shared}/data/images/tfjs-demo", "{shared}/data/images/coral/couple.jpg",
                                  "--multi", "--resolution", "641x481", "--max-poses", "20", "--score-threshold",
                                  "0.15", "--nms-radius", "20", "--refine-steps", "1", "--min-pose-score", "0.1",
                                  "--out", "{out}/poses.jsonl"]),
-    ("images-mirror-csv", ["image", "{shared}/data/images/tfjs-demo", "--multi", "--long-edge", "513", "--mirror",
+    ("images-mirror-csv", ["image", "{shared}/data/images/tfjs-demo", *MULTI, "--long-edge", "513", "--mirror",
                            "--out", "{out}/poses.csv"]),
-    ("images-coco", ["image", "{shared}/data/images/tfjs-demo", "--multi", "--long-edge", "641",
+    ("images-coco", ["image", "{shared}/data/images/tfjs-demo", *MULTI, "--long-edge", "641",
                      "--format", "coco", "--out", "{out}/coco.json"]),
-    ("images-folder", ["image", "{shared}/data/images/coral/couple.jpg", "--multi", "--long-edge", "641",
+    ("images-folder", ["image", "{shared}/data/images/coral/couple.jpg", *MULTI, "--long-edge", "641",
                        "--out", "{out}/results/"]),
-    ("video-multi", ["video", "{shared}/data/videos/walking-street.mp4", "--multi", "--long-edge", "641",
+    ("video-multi", ["video", "{shared}/data/videos/walking-street.mp4", *MULTI, "--long-edge", "641",
                      "--out", "{out}/walking.jsonl"]),
-    ("video-track-smooth", ["video", "{shared}/data/videos/walking-street.mp4", "--multi", "--track", "--smooth",
+    ("video-track-smooth", ["video", "{shared}/data/videos/walking-street.mp4", *MULTI, "--track", "--smooth",
                             "--scale-factor", "0.5", "--track-max-age", "30", "--track-min-similarity", "0.3",
                             "--smooth-min-cutoff", "1.0", "--smooth-beta", "0.008", "--smooth-d-cutoff", "1.0",
                             "--out", "{out}/walking-tracked.jsonl"]),
     ("video-single-smooth", ["video", "{shared}/data/videos/dance.mp4", "--single", "--smooth", "--long-edge", "641",
                              "--start", "0.5", "--every", "2", "--out", "{out}/dance.jsonl"]),
     ("batch", ["batch", "{shared}/data/images/coral/couple.jpg", "{shared}/data/videos/street-5frames.mp4",
-               "--multi", "--long-edge", "641", "--workers", "1", "--out-dir", "{out}/batch"]),
+               *MULTI, "--long-edge", "641", "--workers", "1", "--out-dir", "{out}/batch"]),
 ]
 # Written by the run itself, not results: compared for presence only.
 VOLATILE_KEYS = {"started", "seconds", "backend", "workers", "pid"}
@@ -146,7 +149,8 @@ def main() -> int:
         tmp = Path(tmp_name)
         cache = args.cache or tmp / "cache"
         env = {**os.environ, "POSENET_BASE_URL": str(args.shared.resolve() / "models"),
-               "POSENET_CACHE_DIR": str(cache)}
+               "POSENET_CACHE_DIR": str(cache),
+               "POSENET_BACKEND": "tensorflow"}  # what every revision before LiteRT ran (others ignore it)
         trees = []
         try:
             base_tree = worktree(args.base, tmp)
