@@ -6,8 +6,9 @@ Each revision is checked out into a temporary git worktree (the working tree its
 when --head is not given) and runs the same commands, with every option spelled out, through
 `python -m posenet_cli`. Every file they write is compared: JSON values must have the same keys and
 strings, and numbers may differ by at most --tolerance (1e-6 px by default). Exit status 0 when all match.
-Both run on TensorFlow. Revisions since #13 round positions to --precision 2 decimals by default, so against
-an older base give --tolerance 0.005.
+Both run on TensorFlow. #13 changed results by design (long-edge sizing snaps to the nearest valid size,
+positions are rounded to --precision before smoothing, records carry `precision`), so a base from before it
+differs; compare against a base after it (the refactoring #12 was checked against 380f487 before #13).
 
 Used to show that a refactoring changed no result; the commands cover image, video, batch, every output
 format, each sizing convention, both decoders, mirroring, tracking and smoothing.
