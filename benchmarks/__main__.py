@@ -11,6 +11,7 @@ SECTIONS = [
     ("bench_litert", "Runtimes and precisions"),
     ("bench_decode", "Pose decoding (ms/frame)"),
     ("bench_pipeline", "Video pipeline (mobilenet-v1-075, stride 16, scale factor 0.5)"),
+    ("bench_video_in", "Video decoding"),
     ("bench_video_out", "Annotated video"),
     ("bench_temporal", "Tracking and smoothing"),
     ("bench_batch", "Batch: workers and Ray"),

@@ -32,8 +32,9 @@ class BrokenFrame:
 @dataclass(frozen=True)
 class FrameSpan:
     """Which frames of a video to read: from `start` seconds to `end` (exclusive; None: to the end of the
-    source), every `every`th frame."""
+    source) of presentation time, every `every`th frame, from source frame `first` on (a resumed run)."""
 
     start: float = 0.0
     end: float | None = None
     every: int = 1
+    first: int = 0

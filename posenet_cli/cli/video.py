@@ -121,7 +121,8 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     check_output(draw, opts.output.overwrite)
     net = load_net(model, ui)
     settings = opts.settings(net.output_stride, model.name, model.int8)
-    with VideoReader(source, start=frames.start, end=frames.end, every=frames.every) as reader:
+    with VideoReader(source, start=frames.start, end=frames.end, every=frames.every,
+                     first=frames.first) as reader:
         writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume, stem=stem,
                              min_part_score=opts.output.min_part_score, precision=opts.output.precision) \
             if out is not None or (stdout and draw is None) else None

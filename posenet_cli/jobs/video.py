@@ -3,7 +3,6 @@ writer, an annotated video and/or a live window, frame by frame."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -11,7 +10,7 @@ from dataclasses import replace
 from ..estimator import PoseNet
 from ..frames import BrokenFrame, Frame, FrameSpan
 from ..media.inputs import MediaError
-from ..media.video import VideoReader, VideoWriter, frame_index
+from ..media.video import NoFramesError, VideoReader, VideoWriter
 from ..media.window import Window
 from ..output.draw import annotate, draw_fps
 from ..output.writers import Writer
@@ -87,12 +86,11 @@ def resume_span(source: str | int, last: int | None, frames: FrameSpan) -> Frame
     source cannot be resumed (MediaError)."""
     if last is None:
         return frames
-    with VideoReader(source) as probe:
-        if probe.live:
-            raise MediaError("--resume needs a video file, not a live source")
-        fps, count = probe.fps, probe.frame_count
-    first = last + frames.every
-    stop = count or math.inf  # 0: unknown
-    if frames.end is not None:
-        stop = min(stop, frame_index(frames.end, fps))
-    return None if first >= stop else replace(frames, start=first / fps)
+    left = replace(frames, first=last + frames.every)
+    try:
+        with VideoReader(source, start=left.start, end=left.end, every=left.every, first=left.first) as probe:
+            if probe.live:
+                raise MediaError("--resume needs a video file, not a live source")
+    except NoFramesError:
+        return None
+    return left

@@ -13,6 +13,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +25,18 @@ import numpy as np  # noqa: E402
 
 from ..errors import WriteError, unwritable, write_error  # noqa: E402
 from ..frames import BrokenFrame, Frame  # noqa: E402
-from .encoders import Encoder, open_encoder, quiet_opencv  # noqa: E402
+from .decoders import Decoded, PyAVFrames, Timing  # noqa: E402
+from .encoders import Encoder, open_encoder, pyav, quiet_opencv  # noqa: E402
 from .files import publish, temp_path  # noqa: E402
 from .inputs import MediaError  # noqa: E402
 
 DEFAULT_FPS = 30.0
+EPSILON_MS = 1e-6  # a frame exactly at --start is in, one exactly at --end is out, whatever the float rounding
 
 
 def frame_index(seconds: float, fps: float) -> int:
-    """The first source frame at or after `seconds` (frame i is shown at i / fps): how --start and --end
-    become frame positions, the same for every command and every part of a split video."""
+    """The first frame at or after `seconds` on a constant-rate grid of `fps` (frame i at i / fps): an
+    estimate, for sizes and progress; the reader selects frames by their real times."""
     return math.ceil(seconds * fps - 1e-9)
 
 
@@ -45,22 +48,28 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+class NoFramesError(MediaError):
+    """A source without frames (in the range asked for)."""
+
+
 class VideoReader:
     """Frames of a video file, a stream URL or a camera (an int, or a digit string that is not a file).
 
-    `start` and `end` are in seconds (`end` exclusive, None for the whole source) and `every` keeps
-    every Nth frame. For files and URLs with a known frame count, `Frame.index` counts frames from the
-    start of the source and `time_ms = index * 1000 / fps`, so results are deterministic; for cameras
-    and live streams `time_ms` is measured from the first frame and `start`/`end` apply to that clock.
+    Files and URLs are decoded by PyAV (media.decoders): `Frame.time_ms` is the frame's presentation time
+    (PTS x time base) from the stream's start, `Frame.index` its place in decode order from the start of
+    the source, and frames come upright (the display matrix applied). Cameras are read by OpenCV and
+    timed by the capture clock from their first frame. `start` and `end` are in seconds of that time
+    (`end` exclusive, None for the whole source), `first` the first index kept (a resumed run), and
+    `every` keeps every Nth position from the first one in range. `timing` says how the source is timed.
 
     The first frame is read when the reader opens: an unopenable source or one without frames (in the
-    range) raises MediaError at once, and `width`/`height` are the real frame size. A wanted frame that
-    fails to decode in the middle is yielded as a `BrokenFrame` in its place (once a later frame decodes:
-    failures that run to the end of the source are taken as its end).
+    range) raises MediaError at once, and `width`/`height` are the real (upright) frame size. A wanted
+    frame that fails to decode in the middle is yielded as a `BrokenFrame` in its place (once a later frame
+    decodes: failures that run to the end of the source are taken as its end).
     """
 
     def __init__(self, source: str | int | os.PathLike[str], *, start: float = 0.0, end: float | None = None,
-                 every: int = 1, max_errors_in_a_row: int = 30) -> None:
+                 every: int = 1, first: int = 0, max_errors_in_a_row: int = 30) -> None:
         if isinstance(source, os.PathLike):
             source = os.fspath(source)
         if isinstance(source, str) and source.strip().isdigit() and not Path(source).exists():
@@ -74,45 +83,29 @@ class VideoReader:
             raise MediaError(f"start must be 0 or more seconds, got {start}")
         if end is not None and end <= start:
             raise MediaError(f"end ({end:g}s) must be after start ({start:g}s)")
-        self.start, self.end, self.every = float(start), end, int(every)
+        self.start, self.end, self.every, self.first = float(start), end, int(every), max(0, int(first))
         self.max_errors_in_a_row = max(1, int(max_errors_in_a_row))
         self._queue: collections.deque[Frame | BrokenFrame] = collections.deque()  # read, not yet yielded
-        self._cap: cv2.VideoCapture | None = self._open()
-        fps = self._cap.get(cv2.CAP_PROP_FPS)
-        self.fps: float = float(fps) if math.isfinite(fps) and 0 < fps < 1000 else DEFAULT_FPS
-        count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
-        self.frame_count: int = int(count) if math.isfinite(count) and count > 0 and not self.is_device else 0
-        self.live: bool = self.is_device or (self.is_url and self.frame_count == 0)
-        # Files: frame positions [first, stop) of the source. Live sources: times, checked per frame.
-        self._first_index = 0 if self.live else frame_index(self.start, self.fps)
-        self._stop_index = None if self.live or end is None else frame_index(end, self.fps)
-        self._clock0: float | None = None
-        self._index = 0  # the source position the next grab reads
+        self._cap: cv2.VideoCapture | None = None
+        self._decoder: PyAVFrames | None = None
+        self._open()
+        self._anchor: int | None = None  # the index of the first position in range: the --every grid's start
         self._done = False
         try:
-            first = self._read() if self._seek_to_start() else None
+            self._items = self._file_frames() if self._decoder is not None else self._capture_frames()
+            first_frame = self._read()
         except BaseException:
             self.close()
             raise
-        if first is None:
+        if first_frame is None:
             self.close()
             where = f" after {self.start:g}s" if self.start > 0 else ""
-            raise MediaError(f"video {self._name} has no frames{where}")
-        self.height, self.width = first.image.shape[:2]
+            raise NoFramesError(f"video {self._name} has no frames{where}")
+        self.height, self.width = first_frame.image.shape[:2]
 
-    def frame_range(self) -> tuple[int, int] | None:
-        """The source frames [first, stop) this reader covers (before `every`), or None for a live source
-        or an unknown frame count."""
-        if self.live or not self.frame_count:
-            return None
-        stop = self.frame_count if self._stop_index is None else min(self.frame_count, self._stop_index)
-        return self._first_index, max(self._first_index, stop)
-
-    @property
-    def _name(self) -> str:
-        return f"device {self.source}" if self.is_device else repr(self.source)
-
-    def _open(self) -> cv2.VideoCapture:
+    def _open(self) -> None:
+        """Open the source: PyAV for files and URLs, OpenCV for cameras (and for files where PyAV is not
+        installed: times from CAP_PROP_POS_MSEC); sets fps, frame_count, duration_s, live and timing."""
         src = self.source
         if isinstance(src, str) and not self.is_url:
             p = Path(src)
@@ -120,6 +113,38 @@ class VideoReader:
                 raise MediaError(f"cannot open video {src!r}: no such file")
             if p.is_dir():
                 raise MediaError(f"cannot open video {src!r}: it is a directory")
+        if not self.is_device and pyav() is not None:
+            self._decoder = PyAVFrames(str(src), is_url=self.is_url)
+            self.fps: float = self._decoder.fps or DEFAULT_FPS
+            self.frame_count: int = self._decoder.frame_count
+            self.duration_s: float | None = self._decoder.duration_s
+            self.live: bool = self.is_url and not self.frame_count and not self.duration_s
+            self.timing = Timing(self._decoder.time_base, self.fps, self._decoder.variable_rate)
+            return
+        self._cap = self._open_capture()
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if math.isfinite(fps) and 0 < fps < 1000 else DEFAULT_FPS
+        count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.frame_count = int(count) if math.isfinite(count) and count > 0 and not self.is_device else 0
+        self.duration_s = self.frame_count / self.fps if self.frame_count else None
+        self.live = self.is_device or (self.is_url and self.frame_count == 0)
+        self.timing = Timing(None if self.is_device else Fraction(1, 1000), self.fps, False)
+
+    def frame_range(self) -> tuple[int, int] | None:
+        """The source frames [first, stop) this reader covers (before `every`), estimated on the average
+        rate, or None for a live source or an unknown frame count."""
+        if self.live or not self.frame_count:
+            return None
+        first = max(self.first, frame_index(self.start, self.fps))
+        stop = self.frame_count if self.end is None else min(self.frame_count, frame_index(self.end, self.fps))
+        return first, max(first, stop)
+
+    @property
+    def _name(self) -> str:
+        return f"device {self.source}" if self.is_device else repr(self.source)
+
+    def _open_capture(self) -> cv2.VideoCapture:
+        src = self.source
         cap = None
         with quiet_opencv():
             try:
@@ -140,80 +165,84 @@ class VideoReader:
             raise MediaError(f"cannot open video {src!r}: not a video or an unsupported format")
         return cap
 
-    def _seek_to_start(self) -> bool:
-        """Position a file at its first wanted frame (seek, else decode forward); False if past the end."""
-        target = self._first_index
-        if target == 0:
-            return True
-        if self.frame_count and target >= self.frame_count:
-            return False
-        assert self._cap is not None
-        if self._cap.set(cv2.CAP_PROP_POS_FRAMES, target) and int(self._cap.get(cv2.CAP_PROP_POS_FRAMES)) == target:
-            self._index = target
-            return True
-        self._cap.release()  # the backend cannot seek: reopen and decode forward
-        self._cap = self._open()
-        while self._index < target:
-            if not self._cap.grab():
-                return False
-            self._index += 1
-        return True
+    def _file_frames(self) -> Iterator[Decoded]:
+        assert self._decoder is not None
+        start_ms, first = self.start * 1000.0, self.first
 
-    def _time_ms(self, index: int) -> float:
-        if not self.live:
-            return index * 1000.0 / self.fps
-        now = time.monotonic()
-        if self._clock0 is None:
-            self._clock0 = now
-        return (now - self._clock0) * 1000.0
+        def skip(next_key_ms: float, next_index: int) -> bool:  # a whole group before the range
+            return next_key_ms <= start_ms + EPSILON_MS or next_index <= first
+
+        return self._decoder.frames(skip if start_ms > 0 or first > 0 else None)
+
+    def _capture_frames(self) -> Iterator[Decoded]:
+        """Frames through OpenCV: a camera's timed by the capture clock (ms from its first frame), a file's
+        by CAP_PROP_POS_MSEC; a failed read has no image, and past a file's frame count it is the end."""
+        clock0: float | None = None
+        index = 0
+        while self._cap is not None:
+            ok = self._cap.grab()
+            image = None
+            if ok:
+                ok, image = self._cap.retrieve()
+                ok = ok and image is not None and image.size > 0
+            if not ok and self.frame_count and index >= self.frame_count:
+                return
+            if self.live:
+                now = time.monotonic()
+                clock0 = now if clock0 is None else clock0
+                time_ms: float | None = (now - clock0) * 1000.0
+            else:
+                time_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC) if ok else None
+            yield Decoded(index, time_ms, _to_rgb(image) if ok else None)
+            index += 1
+
+    def _in_range(self, item: Decoded) -> bool | None:
+        """True in range, False before it, None at or past its end."""
+        t = item.time_ms
+        if t is not None and self.end is not None and t >= self.end * 1000.0 - EPSILON_MS:
+            return None
+        if item.index < self.first:
+            return False
+        if t is None:  # a broken packet without a time: in range once the range has begun
+            return self._anchor is not None
+        return t >= self.start * 1000.0 - EPSILON_MS
 
     def _read(self) -> Frame | None:
         """Queue the next kept frame, after the wanted frames before it that failed to decode; returns
         it, or None at the end."""
-        assert self._cap is not None
         # A live source may stall on each failed read (up to the read timeout): give up sooner.
         limit = min(self.max_errors_in_a_row, 5) if self.live else self.max_errors_in_a_row
         failed = 0
         broken: list[int] = []
-        while True:
-            index = self._index
-            if self._stop_index is not None and index >= self._stop_index:
+        for item in self._items:
+            where = self._in_range(item)
+            if where is None:
                 return None
-            wanted = (index - self._first_index) % self.every == 0
-            ok = self._cap.grab()
-            image = None
-            if ok and wanted:
-                ok, image = self._cap.retrieve()
-                ok = ok and image is not None and image.size > 0
-            self._index += 1
-            if not ok:  # a broken frame, or the end: only a later good frame tells which
+            if not where:
+                continue
+            self._anchor = item.index if self._anchor is None else self._anchor
+            wanted = (item.index - self._anchor) % self.every == 0
+            if item.image is None:  # a broken frame, or the end: only a later good frame tells which
                 failed += 1
                 if wanted:
-                    broken.append(index)
-                if failed >= limit or (self.frame_count and index >= self.frame_count):
-                    return None  # past the declared frame count a failure is the end
+                    broken.append(item.index)
+                if failed >= limit:
+                    return None
                 continue
             if failed:
                 self._queue.extend(BrokenFrame(i) for i in broken)
-                failed = 0
-                broken = []
-            if not wanted:
-                continue
-            time_ms = self._time_ms(index)
-            if self.live:
-                if time_ms < self.start * 1000.0:
-                    continue
-                if self.end is not None and time_ms >= self.end * 1000.0:
-                    return None
-            frame = Frame(index, time_ms, _to_rgb(image))
-            self._queue.append(frame)
-            return frame
+                failed, broken = 0, []
+            if wanted:
+                frame = Frame(item.index, float(item.time_ms or 0.0), item.image)
+                self._queue.append(frame)
+                return frame
+        return None
 
     def __iter__(self) -> Iterator[Frame | BrokenFrame]:
         return self
 
     def __next__(self) -> Frame | BrokenFrame:
-        if not self._queue and not self._done and self._cap is not None and self._read() is None:
+        if not self._queue and not self._done and self._read() is None:
             self._done = True
         if not self._queue:
             raise StopIteration
@@ -224,6 +253,9 @@ class VideoReader:
         cap, self._cap = getattr(self, "_cap", None), None
         if cap is not None:
             cap.release()
+        decoder, self._decoder = getattr(self, "_decoder", None), None
+        if decoder is not None:
+            decoder.close()
         self._done = True
         if hasattr(self, "_queue"):
             self._queue.clear()
