@@ -239,6 +239,9 @@ DECODER = Group("decoder", (
                                           "are suppressed.")),
     Opt("refine_steps", int, typer.Option("--refine-steps", min=1, max=10, rich_help_panel="Decoding",
                                           help="Offset refinement steps (2: tfjs 2.x, 1: tfjs 1.x).")),
+    Opt("duplicate_oks", float, typer.Option("--duplicate-oks", min=0.0, max=1.0, rich_help_panel="Decoding",
+                                             help="Drop a pose whose keypoints match a higher-scoring pose's "
+                                             "with an OKS above this (1: keep all).")),
     Opt("min_pose_score", float, typer.Option("--min-pose-score", min=0.0, max=1.0, rich_help_panel="Output",
                                               help="Drop poses scoring below this.")),
     Opt("mirror", bool, typer.Option("--mirror", rich_help_panel="Output", help="Mirror left-right (a selfie view): "
