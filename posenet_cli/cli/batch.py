@@ -22,10 +22,10 @@ from ..batch import (
     run_batch,
     threads_per_worker,
 )
-from ..frames import FrameSpan
 from ..jobs import JobOptions
 from ..media.inputs import IMAGE, VIDEO, expand_inputs
 from ..models import ModelRef
+from ..stream.frames import FrameSpan
 from .common import make_folder
 from .errors import ExitStatus, echo_error, fail
 from .options import (

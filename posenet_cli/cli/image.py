@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import close_all
+from ..files import close_all
 from ..jobs import JobOptions, run_images
 from ..media.inputs import IMAGE, expand_inputs
 from ..models import ModelRef

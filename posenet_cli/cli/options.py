@@ -23,18 +23,18 @@ from typing import Annotated, Any
 import typer
 
 from ..decode import DecoderOptions
-from ..frames import FrameSpan
 from ..inference import InferenceError, InferenceOptions, parse_scales
 from ..jobs import JobOptions
 from ..media.inputs import MediaError
 from ..models import BACKENDS, ModelRef, check_stride
-from ..models.runtime import choose_backend
+from ..models.backend import choose_backend
 from ..output import BACKGROUNDS, DRAW_STYLES, OutputOptions
 from ..output.writers import FORMATS
 from ..sizing import DEFAULT_LONG_EDGE, SizingOptions
-from ..smoothing import SmoothOptions
-from ..temporal import AcrossFramesOptions
-from ..tracking import MIN_TRACKED_POSE_SCORE, TrackOptions
+from ..stream.frames import FrameSpan
+from ..stream.smoothing import SmoothOptions
+from ..stream.temporal import AcrossFramesOptions
+from ..stream.tracking import MIN_TRACKED_POSE_SCORE, TrackOptions
 from .ui import Ui
 
 JOB_PARTS = ("sizing", "decoder", "across", "output", "inference")  # the groups whose objects make a JobOptions

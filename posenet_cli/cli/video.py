@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import close_all
-from ..frames import FrameSpan
+from ..files import close_all
 from ..jobs import JobOptions, resume_span, run_video
 from ..media.video import VideoReader, VideoWriter
 from ..media.window import Window, display_problem
@@ -17,7 +16,8 @@ from ..models import ModelRef
 from ..output.openpose import last_openpose_frame
 from ..output.resume import read_jsonl_resume
 from ..output.writers import FOLDER_FORMATS, VIDEO, format_for, open_writer
-from ..temporal import AcrossFrames
+from ..stream.frames import FrameSpan
+from ..stream.temporal import AcrossFrames
 from .common import check_output, load_net, make_folder
 from .errors import ExitStatus, fail
 from .options import ACROSS_FRAMES, DECODER, FRAMES, INFERENCE, MODEL, OUTPUT, SIZING, UI, resume_option, takes
