@@ -30,7 +30,7 @@ import numpy as np
 
 from .keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN
 from .pose import Pose
-from .tracking import pose_similarity
+from .stream.tracking import pose_similarity
 
 __all__ = ["DecoderOptions", "decode_single_pose", "decode_multiple_poses"]
 

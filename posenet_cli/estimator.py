@@ -19,7 +19,7 @@ from .sizing import InputPlan, SizingOptions
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing's own from Python 3.11
 
-    from .models.loading import Runner
+    from .models.backend import Runner
 
 
 class PoseNet:
