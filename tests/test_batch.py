@@ -25,8 +25,8 @@ from posenet_cli.media.inputs import IMAGE, VIDEO, MediaError
 from posenet_cli.media.inputs import expand_inputs as expand
 from posenet_cli.media.video import VideoReader
 from posenet_cli.models import ModelRef
-from posenet_cli.temporal import AcrossFramesOptions
-from posenet_cli.tracking import TrackOptions
+from posenet_cli.stream.temporal import AcrossFramesOptions
+from posenet_cli.stream.tracking import TrackOptions
 
 from conftest import posenet
 

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from posenet_cli.models import ModelRef
-from posenet_cli.models.litert import cached_model, model_dir, read_model_metadata
-from posenet_cli.models.loading import litert_model
-from posenet_cli.models.runtime import tensorflow_version
+from posenet_cli.models.backend import litert_model
+from posenet_cli.models.environment import tensorflow_version
+from posenet_cli.models.litert_runner import cached_model, model_dir, read_model_metadata
 
 from conftest import REPO, needs_litert, posenet
 

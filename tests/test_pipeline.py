@@ -11,11 +11,11 @@ import pytest
 
 from posenet_cli.decode import DecoderOptions
 from posenet_cli.estimator import PoseNet
-from posenet_cli.frames import BrokenFrame, Frame
 from posenet_cli.inference import ACCURATE, InferenceOptions
 from posenet_cli.media.video import VideoReader
-from posenet_cli.pipeline import Pipeline
 from posenet_cli.sizing import SizingOptions
+from posenet_cli.stream.frames import BrokenFrame, Frame
+from posenet_cli.stream.pipeline import Pipeline
 
 CLIPS = [("data/videos/street-5frames.mp4", None), ("data/videos/walking-street.mp4", 1.0),
          ("data/videos/dance.mp4", 1.0)]

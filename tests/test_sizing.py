@@ -128,7 +128,7 @@ def test_resize_equals_a_pixel_by_pixel_legacy_bilinear(size, out):
 
 def tensorflow_resize(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     """TensorFlow's own legacy ResizeBilinear op, which the numpy resize reproduces."""
-    from posenet_cli.models.runtime import import_tensorflow
+    from posenet_cli.models.environment import import_tensorflow
 
     import_tensorflow()
     import tensorflow as tf

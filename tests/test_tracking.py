@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posenet_cli.pose import Pose
-from posenet_cli.tracking import (
+from posenet_cli.stream.tracking import (
     COCO_SIGMAS,
     PoseTracker,
     assign,

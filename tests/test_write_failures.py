@@ -294,7 +294,7 @@ def test_the_model_cache_is_never_half_written(weights_url, fault):
 
 def test_the_litert_model_cache_is_never_half_written(fault):
     """A .tflite that cannot be written into the cache is one WriteError, and leaves no part of it behind."""
-    from posenet_cli.models.litert import publish_model
+    from posenet_cli.models.litert_runner import publish_model
 
     savedmodel, cache = fault.out / "savedmodel", fault.out / "cache"
     savedmodel.mkdir(parents=True)
