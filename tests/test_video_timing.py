@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from posenet_cli.frames import Frame
 from posenet_cli.media.video import VideoReader
+from posenet_cli.stream.frames import Frame
 
 from clips import PHONE_DELTAS_MS, make_clip, stored_times
 from conftest import posenet

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import close_all
-from ..frames import FrameSpan
+from ..files import close_all
 from ..jobs import JobOptions, resume_span, run_video
 from ..media.video import VideoReader, VideoWriter
 from ..media.window import Window, display_problem
@@ -17,10 +16,11 @@ from ..models import ModelRef
 from ..output.openpose import last_openpose_frame
 from ..output.resume import read_jsonl_resume
 from ..output.writers import FOLDER_FORMATS, VIDEO, format_for, open_writer
-from ..temporal import AcrossFrames
+from ..stream.frames import FrameSpan
+from ..stream.temporal import AcrossFrames
 from .common import check_output, load_net, make_folder
 from .errors import ExitStatus, fail
-from .options import ACROSS_FRAMES, DECODER, FRAMES, INFERENCE, MODEL, OUTPUT, SIZING, UI, resume_option, takes
+from .options import FRAMES, MODEL, STREAM_JOB, UI, command, resume_option
 from .signals import signals
 from .ui import Ui
 
@@ -28,7 +28,7 @@ DRAW_VIDEO_HELP = ("Write the annotated video: .mp4 (H.264, which browsers play,
                    "OpenCV's mp4v, which they do not), .webm (VP9; VP8 without PyAV) or .avi (MJPG).")
 
 
-@takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, OUTPUT, FRAMES, UI)
+@command(model=MODEL, job=STREAM_JOB, frames=FRAMES, ui=UI)
 def video(
     source: Annotated[str, typer.Argument(help="A video file or stream URL.", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Poses file: one JSON line per frame "
@@ -55,7 +55,7 @@ def video(
     return stream(source, out, draw, job, model, ui, frames=frames, resume=resume)
 
 
-@takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, OUTPUT, UI)
+@command(model=MODEL, job=STREAM_JOB, ui=UI)
 def webcam(
     device: Annotated[str, typer.Option("--device", "-d", help="Camera index, device path or stream URL.")] = "0",
     display: Annotated[bool, typer.Option("--display/--no-display", help="Show a live window (q or Esc "
