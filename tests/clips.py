@@ -4,6 +4,7 @@ so the model finds someone, shifted a little each frame so the frames differ."""
 
 from __future__ import annotations
 
+import struct
 from fractions import Fraction
 from pathlib import Path
 
@@ -27,17 +28,20 @@ def frames_of(image: np.ndarray, n: int) -> list[np.ndarray]:
 
 
 def make_clip(path: Path, deltas_ms: list[int], *, images: list[np.ndarray] | None = None, audio: bool = True,
-              rotation: int = 0, time_base: Fraction = Fraction(1, 90000), gop: int = 12) -> list[float]:
+              rotation: int = 0, time_base: Fraction = Fraction(1, 90000), gop: int = 12, lossless: bool = False
+              ) -> list[float]:
     """Write an H.264 MP4 (AAC sound when `audio`) whose frame i is shown at sum(deltas_ms[:i]) ms, with a
-    display matrix of `rotation` degrees (counter-clockwise, as FFmpeg's -display_rotation); returns the
-    frame times in ms as stored (PTS x time base)."""
+    display matrix of `rotation` degrees (counter-clockwise, as FFmpeg's -display_rotation), `lossless`
+    (qp 0, and 4:4:4 chroma: every step per pixel, so a picture rotated before or after decodes the same)
+    or not; returns the frame times in ms as stored (PTS x time base)."""
     images = images if images is not None else frames_of(picture(), len(deltas_ms))
     height, width = images[0].shape[:2]
     container = av.open(str(path), "w")
     video = container.add_stream("libx264", rate=30)
-    video.width, video.height, video.pix_fmt, video.time_base = width, height, "yuv420p", time_base
+    video.width, video.height, video.time_base = width, height, time_base
+    video.pix_fmt = "yuv444p" if lossless else "yuv420p"
     video.codec_context.time_base = time_base
-    video.options = {"g": str(gop), "bf": "0"}
+    video.options = {"g": str(gop), "bf": "0", **({"qp": "0"} if lossless else {})}
     if rotation:
         video.set_display_rotation(rotation)
     sound = None
@@ -75,3 +79,19 @@ def stored_times(path: Path, stream: str = "video") -> list[float]:
         s = container.streams.video[0] if stream == "video" else container.streams.audio[0]
         start = s.start_time or 0
         return sorted(float((f.pts - start) * s.time_base * 1000) for f in container.decode(s))
+
+
+def boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[bytes, int, int]]:
+    """(type, payload start, payload end) of the ISO-BMFF boxes in data[start:end]."""
+    end = len(data) if end is None else end
+    out = []
+    while start + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[start:start + 8])
+        header = 8
+        if size == 1:
+            size, header = struct.unpack(">Q", data[start + 8:start + 16])[0], 16
+        elif size == 0:
+            size = end - start
+        out.append((kind, start + header, start + size))
+        start += size
+    return out

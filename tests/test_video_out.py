@@ -6,7 +6,6 @@ one-off check that a file plays, recorded in docs/benchmarks.md."""
 
 from __future__ import annotations
 
-import struct
 import sys
 from pathlib import Path
 
@@ -17,25 +16,10 @@ import pytest
 from posenet_cli.errors import WriteError
 from posenet_cli.media.video import VideoReader, VideoWriter
 
+from clips import boxes
 from conftest import posenet
 
 CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
-
-
-def boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[bytes, int, int]]:
-    """(type, payload start, payload end) of the ISO-BMFF boxes in data[start:end]."""
-    end = len(data) if end is None else end
-    out = []
-    while start + 8 <= end:
-        size, kind = struct.unpack(">I4s", data[start:start + 8])
-        header = 8
-        if size == 1:
-            size, header = struct.unpack(">Q", data[start + 8:start + 16])[0], 16
-        elif size == 0:
-            size = end - start
-        out.append((kind, start + header, start + size))
-        start += size
-    return out
 
 
 def mp4_summary(path: Path) -> tuple[list[str], list[str]]:
@@ -131,12 +115,12 @@ def test_video_draw_is_h264_and_says_when_it_is_not(env, shared, tmp_path, monke
 class _FailingEncoder:
     """Stands in for an encoder whose third frame meets a full disk; it finishes its file all the same."""
 
-    codec, browser_playable, fallback_reason = "h264", True, ""
+    codec, browser_playable, fallback_reason, kill_safe, sound = "h264", True, "", False, False
 
     def __init__(self, path: Path) -> None:
         self.path, self.frames = path, 0
 
-    def write(self, rgb) -> None:
+    def write(self, rgb, time_ms=None) -> None:
         if self.frames == 2:
             raise OSError(28, "No space left on device")
         self.frames += 1
@@ -146,7 +130,7 @@ class _FailingEncoder:
 
 
 def test_a_frame_that_fails_is_reported_at_that_frame(tmp_path, monkeypatch):
-    monkeypatch.setattr("posenet_cli.media.video.open_encoder", lambda path, *a: _FailingEncoder(path))
+    monkeypatch.setattr("posenet_cli.media.video.open_encoder", lambda path, *a, **kw: _FailingEncoder(path))
     writer = VideoWriter(tmp_path / "a.mp4", 10.0, 64, 48)
     for _ in range(2):
         writer.write(np.zeros((48, 64, 3), np.uint8))

@@ -15,7 +15,7 @@ from ..estimator import PoseNet
 from ..files import atomic_write, close_all
 from ..jobs import run_images, run_video
 from ..media.inputs import IMAGE
-from ..media.video import VideoReader, VideoWriter
+from ..media.video import VideoReader, annotated_video
 from ..models import ModelRef
 from ..output.writers import VIDEO, JsonLinesWriter, JsonWriter
 from ..stream.frames import BrokenFrame, Frame
@@ -115,8 +115,7 @@ def _video_task(net: PoseNet, job: BatchJob, task: Task, item: Item, stop: Calla
                 on_frame: Callable[[int], None]) -> TaskResult:
     buf = io.StringIO()
     with VideoReader(item.source, start=job.start, end=job.end, every=job.every) as reader:
-        video = VideoWriter(Path(job.draw_dir) / item.draw, reader.fps / job.every, reader.width, reader.height) \
-            if job.draw_dir and item.draw else None
+        video = annotated_video(Path(job.draw_dir) / item.draw, reader) if job.draw_dir and item.draw else None
         try:
             writer = JsonLinesWriter(None, kind=VIDEO, settings=job.settings(net.output_stride), stream=buf,
                                      precision=job.opts.output.precision)

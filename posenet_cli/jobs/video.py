@@ -66,7 +66,7 @@ def run_video(
         if video is not None or window is not None:
             drawn = annotate(frame.image, poses, mirror=opts.decoder.mirror, output=opts.output)
             if video is not None:
-                video.write(drawn)
+                video.write(drawn, frame.time_ms)
             if window is not None:
                 now = clock()
                 fps = 1.0 / max(now - last, 1e-6) if not fps else 0.9 * fps + 0.1 / max(now - last, 1e-6)

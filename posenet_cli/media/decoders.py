@@ -20,6 +20,7 @@ from typing import Any
 import cv2  # noqa: F401  # before av (media.encoders)
 import numpy as np
 
+from .audio import AudioSource
 from .encoders import pyav
 from .inputs import MediaError
 
@@ -44,6 +45,11 @@ class Timing:
     fps: float
     variable_rate: bool
 
+    @property
+    def clock(self) -> Fraction:
+        """The time base frame times are exact in: the stream's, or a camera's milliseconds."""
+        return self.time_base or Fraction(1, 1000)
+
     def settings(self) -> dict[str, Any]:
         """As recorded with results: {"time_base": "1/15360", "fps": 30.0, "variable_rate": false}."""
         return {"time_base": None if self.time_base is None else str(self.time_base), "fps": self.fps,
@@ -61,7 +67,7 @@ class PyAVFrames:
         av = pyav()
         if av is None:
             raise MediaError(f"cannot open video {source!r}: reading videos needs PyAV (pip install av)")
-        self.av = av
+        self.av, self.source, self.is_url = av, source, is_url
         timeout = (URL_TIMEOUT_S, URL_TIMEOUT_S) if is_url else None
         try:
             self.container = av.open(source, "r", timeout=timeout)
@@ -100,6 +106,13 @@ class PyAVFrames:
             return bool(steps.max() - steps.min() > max(1, int(0.001 / self.time_base)))
         base, average = self.stream.base_rate, self.stream.average_rate
         return bool(base and average and abs(float(base) - float(average)) > 1e-3 * float(base))
+
+    def sound(self, end_ms: float | None) -> AudioSource | None:
+        """The audio streams of a file, on the clock of its video (None: it has none, or it is a URL)."""
+        if self.is_url or not self.container.streams.audio:
+            return None
+        start = float((self.start_pts or 0) * self.time_base)
+        return AudioSource(self.source, start, end_ms)
 
     def timing(self) -> Timing:
         return Timing(self.time_base, self.fps, self.variable_rate)

@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 from ..errors import WriteError, write_error  # noqa: E402
 from ..files import publish, temp_path, unwritable  # noqa: E402
 from ..stream.frames import BrokenFrame, Frame  # noqa: E402
+from .audio import AudioSource  # noqa: E402
 from .decoders import Decoded, PyAVFrames, Timing  # noqa: E402
 from .encoders import Encoder, open_encoder, pyav, quiet_opencv  # noqa: E402
 from .inputs import MediaError  # noqa: E402
@@ -129,6 +130,11 @@ class VideoReader:
         self.duration_s = self.frame_count / self.fps if self.frame_count else None
         self.live = self.is_device or (self.is_url and self.frame_count == 0)
         self.timing = Timing(None if self.is_device else Fraction(1, 1000), self.fps, False)
+
+    def sound(self) -> AudioSource | None:
+        """The source's sound, for an annotated video of the frames read (cut to `end`), or None: it has
+        none, or it is a camera or a stream URL (a second connection would not be in sync)."""
+        return self._decoder.sound(None if self.end is None else self.end * 1000.0) if self._decoder else None
 
     def frame_range(self) -> tuple[int, int] | None:
         """The source frames [first, stop) this reader covers (before `every`), estimated on the average
@@ -271,18 +277,22 @@ VIDEO_EXTENSIONS_OUT = (".mp4", ".m4v", ".mov", ".webm", ".avi")  # what VideoWr
 
 
 class VideoWriter:
-    """Writes RGB frames to an .mp4/.m4v/.mov (H.264), .webm (VP9) or .avi (MJPG) file at a fixed fps
-    and size, through the best encoder available (media.encoders: PyAV, else OpenCV's mp4v/VP8, which
+    """Writes RGB frames to an .mp4/.m4v/.mov (H.264), .webm (VP9) or .avi (MJPG) file of a fixed size,
+    through the best encoder available (media.encoders: PyAV, else OpenCV's mp4v/VP8, which
     `browser_playable` tells apart).
 
-    Frames go to a hidden temporary file beside `path`, renamed to `path` by `close()`. Used as a
-    context manager it closes on any exit, an exception or Ctrl-C included, so the frames written so far
-    are kept as a playable file. A writer closed with no frames leaves no file. (yuv420p needs even sizes:
-    an odd width or height loses its last column or row.)
+    With a `time_base` (PyAV) each frame keeps the time given to `write` (a variable rate stays variable),
+    else frames are 1/fps apart; `audio` is the source's sound to copy beside them (`sound`: whether it is
+    in the file). MP4/MOV are fragmented (`kill_safe`): the file is at `path` from its first frame on and
+    a killed run leaves it playable to its last fragment. Other files are made under a hidden temporary
+    name, renamed to `path` by `close()`. Used as a context manager it closes on any exit, an exception or
+    Ctrl-C included, so the frames written so far are kept as a playable file. A writer closed with no
+    frames leaves no file. (yuv420p needs even sizes: an odd width or height loses its last column or row.)
     """
 
     def __init__(self, path: str | os.PathLike[str], fps: float, width: int, height: int, *,
-                 encoder: str = "auto") -> None:
+                 encoder: str = "auto", time_base: Fraction | None = None, audio: AudioSource | None = None
+                 ) -> None:
         self.path = Path(path)
         ext = self.path.suffix.lower()
         if ext not in VIDEO_EXTENSIONS_OUT:
@@ -302,16 +312,19 @@ class VideoWriter:
         self._failed = False  # a frame could not be written
         self._tmp = temp_path(self.path, f".part{ext}")  # the container is chosen by the extension
         try:
-            self._encoder: Encoder | None = open_encoder(self._tmp, self.fps, self.width, self.height, encoder)
+            self._encoder: Encoder | None = open_encoder(self._tmp, self.fps, self.width, self.height, encoder,
+                                                         time_base=time_base, audio=audio)
         except ValueError as e:
             self._tmp.unlink(missing_ok=True)
             raise MediaError(f"cannot write video '{self.path}': {e}") from None
+        self._file = self._tmp  # where the frames are now: `path` once a kill-safe file has its first frame
         self.codec = self._encoder.codec
         self.browser_playable = self._encoder.browser_playable
         self.fallback_reason = self._encoder.fallback_reason  # why not PyAV, where PyAV would have written it
+        self.kill_safe, self.sound = self._encoder.kill_safe, self._encoder.sound
 
-    def write(self, rgb: np.ndarray) -> None:
-        """Append one RGB uint8 frame of the writer's size."""
+    def write(self, rgb: np.ndarray, time_ms: float | None = None) -> None:
+        """Append one RGB uint8 frame of the writer's size, shown at `time_ms` (where frames keep times)."""
         if self._encoder is None:
             raise MediaError(f"cannot write to video '{self.path}': it is closed")
         if rgb.shape[:2] != (self.height, self.width) or rgb.dtype != np.uint8:
@@ -320,7 +333,10 @@ class VideoWriter:
         if rgb.ndim == 2:
             rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
         try:
-            self._encoder.write(rgb)
+            self._encoder.write(rgb, time_ms)
+            if self.kill_safe and self._file == self._tmp and self._tmp.exists():  # begun: at its place
+                self._encoder.move_to(self.path)
+                self._file = self.path
         except OSError as e:
             self._failed = True
             raise write_error(self.path, e, f"{self.frames_written} frames written before it") from None
@@ -328,18 +344,19 @@ class VideoWriter:
 
     def close(self) -> None:
         """Finish the file (idempotent): the container is finalised and moved to `path`. When that fails
-        (a full disk, say) the unfinished file, which no player could open, is removed and WriteError says so."""
+        (a full disk, say) the unfinished file is removed and WriteError says so."""
         encoder, self._encoder = self._encoder, None
         if encoder is None:
             return
         try:
             encoder.close()
             if self.frames_written == 0:
-                self._tmp.unlink(missing_ok=True)
+                self._file.unlink(missing_ok=True)
                 return
-            publish(self._tmp, self.path)
+            if self._file != self.path:
+                publish(self._file, self.path)
         except OSError as e:
-            self._tmp.unlink(missing_ok=True)
+            self._file.unlink(missing_ok=True)
             removed = f"its {self.frames_written} frames could not be finished as a video"
             if self._failed:  # the write that failed has said why
                 raise WriteError(f"{self.path} removed: {removed}") from None
@@ -350,3 +367,10 @@ class VideoWriter:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def annotated_video(path: str | os.PathLike[str], reader: VideoReader, *, sound: bool = True) -> VideoWriter:
+    """The writer for an annotated copy of what `reader` reads: its upright size, each frame's time, and
+    its sound unless `sound` is False (`--no-audio`); the nominal rate is that of the frames kept."""
+    return VideoWriter(path, reader.fps / reader.every, reader.width, reader.height, time_base=reader.timing.clock,
+                       audio=reader.sound() if sound else None)
