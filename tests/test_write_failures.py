@@ -111,6 +111,7 @@ def no_temp_files(folder: Path) -> None:
 # ------------------------------------------------------------------------------------------ line formats
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("args", "name", "total", "per_file", "line_end", "again"), [
     (("video", CLIP, "--multi", "--track"), "poses.jsonl", 20480, 20000, b"\n", "--resume"),  # tracking rebuilt
     (("image", PHOTOS, "--multi"), "poses.jsonl", 40960, 40000, b"\n", "--resume"),
@@ -136,6 +137,7 @@ def test_line_formats_end_at_a_whole_record_and_continue(env, shared, fault, tmp
 # -------------------------------------------------------------------------------------- whole documents
 
 
+@pytest.mark.slow
 def test_coco_is_written_whole_or_not_at_all(env, shared, fault, tmp_path):
     args = ("image", shared / PHOTOS, "--multi", "--format", "coco", "--quiet")
     ref = tmp_path / "ref.json"
