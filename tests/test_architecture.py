@@ -11,7 +11,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "posenet_cli"
 # What each layer may not import. The core is the flat top level; `errors` sits below everything.
 FORBIDDEN = {
-    "core": ("media", "output", "jobs", "batch", "cli"),
+    "core": ("media", "output", "jobs", "batch", "cli", "motion"),
+    "motion": ("models", "media", "output", "jobs", "batch", "cli"),
     "models": ("media", "output", "jobs", "batch", "cli", "core"),
     "media": ("models", "output", "jobs", "batch", "cli"),
     "output": ("models", "jobs", "batch", "cli"),
@@ -28,6 +29,7 @@ LIBRARIES = {
     "av": {"posenet_cli.media.encoders"},
     "ray": {"posenet_cli.batch.backends"},
     "pycocotools": {"posenet_cli.output.evaluate"},
+    "scipy": {"posenet_cli.motion.filtering"}, "matplotlib": {"posenet_cli.output.plots"},
     "typer": "posenet_cli.cli.", "rich": "posenet_cli.cli.", "tqdm": "posenet_cli.cli.",
 }
 

@@ -29,6 +29,7 @@ from ..jobs import JobOptions
 from ..media.inputs import MediaError
 from ..models import BACKENDS, ModelRef, check_stride
 from ..models.runtime import choose_backend
+from ..motion import FILTERS, AnalysisOptions, parse_person
 from ..output import BACKGROUNDS, DRAW_STYLES, OutputOptions
 from ..output.writers import FORMATS
 from ..sizing import DEFAULT_LONG_EDGE, SizingOptions
@@ -37,7 +38,8 @@ from ..temporal import AcrossFramesOptions
 from ..tracking import MIN_TRACKED_POSE_SCORE, TrackOptions
 from .ui import Ui
 
-JOB_PARTS = ("sizing", "decoder", "across", "output", "inference")  # the groups whose objects make a JobOptions
+# The groups whose objects make a JobOptions.
+JOB_PARTS = ("sizing", "decoder", "across", "output", "inference", "analysis")
 _FROM_DEFAULTS: Any = object()  # an Opt's default: the field of the same name in its group's dataclass
 
 
@@ -334,6 +336,40 @@ OUTPUT = Group("output", (
                                                help="What --draw draws on: the input image, or black (a pose "
                                                "image of the input's size)."), Background(OutputOptions.background)),
 ), _output, OutputOptions())
+
+# ------------------------------------------------------------------------------------------- analysis
+
+Filter = choices("Filter", FILTERS)
+PLOT_HELP = ("Draw each joint and segment angle over time, per person, to this image (.png, .svg or .pdf); "
+             "filled gaps marked.")
+
+
+def _analysis(v: dict[str, Any], _: dict[str, Any]) -> AnalysisOptions:
+    return AnalysisOptions(v["angles"], None if v["person"] is None else parse_person(v["person"]),
+                           None if v["filter"] is None else Filter(v["filter"]).value, v["filter_cutoff"],
+                           fill_gaps=v["fill_gaps"])
+
+
+ANALYSIS = Group("analysis", (
+    Opt("angles", bool, typer.Option("--angles", rich_help_panel="Motion analysis",
+                                     help="Add joint angles (0-180, 180 = straight) and segment angles (against "
+                                     "the horizontal, counter-clockwise) to each pose; null where a keypoint "
+                                     "scores under --min-part-score.")),
+    Opt("person", str | None, typer.Option("--person", show_default=False, rich_help_panel="Motion analysis",
+                                           metavar="largest|centre|ID",
+                                           help="Keep one person in every output: the largest or the most "
+                                           "central in the first frame anyone is tracked, or a track id. "
+                                           "Turns on --track."), None),
+    Opt("filter", Filter | None, typer.Option("--filter", show_default=False, rich_help_panel="Motion analysis",
+                                              help="Zero-phase low-pass filter of each person's keypoints over "
+                                              "the whole clip (raw positions kept as \"raw\"); written when the "
+                                              "run ends."), None),
+    Opt("filter_cutoff", float, typer.Option("--filter-cutoff", min=1e-6, rich_help_panel="Motion analysis",
+                                             help="The filter's cut-off frequency (Hz).")),
+    Opt("fill_gaps", int, typer.Option("--fill-gaps", min=0, rich_help_panel="Motion analysis", metavar="N",
+                                       help="Interpolate gaps of up to N frames in a person's keypoints (marked "
+                                       "\"filled\"; a frame they are missing from gets a pose marked filled).")),
+), _analysis, AnalysisOptions())
 
 # --------------------------------------------------------------------------------------------- terminal
 

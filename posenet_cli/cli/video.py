@@ -11,16 +11,33 @@ import typer
 from ..errors import close_all
 from ..frames import FrameSpan
 from ..jobs import JobOptions, resume_span, run_video
+from ..jobs.analysis import AnalysedWriter
 from ..media.video import VideoReader, VideoWriter
 from ..media.window import Window, display_problem
 from ..models import ModelRef
+from ..motion import ANGLE_NAMES
+from ..motion.filtering import butterworth_sos
 from ..output.openpose import last_openpose_frame
+from ..output.plots import plot_format
 from ..output.resume import read_jsonl_resume
-from ..output.writers import FOLDER_FORMATS, VIDEO, format_for, open_writer
+from ..output.writers import FOLDER_FORMATS, VIDEO, Writer, format_for, open_writer
 from ..temporal import AcrossFrames
 from .common import check_output, load_net, make_folder
 from .errors import ExitStatus, fail
-from .options import ACROSS_FRAMES, DECODER, FRAMES, INFERENCE, MODEL, OUTPUT, SIZING, UI, resume_option, takes
+from .options import (
+    ACROSS_FRAMES,
+    ANALYSIS,
+    DECODER,
+    FRAMES,
+    INFERENCE,
+    MODEL,
+    OUTPUT,
+    PLOT_HELP,
+    SIZING,
+    UI,
+    resume_option,
+    takes,
+)
 from .signals import signals
 from .ui import Ui
 
@@ -28,7 +45,7 @@ DRAW_VIDEO_HELP = ("Write the annotated video: .mp4 (H.264, which browsers play,
                    "OpenCV's mp4v, which they do not), .webm (VP9; VP8 without PyAV) or .avi (MJPG).")
 
 
-@takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, OUTPUT, FRAMES, UI)
+@takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, OUTPUT, ANALYSIS, FRAMES, UI)
 def video(
     source: Annotated[str, typer.Argument(help="A video file or stream URL.", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Poses file: one JSON line per frame "
@@ -38,6 +55,8 @@ def video(
     draw: Annotated[Path | None, typer.Option("--draw", help=DRAW_VIDEO_HELP, show_default=False)] = None,
     resume: Annotated[bool, resume_option("keep the complete frames already in --out (JSON lines) and "
                                           "process the rest.")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help=PLOT_HELP, show_default=False,
+                                              rich_help_panel="Motion analysis")] = None,
     *,
     model: ModelRef,
     frames: FrameSpan,
@@ -51,8 +70,10 @@ def video(
       posenet video in.mp4 --multi --out poses.jsonl
 
       posenet video in.mp4 --draw annotated.mp4 --start 10 --end 20
+
+      posenet video squats.mp4 --person largest --angles --filter butterworth --out angles.csv --plot angles.png
     """
-    return stream(source, out, draw, job, model, ui, frames=frames, resume=resume)
+    return stream(source, out, draw, job, model, ui, frames=frames, resume=resume, plot=plot)
 
 
 @takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, OUTPUT, UI)
@@ -82,7 +103,7 @@ def webcam(
 
 def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOptions, model: ModelRef, ui: Ui, *,
            frames: FrameSpan = FrameSpan(), display: bool = False,
-           resume: bool = False, stdout: bool = True) -> int:
+           resume: bool = False, stdout: bool = True, plot: Path | None = None) -> int:
     """The shared body of `video` and `webcam`: JSON lines to `out`, or to stdout when `stdout` and
     nothing else is asked for."""
     if display and (problem := display_problem()):
@@ -93,6 +114,7 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     if to_dir and out is None:
         fail(f"--format {fmt} writes a folder of files: give --out FOLDER/")
     across = AcrossFrames(opts.across)
+    check_analysis(opts, fmt, plot, resume)
     if resume:
         if out is None or fmt not in ("jsonl", *FOLDER_FORMATS):
             fail("--resume continues a JSON lines file or an OpenPose folder: give --out FILE.jsonl or "
@@ -119,12 +141,17 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     if to_dir:
         make_folder(out, "output folder")  # type: ignore[arg-type]
     check_output(draw, opts.output.overwrite)
+    check_output(plot, opts.output.overwrite)
     net = load_net(model, ui)
     settings = opts.settings(net.output_stride, model.name, model.int8)
     with VideoReader(source, start=frames.start, end=frames.end, every=frames.every) as reader:
+        if opts.analysis.filter is not None:  # a cut-off the frame rate cannot carry fails now, not at the end
+            butterworth_sos(opts.analysis.filter_cutoff, opts.analysis.filter_order, 1000.0 * frames.every / reader.fps)
         writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume, stem=stem,
-                             min_part_score=opts.output.min_part_score, precision=opts.output.precision) \
-            if out is not None or (stdout and draw is None) else None
+                             min_part_score=opts.output.min_part_score, precision=opts.output.precision,
+                             angles=ANGLE_NAMES if opts.analysis.angles else (), filled=opts.analysis.fill_gaps > 0) \
+            if out is not None or (stdout and draw is None and plot is None) else None
+        writer = analysed(writer, opts, VIDEO, plot)
         video = VideoWriter(draw, reader.fps / frames.every, reader.width, reader.height) if draw else None
         if video is not None and video.fallback_reason and not video.browser_playable:
             ui.say(f"note: {draw} is {video.codec}, which browsers do not play ({video.fallback_reason}; "
@@ -153,3 +180,23 @@ def _check_frames_folder(folder: Path, stem: str, overwrite: bool) -> None:
         fail(f"{folder} is a file; --format openpose writes a folder")
     if not overwrite and folder.is_dir() and last_openpose_frame(folder, stem) is not None:
         fail(f"{folder} holds OpenPose files of {stem}; pass --overwrite to replace them (or --resume to continue)")
+
+
+def check_analysis(opts: JobOptions, fmt: str, plot: Path | None, resume: bool) -> None:
+    """Motion analysis options that cannot be honoured with the rest fail before any work."""
+    analysis = opts.analysis
+    if analysis.angles and fmt not in ("json", "jsonl", "csv"):
+        fail(f"--angles are written to json, jsonl and csv results, not {fmt}")
+    if plot is not None:
+        plot_format(plot)
+    if resume and (analysis.person is not None or analysis.offline or plot is not None):
+        fail("--resume cannot continue --person, --filter, --fill-gaps or --plot; resume without them and run "
+             "'posenet analyse' on the finished file")
+
+
+def analysed(writer: Writer | None, opts: JobOptions, kind: str, plot: Path | None) -> Writer | None:
+    """`writer` behind motion analysis when any is asked for (angles, filtering, a plot), else itself."""
+    if not (opts.analysis.angles or opts.analysis.offline or plot is not None):
+        return writer
+    return AnalysedWriter(writer, opts.analysis, kind=kind, min_part_score=opts.output.min_part_score,
+                          precision=opts.output.precision, plot=plot)

@@ -1,0 +1,117 @@
+"""`posenet analyse`: motion analysis of a finished `posenet video` result (JSON lines, or a JSON document):
+angles, one main person, offline filtering, plots, with the options `posenet video` takes for the same."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import close_all
+from ..jobs import JobOptions
+from ..motion import ANGLE_NAMES
+from ..output.records import FormatError
+from ..output.writers import VIDEO, format_for, open_writer
+from ..pose import Pose
+from .common import check_output
+from .errors import ExitStatus, fail
+from .options import ANALYSIS, OUTPUT, PLOT_HELP, UI, takes
+from .ui import Ui
+from .video import analysed, check_analysis
+
+
+def read_frames(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The settings (if recorded) and the frame and error records of a `posenet video` result."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise FormatError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        document = json.loads(text)
+        lines = None
+    except ValueError:
+        document, lines = None, text.splitlines()
+    if isinstance(document, dict) and isinstance(document.get("frames"), list):
+        return dict(document.get("settings") or {}), document["frames"]
+    records = []
+    for n, line in enumerate(lines if lines is not None else text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            raise FormatError(f"{path}: line {n} is not JSON (a JSON lines file of 'posenet video')") from None
+    if not all(isinstance(r, dict) and "frame" in r for r in records):
+        raise FormatError(f"{path}: not the frames of a video ('posenet video' results: records with \"frame\")")
+    return {}, records
+
+
+@takes(OUTPUT, ANALYSIS, UI)
+def analyse(
+    results: Annotated[Path, typer.Argument(help="Frames written by 'posenet video' (JSON lines or JSON).",
+                                            show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Analysed poses: .jsonl, .json or .csv "
+                                             "(default: JSON lines on stdout unless --plot).",
+                                             show_default=False)] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help=PLOT_HELP, show_default=False,
+                                              rich_help_panel="Motion analysis")] = None,
+    frame_size: Annotated[str | None, typer.Option("--frame-size", metavar="WxH", show_default=False,
+                                                   rich_help_panel="Motion analysis",
+                                                   help="The video's frame size, for --person centre.")] = None,
+    *,
+    job: JobOptions,
+    ui: Ui,
+) -> int:
+    """Motion analysis of the poses 'posenet video' wrote: the same results as giving these options to
+    'posenet video', without running the model again.
+
+    [bold]Example[/bold]
+
+      posenet analyse poses.jsonl --person largest --angles --filter butterworth --out angles.csv --plot angles.png
+    """
+    fmt = format_for(out, job.output.format, "jsonl")
+    if fmt not in ("json", "jsonl", "csv"):
+        fail(f"posenet analyse writes json, jsonl or csv, not {fmt}")
+    check_analysis(job, fmt, plot, resume=False)
+    check_output(out, job.output.overwrite)
+    check_output(plot, job.output.overwrite)
+    width, height = _size(frame_size)
+    settings, records = read_frames(results)
+    settings.update(job.analysis.settings())
+    writer = open_writer(fmt, out, kind=VIDEO, settings=settings, precision=job.output.precision,
+                         angles=ANGLE_NAMES if job.analysis.angles else (), filled=job.analysis.fill_gaps > 0) \
+        if out is not None or plot is None else None
+    writer = analysed(writer, job, VIDEO, plot)
+    selector = job.analysis.selector(job.output.min_part_score)
+    try:
+        for record in records:
+            if "error" in record:
+                if writer is not None:
+                    writer.error(int(record["frame"]), str(record["error"]))
+                continue
+            poses = [Pose.from_dict(p) for p in record.get("poses", [])]
+            if selector is not None:
+                poses = selector(poses, width, height)
+            if writer is not None:
+                writer.write(int(record["frame"]), poses, width=width or 0, height=height or 0,
+                             time_ms=float(record["time_ms"]))
+    except (KeyError, TypeError, ValueError) as e:
+        close_all([writer], e)
+        raise FormatError(f"{results}: a frame record is not in the shape 'posenet video' writes ({e})") from None
+    except BaseException as e:
+        close_all([writer], e)
+        raise
+    close_all([writer])
+    ui.say(f"{len(records)} frames analysed" + (f"; plot: {plot}" if plot else ""))
+    return ExitStatus.SUCCESS
+
+
+def _size(text: str | None) -> tuple[int | None, int | None]:
+    if text is None:
+        return None, None
+    w, _, h = text.lower().partition("x")
+    if not (w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0):
+        fail(f"--frame-size takes WxH (e.g. 1280x720), got {text!r}")
+    return int(w), int(h)
