@@ -62,36 +62,45 @@ def load_annotations(annotations: Path) -> Any:
             raise EvalError(f"cannot read COCO annotations {annotations}: {e}") from None
 
 
-def evaluate(predictions: Path, annotations: Path) -> dict[str, Any]:
-    """pycocotools' keypoint evaluation: {"stats": {AP, AP50, ...}, "images": n, "detections": n}, over the
-    images the predictions cover.
+def evaluate(predictions: Path, annotations: Path, covered_only: bool = False) -> dict[str, Any]:
+    """pycocotools' keypoint evaluation: {"stats": {AP, AP50, ...}, "images": n, "detections": n}.
 
-    Our records are matched to annotated images by file name (an image that failed, or where nobody was
-    found, counts with no detections); COCO results by image id, so over the images that have at least one
-    result (the format has no place for an image without)."""
+    Over every annotated image, as pycocotools scores by default: an image the predictions do not mention,
+    or where nobody was found, counts with no detections (its people are misses), so COCO results and JSON
+    lines of the same run score the same. `covered_only` restricts the figures to the images the run
+    covered: the records' images (matched by file name), or for COCO results, which cannot list an image
+    without a detection, the images with at least one result."""
     truth = load_annotations(annotations)
     records, is_coco = load_predictions(predictions)
     if is_coco:
-        results, image_ids = records, sorted({r["image_id"] for r in records})
-        unknown = set(image_ids) - set(truth.getImgIds())
+        results, covered = records, sorted({r["image_id"] for r in records})
+        unknown = set(covered) - set(truth.getImgIds())
         if unknown:
             raise EvalError(f"{len(unknown)} image ids of {predictions} are not in {annotations} (e.g. "
                             f"{min(unknown)}); COCO results name images by the annotations' ids")
     else:
-        by_name = {Path(im["file_name"]).name: im["id"] for im in truth.dataset.get("images", [])}
-        results, image_ids = [], []
-        for record in records:
-            image_id = by_name.get(Path(str(record.get("image"))).name)
-            if image_id is None:
-                continue
-            image_ids.append(image_id)
-            try:
-                results.extend(coco_results(image_id, [Pose.from_dict(p) for p in record.get("poses", [])]))
-            except (KeyError, TypeError, ValueError) as e:
-                raise EvalError(f"{predictions}: a pose of {record['image']} is malformed ({e})") from None
-        if not image_ids:
+        results, covered = _records_as_results(records, truth, predictions)
+        if not covered:
             raise EvalError(f"no image of {predictions} is in {annotations} (matched by file name)")
-    return score(truth, results, image_ids)
+    return score(truth, results, covered if covered_only else truth.getImgIds())
+
+
+def _records_as_results(records: list[dict[str, Any]], truth: Any, predictions: Path) \
+        -> tuple[list[dict[str, Any]], list[int]]:
+    """Our image records as COCO results, and the annotated image ids they cover (matched by file name)."""
+    by_name = {Path(im["file_name"]).name: im["id"] for im in truth.dataset.get("images", [])}
+    results: list[dict[str, Any]] = []
+    covered: list[int] = []
+    for record in records:
+        image_id = by_name.get(Path(str(record.get("image"))).name)
+        if image_id is None:
+            continue
+        covered.append(image_id)
+        try:
+            results.extend(coco_results(image_id, [Pose.from_dict(p) for p in record.get("poses", [])]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise EvalError(f"{predictions}: a pose of {record['image']} is malformed ({e})") from None
+    return results, covered
 
 
 def score(truth: Any, results: list[dict[str, Any]], image_ids: list[int]) -> dict[str, Any]:
