@@ -3,46 +3,35 @@ angles, one main person, offline filtering, plots, with the options `posenet vid
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
-from ..errors import close_all
+from ..errors import PoseNetError, close_all
 from ..jobs import JobOptions
-from ..motion import ANGLE_NAMES
-from ..output.records import FormatError
-from ..output.writers import VIDEO, format_for, open_writer
+from ..motion.filtering import frame_step_ms
+from ..output.records import FormatError, read_results
+from ..output.writers import format_for
 from ..pose import Pose
 from .common import check_output
 from .errors import ExitStatus, fail
 from .options import ANALYSIS, OUTPUT, PLOT_HELP, UI, takes
 from .ui import Ui
-from .video import analysed, check_analysis
+from .video import check_analysis, results_writer
 
 
 def read_frames(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The settings (if recorded) and the frame and error records of a `posenet video` result."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise FormatError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
-    try:
-        document = json.loads(text)
-        lines = None
-    except ValueError:
-        document, lines = None, text.splitlines()
-    if isinstance(document, dict) and isinstance(document.get("frames"), list):
+    document, is_lines = read_results(path)
+    if is_lines:
+        records = document
+    elif isinstance(document, dict) and isinstance(document.get("frames"), list):
         return dict(document.get("settings") or {}), document["frames"]
-    records = []
-    for n, line in enumerate(lines if lines is not None else text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            raise FormatError(f"{path}: line {n} is not JSON (a JSON lines file of 'posenet video')") from None
+    else:
+        records = [document]  # a file of one JSON line
     if not all(isinstance(r, dict) and "frame" in r for r in records):
         raise FormatError(f"{path}: not the frames of a video ('posenet video' results: records with \"frame\")")
     return {}, records
@@ -76,14 +65,13 @@ def analyse(
         fail(f"posenet analyse writes json, jsonl or csv, not {fmt}")
     check_analysis(job, fmt, plot, resume=False)
     check_output(out, job.output.overwrite)
-    check_output(plot, job.output.overwrite)
     width, height = _size(frame_size)
+    if job.analysis.person == "centre" and width is None:
+        fail("--person centre needs the video's frame size: give --frame-size WxH")
     settings, records = read_frames(results)
     settings.update(job.analysis.settings())
-    writer = open_writer(fmt, out, kind=VIDEO, settings=settings, precision=job.output.precision,
-                         angles=ANGLE_NAMES if job.analysis.angles else (), filled=job.analysis.fill_gaps > 0) \
-        if out is not None or plot is None else None
-    writer = analysed(writer, job, VIDEO, plot)
+    fps = _frame_rate(records) if job.analysis.filter else math.inf
+    writer = results_writer(fmt, out if out is not None or plot is None else False, job, settings, fps, plot=plot)
     selector = job.analysis.selector(job.output.min_part_score)
     try:
         for record in records:
@@ -97,6 +85,9 @@ def analyse(
             if writer is not None:
                 writer.write(int(record["frame"]), poses, width=width or 0, height=height or 0,
                              time_ms=float(record["time_ms"]))
+    except PoseNetError as e:
+        close_all([writer], e)
+        raise
     except (KeyError, TypeError, ValueError) as e:
         close_all([writer], e)
         raise FormatError(f"{results}: a frame record is not in the shape 'posenet video' writes ({e})") from None
@@ -115,3 +106,9 @@ def _size(text: str | None) -> tuple[int | None, int | None]:
     if not (w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0):
         fail(f"--frame-size takes WxH (e.g. 1280x720), got {text!r}")
     return int(w), int(h)
+
+
+def _frame_rate(records: list[dict[str, Any]]) -> float:
+    """Frames per second, from the median step of the records' times (inf with fewer than two)."""
+    times = [r["time_ms"] for r in records if "error" not in r and isinstance(r.get("time_ms"), (int, float))]
+    return 1000.0 / frame_step_ms(np.array(times)) if len(times) >= 2 else math.inf

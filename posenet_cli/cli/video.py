@@ -3,8 +3,9 @@ and/or a live window."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -141,17 +142,11 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     if to_dir:
         make_folder(out, "output folder")  # type: ignore[arg-type]
     check_output(draw, opts.output.overwrite)
-    check_output(plot, opts.output.overwrite)
     net = load_net(model, ui)
     settings = opts.settings(net.output_stride, model.name, model.int8)
     with VideoReader(source, start=frames.start, end=frames.end, every=frames.every) as reader:
-        if opts.analysis.filter is not None:  # a cut-off the frame rate cannot carry fails now, not at the end
-            butterworth_sos(opts.analysis.filter_cutoff, opts.analysis.filter_order, 1000.0 * frames.every / reader.fps)
-        writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume, stem=stem,
-                             min_part_score=opts.output.min_part_score, precision=opts.output.precision,
-                             angles=ANGLE_NAMES if opts.analysis.angles else (), filled=opts.analysis.fill_gaps > 0) \
-            if out is not None or (stdout and draw is None and plot is None) else None
-        writer = analysed(writer, opts, VIDEO, plot)
+        writer = results_writer(fmt, out if out is not None or (stdout and draw is None and plot is None) else False,
+                                opts, settings, reader.fps / frames.every, plot=plot, append=resume, stem=stem)
         video = VideoWriter(draw, reader.fps / frames.every, reader.width, reader.height) if draw else None
         if video is not None and video.fallback_reason and not video.browser_playable:
             ui.say(f"note: {draw} is {video.codec}, which browsers do not play ({video.fallback_reason}; "
@@ -189,14 +184,33 @@ def check_analysis(opts: JobOptions, fmt: str, plot: Path | None, resume: bool) 
         fail(f"--angles are written to json, jsonl and csv results, not {fmt}")
     if plot is not None:
         plot_format(plot)
+        check_output(plot, opts.output.overwrite)
     if resume and (analysis.person is not None or analysis.offline or plot is not None):
         fail("--resume cannot continue --person, --filter, --fill-gaps or --plot; resume without them and run "
              "'posenet analyse' on the finished file")
 
 
-def analysed(writer: Writer | None, opts: JobOptions, kind: str, plot: Path | None) -> Writer | None:
+def results_writer(fmt: str, out: Path | None | bool, opts: JobOptions, settings: dict[str, Any], fps: float, *,
+                   plot: Path | None = None, append: bool = False, stem: str | None = None) -> Writer | None:
+    """The writer of a stream's results at `fps` (to `out`, None: stdout; False: none) behind motion analysis
+    (analysed); a filter cut-off that rate cannot carry fails first, before any file is made."""
+    if opts.analysis.filter is not None and math.isfinite(fps):
+        butterworth_sos(opts.analysis.filter_cutoff, opts.analysis.filter_order, 1000.0 / fps)
+    writer = None if out is False else open_results(fmt, out or None, opts, settings, append=append, stem=stem)
+    return analysed(writer, opts, plot)
+
+
+def open_results(fmt: str, out: Path | None, opts: JobOptions, settings: dict[str, Any], *, append: bool = False,
+                 stem: str | None = None) -> Writer:
+    """The writer of a stream's results, with the columns motion analysis adds to CSV."""
+    return open_writer(fmt, out, kind=VIDEO, settings=settings, append=append, stem=stem,
+                       min_part_score=opts.output.min_part_score, precision=opts.output.precision,
+                       angles=ANGLE_NAMES if opts.analysis.angles else (), filled=opts.analysis.fill_gaps > 0)
+
+
+def analysed(writer: Writer | None, opts: JobOptions, plot: Path | None) -> Writer | None:
     """`writer` behind motion analysis when any is asked for (angles, filtering, a plot), else itself."""
     if not (opts.analysis.angles or opts.analysis.offline or plot is not None):
         return writer
-    return AnalysedWriter(writer, opts.analysis, kind=kind, min_part_score=opts.output.min_part_score,
+    return AnalysedWriter(writer, opts.analysis, kind=VIDEO, min_part_score=opts.output.min_part_score,
                           precision=opts.output.precision, plot=plot)

@@ -128,7 +128,8 @@ def _process_person(t: np.ndarray, frames: Sequence[list[Pose]], out: list[list[
         pose, row = given[n], at[n] - first
         kp = pose.keypoints.copy()
         kp[:, :2] = xy[row]
-        raw = pose.raw if pose.raw is not None else pose.keypoints[:, :2].copy()
+        moved = sos is not None or (filled is not None and filled[row].any())  # raw: the positions given
+        raw = pose.raw if pose.raw is not None or not moved else pose.keypoints[:, :2].copy()
         out[f][i] = replace(pose, keypoints=kp, raw=raw, filled=None if filled is None else filled[row])
     if filled is None:
         return

@@ -50,13 +50,19 @@ def _series(frames: Sequence[tuple[float, list[Pose]]], min_part_score: float
                   np.array([r[3] for r in v])) for key, v in rows.items()}
 
 
+def _unwrapped(t: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The series with a break (NaN) where a direction crosses +-180 degrees, so no line spans the plot."""
+    cross = np.flatnonzero(np.abs(np.diff(values)) > 180) + 1
+    return np.insert(t, cross, np.nan), np.insert(values, cross, np.nan)
+
+
 def _panel(ax: Any, t: np.ndarray, angles: np.ndarray, filled: np.ndarray, names: Sequence[str]) -> None:
     """One panel: the angles `names`, left solid, right dashed, filled samples marked with rings."""
     colours: dict[str, Any] = {}
     for name in names:
         a = ANGLE_NAMES.index(name)
         kind = name.removeprefix("left_").removeprefix("right_")
-        line, = ax.plot(t, angles[:, a], "--" if name.startswith("right_") else "-", lw=1.4,
+        line, = ax.plot(*_unwrapped(t, angles[:, a]), "--" if name.startswith("right_") else "-", lw=1.4,
                         color=colours.get(kind), label=name)
         colours[kind] = line.get_color()
         mask = filled[:, a] & np.isfinite(angles[:, a])

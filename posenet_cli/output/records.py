@@ -15,6 +15,7 @@ import urllib.parse
 import warnings
 from collections.abc import Iterable, Sequence
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -140,6 +141,24 @@ def _valid_strings(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_valid_strings(v) for v in value]
     return value
+
+
+def read_results(path: Path, what: str = "", error: type[PoseNetError] | None = None) -> tuple[Any, bool]:
+    """A results file as written: (its JSON document, False) or, for JSON lines, (the list of its records,
+    True); `error` (FormatError by default) with one line when it cannot be read or is neither. `what`
+    names the file in messages ("predictions")."""
+    error = error or FormatError
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"cannot read {what + ' ' if what else ''}{path}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        return json.loads(text), False
+    except ValueError:  # JSON lines
+        try:
+            return [json.loads(line) for line in text.splitlines() if line.strip()], True
+        except ValueError:
+            raise error(f"{path} is neither JSON nor JSON lines") from None
 
 
 # ---------------------------------------------------------------------------------------------- schema
