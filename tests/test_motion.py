@@ -14,7 +14,7 @@ from posenet_cli.keypoints import PART_IDS
 from posenet_cli.motion import ANGLE_NAMES, AnalysisOptions, PersonSelector, analyse_clip, pose_angles
 from posenet_cli.motion.filtering import fill_gaps
 from posenet_cli.pose import Pose
-from posenet_cli.smoothing import jitter
+from posenet_cli.stream.smoothing import jitter
 
 from conftest import posenet
 

@@ -10,17 +10,20 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ..errors import PoseNetError, close_all
+from ..errors import PoseNetError
+from ..files import close_all
 from ..jobs import JobOptions
+from ..motion import AnalysisOptions
 from ..motion.filtering import frame_step_ms
+from ..output import OutputOptions
 from ..output.records import FormatError, read_results
 from ..output.writers import format_for
 from ..pose import Pose
 from .common import check_output
 from .errors import ExitStatus, fail
-from .options import ANALYSIS, OUTPUT, PLOT_HELP, UI, takes
+from .motion import ANALYSIS, PLOT_HELP, check_analysis, results_writer
+from .options import RESULTS_OUTPUT, UI, command
 from .ui import Ui
-from .video import check_analysis, results_writer
 
 
 def read_frames(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -37,7 +40,7 @@ def read_frames(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return {}, records
 
 
-@takes(OUTPUT, ANALYSIS, UI)
+@command(output=RESULTS_OUTPUT, analysis=ANALYSIS, ui=UI)
 def analyse(
     results: Annotated[Path, typer.Argument(help="Frames written by 'posenet video' (JSON lines or JSON).",
                                             show_default=False)],
@@ -50,7 +53,8 @@ def analyse(
                                                    rich_help_panel="Motion analysis",
                                                    help="The video's frame size, for --person centre.")] = None,
     *,
-    job: JobOptions,
+    output: OutputOptions,
+    analysis: AnalysisOptions,
     ui: Ui,
 ) -> int:
     """Motion analysis of the poses 'posenet video' wrote: the same results as giving these options to
@@ -60,6 +64,7 @@ def analyse(
 
       posenet analyse poses.jsonl --person largest --angles --filter butterworth --out angles.csv --plot angles.png
     """
+    job = JobOptions(output=output, analysis=analysis)
     fmt = format_for(out, job.output.format, "jsonl")
     if fmt not in ("json", "jsonl", "csv"):
         fail(f"posenet analyse writes json, jsonl or csv, not {fmt}")

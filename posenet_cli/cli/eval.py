@@ -8,14 +8,14 @@ from typing import Annotated
 
 import typer
 
-from ..media.files import atomic_write
+from ..files import atomic_write
 from ..output.evaluate import STAT_NAMES, evaluate
 from .common import check_output
 from .errors import ExitStatus
-from .options import OUTPUT, one_option, takes
+from .options import OVERWRITE, command
 
 
-@takes(one_option(OUTPUT, "overwrite"))
+@command(overwrite=OVERWRITE)
 def evaluate_results(
     predictions: Annotated[Path, typer.Argument(help="Results of 'posenet image': JSON, JSON lines, or "
                                                 "--format coco.", show_default=False)],

@@ -3,42 +3,25 @@ and/or a live window."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from ..errors import close_all
-from ..frames import FrameSpan
+from ..files import close_all
 from ..jobs import JobOptions, resume_span, run_video
-from ..jobs.analysis import AnalysedWriter
 from ..media.video import VideoReader, VideoWriter
 from ..media.window import Window, display_problem
 from ..models import ModelRef
-from ..motion import ANGLE_NAMES
-from ..motion.filtering import butterworth_sos
 from ..output.openpose import last_openpose_frame
-from ..output.plots import plot_format
 from ..output.resume import read_jsonl_resume
-from ..output.writers import FOLDER_FORMATS, VIDEO, Writer, format_for, open_writer
-from ..temporal import AcrossFrames
+from ..output.writers import FOLDER_FORMATS, format_for
+from ..stream.frames import FrameSpan
+from ..stream.temporal import AcrossFrames
 from .common import check_output, load_net, make_folder
 from .errors import ExitStatus, fail
-from .options import (
-    ACROSS_FRAMES,
-    ANALYSIS,
-    DECODER,
-    FRAMES,
-    INFERENCE,
-    MODEL,
-    OUTPUT,
-    PLOT_HELP,
-    SIZING,
-    UI,
-    resume_option,
-    takes,
-)
+from .motion import PLOT_HELP, VIDEO_JOB, check_analysis, results_writer
+from .options import FRAMES, MODEL, STREAM_JOB, UI, command, resume_option
 from .signals import signals
 from .ui import Ui
 
@@ -46,7 +29,7 @@ DRAW_VIDEO_HELP = ("Write the annotated video: .mp4 (H.264, which browsers play,
                    "OpenCV's mp4v, which they do not), .webm (VP9; VP8 without PyAV) or .avi (MJPG).")
 
 
-@takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, OUTPUT, ANALYSIS, FRAMES, UI)
+@command(model=MODEL, job=VIDEO_JOB, frames=FRAMES, ui=UI)
 def video(
     source: Annotated[str, typer.Argument(help="A video file or stream URL.", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Poses file: one JSON line per frame "
@@ -77,7 +60,7 @@ def video(
     return stream(source, out, draw, job, model, ui, frames=frames, resume=resume, plot=plot)
 
 
-@takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, OUTPUT, UI)
+@command(model=MODEL, job=STREAM_JOB, ui=UI)
 def webcam(
     device: Annotated[str, typer.Option("--device", "-d", help="Camera index, device path or stream URL.")] = "0",
     display: Annotated[bool, typer.Option("--display/--no-display", help="Show a live window (q or Esc "
@@ -175,42 +158,3 @@ def _check_frames_folder(folder: Path, stem: str, overwrite: bool) -> None:
         fail(f"{folder} is a file; --format openpose writes a folder")
     if not overwrite and folder.is_dir() and last_openpose_frame(folder, stem) is not None:
         fail(f"{folder} holds OpenPose files of {stem}; pass --overwrite to replace them (or --resume to continue)")
-
-
-def check_analysis(opts: JobOptions, fmt: str, plot: Path | None, resume: bool) -> None:
-    """Motion analysis options that cannot be honoured with the rest fail before any work."""
-    analysis = opts.analysis
-    if analysis.angles and fmt not in ("json", "jsonl", "csv"):
-        fail(f"--angles are written to json, jsonl and csv results, not {fmt}")
-    if plot is not None:
-        plot_format(plot)
-        check_output(plot, opts.output.overwrite)
-    if resume and (analysis.person is not None or analysis.offline or plot is not None):
-        fail("--resume cannot continue --person, --filter, --fill-gaps or --plot; resume without them and run "
-             "'posenet analyse' on the finished file")
-
-
-def results_writer(fmt: str, out: Path | None | bool, opts: JobOptions, settings: dict[str, Any], fps: float, *,
-                   plot: Path | None = None, append: bool = False, stem: str | None = None) -> Writer | None:
-    """The writer of a stream's results at `fps` (to `out`, None: stdout; False: none) behind motion analysis
-    (analysed); a filter cut-off that rate cannot carry fails first, before any file is made."""
-    if opts.analysis.filter is not None and math.isfinite(fps):
-        butterworth_sos(opts.analysis.filter_cutoff, opts.analysis.filter_order, 1000.0 / fps)
-    writer = None if out is False else open_results(fmt, out or None, opts, settings, append=append, stem=stem)
-    return analysed(writer, opts, plot)
-
-
-def open_results(fmt: str, out: Path | None, opts: JobOptions, settings: dict[str, Any], *, append: bool = False,
-                 stem: str | None = None) -> Writer:
-    """The writer of a stream's results, with the columns motion analysis adds to CSV."""
-    return open_writer(fmt, out, kind=VIDEO, settings=settings, append=append, stem=stem,
-                       min_part_score=opts.output.min_part_score, precision=opts.output.precision,
-                       angles=ANGLE_NAMES if opts.analysis.angles else (), filled=opts.analysis.fill_gaps > 0)
-
-
-def analysed(writer: Writer | None, opts: JobOptions, plot: Path | None) -> Writer | None:
-    """`writer` behind motion analysis when any is asked for (angles, filtering, a plot), else itself."""
-    if not (opts.analysis.angles or opts.analysis.offline or plot is not None):
-        return writer
-    return AnalysedWriter(writer, opts.analysis, kind=VIDEO, min_part_score=opts.output.min_part_score,
-                          precision=opts.output.precision, plot=plot)

@@ -11,8 +11,8 @@ from ..inference import InferenceOptions
 from ..motion import AnalysisOptions
 from ..output import OutputOptions
 from ..sizing import SizingOptions
-from ..temporal import AcrossFramesOptions
-from ..tracking import TrackOptions
+from ..stream.temporal import AcrossFramesOptions
+from ..stream.tracking import TrackOptions
 
 
 @dataclass(frozen=True)

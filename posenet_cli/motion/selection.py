@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..pose import Pose
-from ..tracking import keypoint_boxes
+from ..stream.tracking import keypoint_boxes
 from .filtering import AnalysisError
 
 PERSON_CHOICES = ("largest", "centre")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OutputError, write_error
-from ..media.files import atomic_open
+from ..files import atomic_open
 from ..motion import ANGLE_NAMES, JOINTS, SEGMENTS, angle_parts, pose_angles
 from ..pose import Pose
 
