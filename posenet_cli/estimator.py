@@ -65,8 +65,7 @@ class PoseNet:
         outputs' grid (InferenceOptions.grid_stride), the network's output stride unless they were fused
         onto a finer one."""
         stride = grid_stride or self.output_stride
-        poses = [plan.to_image(p, decoder.mirror) for p in decoder.decode(outputs, stride)]
-        return [p for p in poses if p.score >= decoder.min_pose_score]
+        return decoder.keep([plan.to_image(p, decoder.mirror) for p in decoder.decode(outputs, stride)])
 
     def estimate(self, image: np.ndarray, sizing: SizingOptions = SizingOptions(),
                  decoder: DecoderOptions = DecoderOptions(), inference: InferenceOptions = InferenceOptions(), *,

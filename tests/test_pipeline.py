@@ -24,6 +24,7 @@ CLIPS = [("data/videos/street-5frames.mp4", None), ("data/videos/walking-street.
 VIEWS = {"plain": InferenceOptions(), "accurate": ACCURATE}  # --accurate: two scales, one mirrored, a finer grid
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip,end,views", [(*c, "plain") for c in CLIPS] + [(CLIPS[0][0], None, "accurate")],
                          ids=[Path(c).stem for c, _ in CLIPS] + ["street-5frames-accurate"])
 @pytest.mark.parametrize("multi", [False, True], ids=["single", "multi"])
