@@ -28,9 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from .keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN
+from .keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN, pose_similarity
 from .pose import Pose
-from .stream.tracking import pose_similarity
 
 __all__ = ["DecoderOptions", "decode_single_pose", "decode_multiple_poses"]
 
