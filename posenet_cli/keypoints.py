@@ -27,8 +27,8 @@ PART_NAMES: tuple[str, ...] = (
 NUM_KEYPOINTS = len(PART_NAMES)
 PART_IDS: dict[str, int] = {name: i for i, name in enumerate(PART_NAMES)}
 
-# The 16 (parent, child) edges of the tree rooted at the nose, in the order of the
-# displacement channels: edge e uses displacement channels e (y) and 16 + e (x).
+# The 16 (parent, child) edges of the tree rooted at the nose, in the order of the displacement channels
+# (decode.py has the layout).
 POSE_CHAIN_NAMES: tuple[tuple[str, str], ...] = (
     ("nose", "leftEye"),
     ("leftEye", "leftEar"),
