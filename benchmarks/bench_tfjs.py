@@ -34,10 +34,10 @@ from benchmarks.common import REPO, bench_net, model_env, shared_dir
 from posenet_cli.decode import TFJS_MULTI
 from posenet_cli.estimator import PoseNet
 from posenet_cli.media.images import read_image
-from posenet_cli.models.litert import LiteRTRunner
-from posenet_cli.pipeline import Pipeline
+from posenet_cli.models.litert_runner import LiteRTRunner
 from posenet_cli.pose import Pose
 from posenet_cli.sizing import SizingOptions
+from posenet_cli.stream.pipeline import Pipeline
 
 TFJS = REPO / "benchmarks" / "tfjs"
 REFERENCE = "reference/v2-q2m075-s16-r641x481.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,13 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posenet_cli.pose import Pose
-from posenet_cli.tracking import (
+from posenet_cli.stream.tracking import (
     COCO_SIGMAS,
     PoseTracker,
     assign,
-    box_iou,
     hungarian,
-    keypoint_boxes,
     pose_similarity,
 )
 
@@ -279,8 +278,7 @@ def test_similarity_is_oks_with_iou_fallback() -> None:
     # One keypoint moved by d: OKS = (16 + exp(-d^2 / (2 area (2 sigma)^2))) / 17.
     b = a.copy()
     b[0, 0] += 10
-    box = keypoint_boxes(a[None], 0.3)[0]
-    area = (box[2] - box[0]) * (box[3] - box[1])
+    area = (0.34 * 200) * (0.95 * 200)  # the template spans x -0.17..0.17 and y -0.47..0.48 person heights
     expected = (16 + np.exp(-100 / (2 * area * (2 * COCO_SIGMAS[0]) ** 2))) / 17
     assert pose_similarity(a[None], b[None])[0, 0] == pytest.approx(expected)
     # Unsure keypoints do not count.
@@ -290,20 +288,50 @@ def test_similarity_is_oks_with_iou_fallback() -> None:
     c = a.copy()
     c[2:, 2] = 0.0
     c[:, 0] += 5
-    iou = box_iou(keypoint_boxes(a[None], 0.3), keypoint_boxes(c[None], 0.3))[0, 0]
-    assert 0 < iou < 1
+    # c's box: nose (105, 210) and leftEye (111, 206), 6 x 4 px, inside a's box
+    iou = (6 * 4) / area
     assert pose_similarity(a[None], c[None])[0, 0] == pytest.approx(iou)
     assert pose_similarity(np.zeros((0, 17, 3)), a[None]).shape == (0, 1)
 
 
-def test_similarity_matrix_is_vectorised_correctly() -> None:
+def naive_similarity(track: np.ndarray, pose: np.ndarray, min_part_score: float = 0.3) -> float:
+    """The similarity of one track and one pose ((17, 3) each) as the docstring of pose_similarity states it,
+    written out keypoint by keypoint in plain Python: OKS over the keypoints confident in both, with the area of
+    the track's box of confident keypoints (all keypoints when fewer than 2 are confident); fewer than 3 shared
+    keypoints: the IoU of the two boxes."""
+    def box(kp: np.ndarray) -> tuple[float, float, float, float]:
+        rows = [r for r in kp.tolist() if r[2] >= min_part_score]
+        rows = rows if len(rows) >= 2 else kp.tolist()
+        xs, ys = [r[0] for r in rows], [r[1] for r in rows]
+        return min(xs), min(ys), max(xs), max(ys)
+
+    (tx0, ty0, tx1, ty1), (px0, py0, px1, py1) = box(track), box(pose)
+    shared = [k for k in range(17) if track[k, 2] >= min_part_score and pose[k, 2] >= min_part_score]
+    if len(shared) < 3:
+        inter = max(0.0, min(tx1, px1) - max(tx0, px0)) * max(0.0, min(ty1, py1) - max(ty0, py0))
+        union = (tx1 - tx0) * (ty1 - ty0) + (px1 - px0) * (py1 - py0) - inter
+        return inter / union if union > 0 else 0.0
+    area = max((tx1 - tx0) * (ty1 - ty0), 1.0)
+    terms = []
+    for k in shared:
+        d2 = (float(track[k, 0]) - float(pose[k, 0])) ** 2 + (float(track[k, 1]) - float(pose[k, 1])) ** 2
+        terms.append(math.exp(-d2 / (2 * area * (2 * float(COCO_SIGMAS[k])) ** 2)))
+    return sum(terms) / len(terms)
+
+
+def test_similarity_matrix_matches_a_pair_by_pair_computation() -> None:
+    """Every cell of the (T, P) matrix is the similarity of its pair computed independently: OKS for poses
+    that share keypoints, box IoU for a pose with only two confident keypoints, 0 for a pose far away."""
     rng = np.random.default_rng(7)
     tracks = np.stack([noisy(person(x, 300, 200), rng, 5).keypoints for x in (100, 130, 400)])
-    poses = np.stack([noisy(person(x, 300, 200), rng, 5).keypoints for x in (110, 390)])
+    faint = noisy(person(120, 310, 180), rng, 5).keypoints
+    faint[2:, 2] = 0.1  # two confident keypoints: IoU with every track
+    poses = np.stack([noisy(person(x, 300, 200), rng, 5).keypoints for x in (110, 390, 900)] + [faint])
     matrix = pose_similarity(tracks, poses)
-    assert matrix.shape == (3, 2)
-    for t, p in np.ndindex(3, 2):
-        assert matrix[t, p] == pytest.approx(pose_similarity(tracks[t:t + 1], poses[p:p + 1])[0, 0])
+    assert matrix.shape == (3, 4)
+    expected = np.array([[naive_similarity(t, p) for p in poses] for t in tracks])
+    np.testing.assert_allclose(matrix, expected, rtol=1e-9, atol=1e-12)
+    assert expected[0, 0] > 0.5 and expected[2, 1] > 0.5 and expected[0, 1] < 0.01 and 0 < expected[0, 3] < 1
 
 
 def test_inputs_are_not_changed() -> None:
@@ -333,6 +361,7 @@ def sequences(draw: st.DrawFn) -> list[list[Pose]]:
     return [[random_pose(draw) for _ in range(draw(st.integers(0, 5)))] for _ in range(frames)]
 
 
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None)
 @given(sequences(), st.integers(0, 3), st.sampled_from(["hungarian", "greedy"]), st.booleans(), st.booleans())
 def test_random_poses_never_break_the_tracker(frames: list[list[Pose]], max_age: int, method: str,

@@ -22,24 +22,24 @@ from ..batch import (
     run_batch,
     threads_per_worker,
 )
-from ..frames import FrameSpan
 from ..jobs import JobOptions
 from ..media.inputs import IMAGE, VIDEO, expand_inputs
 from ..models import ModelRef
+from ..stream.frames import FrameSpan
 from .common import make_folder
 from .errors import ExitStatus, echo_error, fail
 from .options import (
     ACROSS_FRAMES,
+    BATCH_OUTPUT,
     DECODER,
     FRAMES,
     INFERENCE,
     MODEL,
-    OUTPUT,
     SIZING,
     UI_VERBOSE,
+    Job,
+    command,
     resume_option,
-    takes,
-    without,
 )
 from .signals import signals
 from .ui import Ui
@@ -47,8 +47,8 @@ from .ui import Ui
 SCALE = "Scale"  # the help panel of the options that say where and how wide the job runs
 
 
-# batch writes <name>.json per image and <name>.jsonl per video: --format is not one of its options.
-@takes(MODEL, SIZING, INFERENCE, DECODER, ACROSS_FRAMES, without(OUTPUT, "fmt"), FRAMES, UI_VERBOSE)
+@command(model=MODEL, job=Job(sizing=SIZING, inference=INFERENCE, decoder=DECODER, across=ACROSS_FRAMES,
+                              output=BATCH_OUTPUT), frames=FRAMES, ui=UI_VERBOSE)
 def batch(
     inputs: Annotated[list[str] | None, typer.Argument(help="Images and videos: files, folders, globs, or "
                                                        "@LIST (a file naming one input per line).",

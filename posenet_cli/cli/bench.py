@@ -11,11 +11,11 @@ from ..jobs import JobOptions
 from ..models import ModelRef
 from .common import load_net
 from .errors import fail
-from .options import DECODER, INFERENCE, MODEL, SIZING, UI, takes
+from .options import BENCH_JOB, MODEL, UI, command
 from .ui import Ui
 
 
-@takes(MODEL, SIZING, INFERENCE, DECODER, UI)
+@command(model=MODEL, job=BENCH_JOB, ui=UI)
 def bench(
     clip: Annotated[Path | None, typer.Argument(help="A video: also time the whole 'posenet video' path on "
                                                 "it against the model alone.", show_default=False)] = None,

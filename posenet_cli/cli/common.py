@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import unwritable
 from ..estimator import PoseNet
+from ..files import unwritable
 from ..models import ModelRef
 from .errors import fail
 from .ui import Ui

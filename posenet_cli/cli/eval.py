@@ -8,14 +8,14 @@ from typing import Annotated
 
 import typer
 
-from ..media.files import atomic_write
+from ..files import atomic_write
 from ..output.evaluate import STAT_NAMES, evaluate
 from .common import check_output
 from .errors import ExitStatus
-from .options import OUTPUT, one_option, takes
+from .options import OVERWRITE, command
 
 
-@takes(one_option(OUTPUT, "overwrite"))
+@command(overwrite=OVERWRITE)
 def evaluate_results(
     predictions: Annotated[Path, typer.Argument(help="Results of 'posenet image': JSON, JSON lines, or "
                                                 "--format coco.", show_default=False)],
@@ -23,12 +23,15 @@ def evaluate_results(
                                                 "person_keypoints_val2017.json).", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the figures as JSON.",
                                              show_default=False)] = None,
+    covered_only: Annotated[bool, typer.Option(
+        "--covered-only", help="Score only the images the results cover (COCO results: those with a "
+        "detection) instead of every annotated image.")] = False,
     *,
     overwrite: bool,
 ) -> int:
     """COCO keypoint accuracy (pycocotools): AP, AP50, AP75, APm, APl and AR of results against annotations,
-    over the images the results cover. Images are matched by file name; COCO results by image id (they list
-    only images with a detection: JSON lines also count the images where nobody was found).
+    over every annotated image, as pycocotools scores (an image without results is all misses; --covered-only
+    scores only the images the results cover). Images are matched by file name; COCO results by image id.
 
     [bold]Example[/bold]
 
@@ -38,7 +41,7 @@ def evaluate_results(
     from rich.table import Table
 
     check_output(out, overwrite)
-    result = evaluate(predictions, annotations)
+    result = evaluate(predictions, annotations, covered_only)
     table = Table(title=f"{predictions.name}: {result['images']} images, {result['detections']} poses",
                   title_justify="left", header_style="bold")
     for name in STAT_NAMES:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import close_all
+from ..files import close_all
 from ..jobs import JobOptions, run_images
 from ..media.inputs import IMAGE, expand_inputs
 from ..models import ModelRef
@@ -18,12 +18,12 @@ from ..output.resume import read_jsonl_resume, recorded_path
 from ..output.writers import FOLDER_FORMATS, FolderWriter, Writer, format_for, open_writer, result_name
 from .common import check_output, check_outputs, load_net, make_folder
 from .errors import ExitStatus, echo_error, fail
-from .options import DECODER, INFERENCE, MODEL, OUTPUT, SIZING, UI_VERBOSE, resume_option, takes
+from .options import IMAGE_JOB, MODEL, UI_VERBOSE, command, resume_option
 from .signals import signals
 from .ui import Ui
 
 
-@takes(MODEL, SIZING, INFERENCE, DECODER, OUTPUT, UI_VERBOSE)
+@command(model=MODEL, job=IMAGE_JOB, ui=UI_VERBOSE)
 def image(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders, globs or @LIST files.",
                                                 show_default=False)],

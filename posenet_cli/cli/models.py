@@ -9,23 +9,20 @@ from typing import Annotated
 
 import typer
 
+from ..jobs import JobOptions
 from ..models import DEFAULT_MODEL, DEFAULT_STRIDE, MODELS, ModelRef
 from ..models.registry import is_cached
 from ..models.signature import SIGNATURE_DOC
-from ..sizing import SizingOptions
 from .common import check_output
 from .errors import fail
-from .options import MODEL, MODEL_ARGUMENT, OUTPUT, SIZING, UI, one_option, takes, without
+from .options import CACHE_DIR, MODEL_ARGUMENT, OVERWRITE, SAVEDMODEL, SIZING, UI, Job, command
 from .ui import Ui
 
 app = typer.Typer(help="List, download, convert and inspect PoseNet models.", no_args_is_help=True)
-CACHE = one_option(MODEL, "cache_dir")  # all `models list` needs
-SAVEDMODEL = without(MODEL_ARGUMENT, "backend", "int8")  # convert and quantize make and use the SavedModel
-OVERWRITE = one_option(OUTPUT, "overwrite")
 
 
 @app.command("list")
-@takes(CACHE)
+@command(cache_dir=CACHE_DIR)
 def models_list(*, cache_dir: Path | None) -> None:
     """The named models: architecture, strides, download size, source and whether it is cached."""
     from rich.console import Console
@@ -48,7 +45,7 @@ def models_list(*, cache_dir: Path | None) -> None:
 
 
 @app.command("fetch")
-@takes(MODEL_ARGUMENT, UI)
+@command(model=MODEL_ARGUMENT, ui=UI)
 def models_fetch(*, model: ModelRef, ui: Ui) -> None:
     """Download a model and convert it to a cached SavedModel (and its LiteRT model, where LiteRT runs it),
     ready for offline use.
@@ -61,7 +58,7 @@ def models_fetch(*, model: ModelRef, ui: Ui) -> None:
 
 
 @app.command("convert")
-@takes(SAVEDMODEL, OVERWRITE, UI)
+@command(model=SAVEDMODEL, overwrite=OVERWRITE, ui=UI)
 def models_convert(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the SavedModel to.")],
     *,
@@ -82,12 +79,12 @@ def models_convert(
 
 
 @app.command("info")
-@takes(MODEL_ARGUMENT, UI)
+@command(model=MODEL_ARGUMENT, ui=UI)
 def models_info(*, model: ModelRef, ui: Ui) -> None:
     """The model's serving signature, output stride and source, the backend that runs it, and what is cached
     of it (the SavedModel, its LiteRT models)."""
-    from ..models.litert import PRECISIONS, cached_model, read_model_metadata
-    from ..models.runtime import tensorflow_version
+    from ..models.environment import tensorflow_version
+    from ..models.litert_runner import PRECISIONS, cached_model, read_model_metadata
     from ..models.sources import cache_root
 
     ref = model.resolve(ui)  # fetched, converted and its backend decided once
@@ -108,7 +105,7 @@ def models_info(*, model: ModelRef, ui: Ui) -> None:
 
 
 @app.command("quantize")
-@takes(SAVEDMODEL, SIZING, UI)
+@command(model=SAVEDMODEL, job=Job(sizing=SIZING), ui=UI)
 def models_quantize(
     calibration: Annotated[list[Path], typer.Option("--calibration", "-c", show_default=False, help="Photos, "
                                                     "videos or folders like the ones the model will see "
@@ -120,7 +117,7 @@ def models_quantize(
                                                      "'none' quantises every layer, heads too.")] = None,
     *,
     model: ModelRef,
-    sizing: SizingOptions,
+    job: JobOptions,
     ui: Ui,
 ) -> None:
     """Make the int8 LiteRT model that --int8 runs: full-integer quantisation calibrated on your photos or
@@ -132,15 +129,15 @@ def models_quantize(
     """
     from ..jobs.calibration import calibration_inputs, describe
     from ..media.inputs import IMAGE, VIDEO, expand_inputs
-    from ..models.litert import DEFAULT_FLOAT_LAYERS
-    from ..models.loading import quantize_model
+    from ..models.backend import quantize_model
+    from ..models.litert_runner import DEFAULT_FLOAT_LAYERS
     from ..models.sources import cache_root
 
     layers = DEFAULT_FLOAT_LAYERS if float_layers is None else _layer_list(float_layers)
     paths = expand_inputs([str(p) for p in calibration], kinds=(IMAGE, VIDEO))
     ref = replace(model, backend="tensorflow", int8=False).resolve(ui)  # the SavedModel is what gets quantised
     with ui.step(f"preparing calibration inputs from {len(paths)} files"):
-        inputs = calibration_inputs(paths, sizing, ref.known_stride() or DEFAULT_STRIDE)
+        inputs = calibration_inputs(paths, job.sizing, ref.known_stride() or DEFAULT_STRIDE)
     out = quantize_model(Path(ref.path or ""), cache_root(model.cache_dir), inputs, layers,
                          calibration=describe(paths), reporter=ui)
     typer.echo(str(out))

@@ -1,12 +1,13 @@
 """Every option shared by several commands, declared once, in groups: one group per concern (model, sizing,
-inference, decoder, across frames, output, terminal), each building that concern's options object.
+inference, decoder, across frames, output, video frames, terminal), each building that concern's options
+object by keyword.
 
-A command is decorated with `@takes(MODEL, SIZING, ...)`: the decorator puts the groups' options into the
-signature Typer reads, and calls the command with the objects the groups built, each as the keyword
-parameter of the group's name (`model: ModelRef`, ...). A command with a `job` parameter gets the sizing,
-inference, decoder, across-frames and output objects together, as one `JobOptions`. Defaults come from the core's
-dataclasses, so a default lives in one place; options are checked when they are built (sizing at the
-stride the user chose), before any model is loaded.
+A command says what it takes: `@command(model=MODEL, job=Job(sizing=SIZING, ...), ui=UI)` gives it the
+parameters `model: ModelRef`, `job: JobOptions` and `ui: Ui`, each built from its group's options (Typer sees
+the options; the command sees the objects). A `Job` names the parts of a JobOptions the command takes (the
+others keep the core's defaults) and is checked against the command's model (its stride, where that is known
+before loading), so a bad option fails before any model is loaded. Defaults come from the core's dataclasses,
+so a default lives in one place.
 """
 
 from __future__ import annotations
@@ -14,112 +15,157 @@ from __future__ import annotations
 import inspect
 import os
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import typer
 
 from ..decode import DecoderOptions
-from ..frames import FrameSpan
 from ..inference import InferenceError, InferenceOptions, parse_scales
 from ..jobs import JobOptions
 from ..media.inputs import MediaError
 from ..models import BACKENDS, ModelRef, check_stride
-from ..models.runtime import choose_backend
+from ..models.backend import choose_backend
+from ..motion import AnalysisOptions
 from ..output import BACKGROUNDS, DRAW_STYLES, OutputOptions
 from ..output.writers import FORMATS
 from ..sizing import DEFAULT_LONG_EDGE, SizingOptions
-from ..smoothing import SmoothOptions
-from ..temporal import AcrossFramesOptions
-from ..tracking import MIN_TRACKED_POSE_SCORE, TrackOptions
+from ..stream.frames import FrameSpan
+from ..stream.smoothing import SmoothOptions
+from ..stream.temporal import AcrossFramesOptions
+from ..stream.tracking import MIN_TRACKED_POSE_SCORE, TrackOptions
 from .ui import Ui
 
-JOB_PARTS = ("sizing", "decoder", "across", "output", "inference")  # the groups whose objects make a JobOptions
-_FROM_DEFAULTS: Any = object()  # an Opt's default: the field of the same name in its group's dataclass
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Opt:
-    """One option: the parameter name, its type, its Typer declaration, and its default."""
+    """One option: its type with its Typer declaration (`Annotated[type, typer.Option(...)]`), and its
+    default (the core dataclass's field, where the option sets one). Its name is the keyword it has in its
+    group (or in `command`)."""
 
-    name: str
-    type: Any
-    option: Any  # typer.Option(...)
-    default: Any = _FROM_DEFAULTS
+    annotation: Any
+    default: Any
+
+    def parameter(self, name: str) -> inspect.Parameter:
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=self.annotation,
+                                 default=self.default)
+
+
+class Group(Generic[T]):
+    """The options of one concern and the object they make: `build(**values)`, each option's value under
+    its keyword here (the dataclass's field names, where `build` is the dataclass)."""
+
+    def __init__(self, build: Callable[..., T], **options: Opt) -> None:
+        self.build, self.options = build, options
+
+    def parameters(self) -> list[inspect.Parameter]:
+        return [option.parameter(name) for name, option in self.options.items()]
+
+    def make(self, values: Mapping[str, Any]) -> T:
+        return self.build(**{name: values[name] for name in self.options})
 
 
 @dataclass(frozen=True)
-class Group:
-    """The options of one concern and how their values become its options object (`build(values, built)`,
-    where `built` holds the objects of the groups before it, by name)."""
+class AcrossRequest:
+    """--track and --smooth as given: each on or off, with its options."""
 
-    name: str  # the keyword the command receives the object as
-    options: tuple[Opt, ...]
-    build: Callable[[dict[str, Any], dict[str, Any]], Any]
-    defaults: Any = None  # a dataclass instance whose fields give the options' defaults
-    needs: tuple[str, ...] = ()  # groups `build` reads from `built`: they must come before this one
+    track: bool
+    tracking: TrackOptions
+    smooth: bool
+    smoothing: SmoothOptions
+
+    def options(self, multi: bool) -> AcrossFramesOptions:
+        """Smoothing several people needs to know who is who, so with multi-pose decoding --smooth turns
+        tracking on."""
+        track = self.track or (self.smooth and multi)
+        return AcrossFramesOptions(self.tracking if track else None, self.smoothing if self.smooth else None)
+
+
+@dataclass(frozen=True)
+class Job:
+    """The parts of a JobOptions a command takes, each from its group; a part not taken keeps the core's
+    default. `make` builds them and checks them at the model's stride."""
+
+    sizing: Group[SizingOptions] | None = None
+    inference: Group[InferenceOptions] | None = None
+    decoder: Group[DecoderOptions] | None = None
+    across: Group[AcrossRequest] | None = None
+    output: Group[OutputOptions] | None = None
+    analysis: Group[AnalysisOptions] | None = None
 
     def parameters(self) -> list[inspect.Parameter]:
-        known = {f.name: getattr(self.defaults, f.name) for f in fields(self.defaults)} if self.defaults else {}
-        return [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[o.type, o.option],
-                                  default=known[o.name] if o.default is _FROM_DEFAULTS else o.default)
-                for o in self.options]
+        return [p for f in fields(self) if (part := getattr(self, f.name)) is not None for p in part.parameters()]
+
+    def make(self, values: Mapping[str, Any], model: ModelRef) -> JobOptions:
+        """The job's options, checked at `model`'s stride where it is known before loading (else each
+        image's plan checks the sizing)."""
+        sizing = self.sizing.make(values) if self.sizing else SizingOptions()
+        inference = self.inference.make(values) if self.inference else InferenceOptions()
+        decoder = self.decoder.make(values) if self.decoder else DecoderOptions()
+        across = self.across.make(values).options(decoder.multi) if self.across else AcrossFramesOptions()
+        output = self.output.make(values) if self.output else OutputOptions()
+        stride = model.known_stride()
+        if stride:
+            sizing = sizing.check(stride)
+            inference = inference.check(stride, sizing)
+        else:
+            sizing = sizing.parsed()
+        return JobOptions(sizing=sizing, decoder=decoder, across=across, output=output, inference=inference,
+                          analysis=self.analysis.make(values) if self.analysis else AnalysisOptions())
 
 
-def without(group: Group, *names: str) -> Group:
-    """`group` without the options `names` (a command they do not apply to): they build as their defaults."""
-    kept = tuple(o for o in group.options if o.name not in names)
-    dropped = {o.name: getattr(group.defaults, o.name) if o.default is _FROM_DEFAULTS else o.default
-               for o in group.options if o.name in names}
-    return Group(group.name, kept, lambda v, built: group.build({**dropped, **v}, built), group.defaults,
-                 group.needs)
+Part = Group[Any] | Job | Opt
 
 
-def one_option(group: Group, name: str) -> Group:
-    """A group of one option of `group`, received as that option's value under its own name."""
-    (option,) = [o for o in group.options if o.name == name]
-    return Group(name, (option,), lambda v, _: v[name], group.defaults)
+class Command:
+    """A command as Typer reads it: the signature of its own parameters and its parts' options; called
+    with those values, it calls `body` with each part's object (a Job's checked against `model`)."""
+
+    def __init__(self, body: Callable[..., Any], parts: dict[str, Part]) -> None:
+        own = inspect.signature(body).parameters
+        for name, part in parts.items():  # a wrong command definition fails at import, not at a user's run
+            if name not in own:
+                raise TypeError(f"{body.__name__} takes {name} but has no parameter for it")
+            if isinstance(part, Job) and "model" not in parts:
+                raise TypeError(f"{body.__name__} takes a job: it needs a model to check it against")
+        hints = typing.get_type_hints(body, include_extras=True)
+        params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in own.values() if p.name not in parts]
+        for name, part in parts.items():
+            params += [part.parameter(name)] if isinstance(part, Opt) else part.parameters()
+        self.body, self.parts = body, parts
+        self.own = [name for name in own if name not in parts]
+        self.__signature__ = inspect.Signature(params)  # what Typer reads the options from
+        self.__annotations__ = {p.name: p.annotation for p in params}
+        self.__name__, self.__qualname__, self.__doc__ = body.__name__, body.__qualname__, body.__doc__
+        self.__module__ = body.__module__
+
+    def __call__(self, **values: Any) -> Any:
+        built: dict[str, Any] = {}
+        for name, part in self.parts.items():
+            if isinstance(part, Opt):
+                built[name] = values[name]
+            elif isinstance(part, Group):
+                built[name] = part.make(values)
+        for name, part in self.parts.items():  # after the model they are checked against
+            if isinstance(part, Job):
+                built[name] = part.make(values, built["model"])
+        return self.body(**{name: values[name] for name in self.own}, **built)
 
 
-def takes(*groups: Group) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Give a command the options of `groups`: its own parameters stay, the groups' are added (Typer sees
-    them all), and the command is called with each group's object under the group's name."""
+def command(**parts: Part) -> Callable[[Callable[..., Any]], Command]:
+    """Give a command the options of `parts`, each received as the keyword parameter of its name: a
+    Group's object, a Job's JobOptions, an Opt's value."""
+    return lambda body: Command(body, parts)
 
-    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
-        hints = typing.get_type_hints(command, include_extras=True)
-        declared = set(inspect.signature(command).parameters)
-        wants_job = "job" in declared
-        for n, group in enumerate(groups):  # a wrong command definition fails at import, not at a user's run
-            missing = set(group.needs) - {g.name for g in groups[:n]}
-            if missing:
-                raise TypeError(f"{command.__name__}: group {group.name} needs {', '.join(sorted(missing))} first")
-            if group.name not in declared and not (wants_job and group.name in JOB_PARTS):
-                raise TypeError(f"{command.__name__} takes group {group.name} but has no parameter for it")
-        received = {g.name for g in groups} | {"job"}
-        own = [p.replace(annotation=hints.get(p.name, p.annotation))
-               for p in inspect.signature(command).parameters.values() if p.name not in received]
-        params = own + [p for g in groups for p in g.parameters()]
 
-        def run(**values: Any) -> Any:
-            built: dict[str, Any] = {}
-            for group in groups:
-                built[group.name] = group.build({o.name: values.pop(o.name) for o in group.options}, built)
-            if wants_job:  # the parts the command does not also take by name go into its JobOptions only
-                job = JobOptions(**{k: built[k] for k in JOB_PARTS if k in built})
-                built = {k: v for k, v in built.items() if k in declared or k not in JOB_PARTS}
-                built["job"] = job
-            return command(**values, **built)
-
-        run.__name__, run.__qualname__, run.__doc__ = command.__name__, command.__qualname__, command.__doc__
-        run.__module__ = command.__module__
-        run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        run.__annotations__ = {p.name: p.annotation for p in params}
-        return run
-
-    return decorate
+def choices(name: str, values: tuple[str, ...]) -> Any:
+    """A str Enum of a core tuple of choices, which is how Typer takes a choice (builders take its `.value`)."""
+    return Enum(name, {v: v for v in values}, type=str)
 
 
 # ------------------------------------------------------------------------------------------------ model
@@ -127,221 +173,246 @@ def takes(*groups: Group) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 MODEL_HELP = "Model name (see 'posenet models list'), a tfjs model folder/URL, or a SavedModel directory."
 
 
-def choices(name: str, values: tuple[str, ...]) -> Any:
-    """A str Enum of a core tuple of choices, which is how Typer takes a choice."""
-    return Enum(name, {v: v for v in values}, type=str)
-
-
 Backend = choices("Backend", BACKENDS)
 
 
-def _model(v: dict[str, Any], _: dict[str, Any]) -> ModelRef:
-    name = os.path.expanduser(v["model"])  # "~/models/x" as a quoted or --model=~/... argument too
-    cache_dir = None if v["cache_dir"] is None else str(v["cache_dir"])
-    stride = None if v["stride"] is None else check_stride(v["stride"])
-    backend = Backend(v["backend"]).value
-    choose_backend(backend, v["int8"])  # an impossible combination fails now, before any work
-    return ModelRef(name, stride, cache_dir, v["base_url"], backend=backend, int8=v["int8"])
+def _model(*, model: str, stride: int | None, cache_dir: Path | None, base_url: str | None,
+           backend: Enum = Backend(ModelRef.backend), int8: bool = ModelRef.int8) -> ModelRef:
+    name = os.path.expanduser(model)  # "~/models/x" as a quoted or --model=~/... argument too
+    choose_backend(backend.value, int8)  # an impossible combination fails now, before any work
+    return ModelRef(name=name, stride=None if stride is None else check_stride(stride),
+                    cache_dir=None if cache_dir is None else str(cache_dir), base_url=base_url,
+                    backend=backend.value, int8=int8)
 
 
-MODEL = Group("model", (
-    Opt("model", str, typer.Option("--model", "-m", help=MODEL_HELP, rich_help_panel="Model"), ModelRef.name),
-    Opt("stride", int | None, typer.Option("--stride", "-s", show_default=False, rich_help_panel="Model",
-                                           help="Output stride: 8, 16 or 32; smaller is more accurate and slower. "
-                                           "Default: 16, or a SavedModel's own.")),
-    Opt("cache_dir", Path | None, typer.Option("--cache-dir", envvar="POSENET_CACHE_DIR", show_default=False,
-                                               help="Where models are cached.", rich_help_panel="Model")),
-    Opt("base_url", str | None, typer.Option("--base-url", envvar="POSENET_BASE_URL", show_default=False,
-                                             help="Mirror of the official weights (URL or folder).",
-                                             rich_help_panel="Model")),
-    Opt("backend", Backend, typer.Option("--backend", envvar="POSENET_BACKEND", rich_help_panel="Model",
-                                         help="What runs the model: LiteRT (a .tflite converted from the SavedModel "
-                                         "once, then no TensorFlow: fast start-up), TensorFlow, or auto (LiteRT "
-                                         "where it is installed).")),
-    Opt("int8", bool, typer.Option("--int8", rich_help_panel="Model",
-                                   help="Run the int8 LiteRT model made by 'posenet models quantize': faster, "
-                                   "slightly less accurate.")),
-), _model, ModelRef())
-# The `models` commands name the model as their argument.
-MODEL_ARGUMENT = Group("model", (Opt("model", str, typer.Argument(help=MODEL_HELP, show_default=False),
-                                     inspect.Parameter.empty), *MODEL.options[1:]), _model, ModelRef())
+MODEL_NAME = Opt(Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP, rich_help_panel="Model")],
+                 ModelRef.name)
+MODEL_NAME_ARGUMENT = Opt(Annotated[str, typer.Argument(help=MODEL_HELP, show_default=False)],
+                          inspect.Parameter.empty)  # the `models` commands name the model as their argument
+STRIDE = Opt(Annotated[int | None, typer.Option("--stride", "-s", show_default=False, rich_help_panel="Model",
+                                                help="Output stride: 8, 16 or 32; smaller is more accurate and "
+                                                "slower. Default: 16, or a SavedModel's own.")], ModelRef.stride)
+CACHE_DIR = Opt(Annotated[Path | None, typer.Option("--cache-dir", envvar="POSENET_CACHE_DIR", show_default=False,
+                                                    help="Where models are cached.", rich_help_panel="Model")],
+                ModelRef.cache_dir)
+BASE_URL = Opt(Annotated[str | None, typer.Option("--base-url", envvar="POSENET_BASE_URL", show_default=False,
+                                                  help="Mirror of the official weights (URL or folder).",
+                                                  rich_help_panel="Model")], ModelRef.base_url)
+BACKEND = Opt(Annotated[Backend, typer.Option("--backend", envvar="POSENET_BACKEND", rich_help_panel="Model",
+                                          help="What runs the model: LiteRT (a .tflite converted from the "
+                                          "SavedModel once, then no TensorFlow: fast start-up), TensorFlow, or "
+                                          "auto (LiteRT where it is installed).")], Backend(ModelRef.backend))
+INT8 = Opt(Annotated[bool, typer.Option("--int8", rich_help_panel="Model", help="Run the int8 LiteRT model made "
+                                        "by 'posenet models quantize': faster, slightly less accurate.")],
+           ModelRef.int8)
+
+MODEL = Group(_model, model=MODEL_NAME, stride=STRIDE, cache_dir=CACHE_DIR, base_url=BASE_URL, backend=BACKEND,
+              int8=INT8)
+MODEL_ARGUMENT = Group(_model, model=MODEL_NAME_ARGUMENT, stride=STRIDE, cache_dir=CACHE_DIR, base_url=BASE_URL,
+                       backend=BACKEND, int8=INT8)
+# convert and quantize make and use the SavedModel: how it would run is not theirs to say
+SAVEDMODEL = Group(_model, model=MODEL_NAME_ARGUMENT, stride=STRIDE, cache_dir=CACHE_DIR, base_url=BASE_URL)
 
 # ----------------------------------------------------------------------------------------------- sizing
 
-
-def _sizing(v: dict[str, Any], built: dict[str, Any]) -> SizingOptions:
-    """Checked at the model's stride where it is known before loading (else each image's plan checks)."""
-    sizing = SizingOptions(v["scale_factor"], v["resolution"], v["long_edge"])
-    stride = built["model"].known_stride()
-    return sizing.check(stride) if stride else sizing.parsed()
-
-
-SIZING = Group("sizing", (
-    Opt("long_edge", int | None, typer.Option("--long-edge", show_default=False, rich_help_panel="Input size",
-                                              help=f"Scale so the long side is about N px (default "
-                                              f"{DEFAULT_LONG_EDGE}), each side to the nearest size the stride "
-                                              "allows.")),
-    Opt("scale_factor", float | None, typer.Option("--scale-factor", show_default=False, rich_help_panel="Input size",
-                                                   help="tfjs 1.x sizing: scale each side by F (0.2-1.0).")),
-    Opt("resolution", str | None, typer.Option("--resolution", show_default=False, rich_help_panel="Input size",
-                                               help="tfjs 2.x sizing: pad to the aspect ratio of N or WxH, then "
-                                               "resize.")),
-), _sizing, SizingOptions(), needs=("model",))
+SIZING = Group(
+    SizingOptions,
+    long_edge=Opt(Annotated[int | None, typer.Option("--long-edge", show_default=False, rich_help_panel="Input size",
+                                                     help=f"Scale so the long side is about N px (default "
+                                                     f"{DEFAULT_LONG_EDGE}), each side to the nearest size the "
+                                                     "stride allows.")], SizingOptions.long_edge),
+    scale_factor=Opt(Annotated[float | None, typer.Option("--scale-factor", show_default=False,
+                                                          rich_help_panel="Input size",
+                                                          help="tfjs 1.x sizing: scale each side by F "
+                                                          "(0.2-1.0).")], SizingOptions.scale_factor),
+    resolution=Opt(Annotated[str | None, typer.Option("--resolution", show_default=False,
+                                                      rich_help_panel="Input size",
+                                                      help="tfjs 2.x sizing: pad to the aspect ratio of N or WxH, "
+                                                      "then resize.")], SizingOptions.resolution),
+)
 
 # -------------------------------------------------------------------------------------------- inference
 
 
-def _inference(v: dict[str, Any], built: dict[str, Any]) -> InferenceOptions:
+def _inference(*, accurate: bool, scales: str | None, flip: bool | None, decode_stride: int | None
+               ) -> InferenceOptions:
     """--accurate is the core's preset; --scales, --flip and --decode-stride, given with it, replace its own."""
-    preset = InferenceOptions.accurate() if v["accurate"] else InferenceOptions()
-    given = {k: v[k] for k in ("flip", "decode_stride") if v[k] is not None}
-    if v["scales"] is not None:
-        given["scales"] = parse_scales(v["scales"])
+    preset = InferenceOptions.accurate() if accurate else InferenceOptions()
+    given: dict[str, Any] = {k: v for k, v in (("flip", flip), ("decode_stride", decode_stride)) if v is not None}
+    if scales is not None:
+        given["scales"] = parse_scales(scales)
         if not isinstance(preset.flip, bool) and "flip" not in given:
             raise InferenceError("--accurate mirrors some of its own scales only: with --scales, add --flip or "
                                  "--no-flip")
-    inference = replace(preset, **given)
-    stride = built["model"].known_stride()
-    return inference.check(stride, built["sizing"]) if stride else inference
+    return replace(preset, **given)
 
 
-INFERENCE = Group("inference", (
-    Opt("accurate", bool, typer.Option("--accurate", rich_help_panel="Accuracy", help="More accurate keypoints, "
-                                       "several times slower: the preset chosen by measured COCO keypoint AP "
-                                       "(scales 0.89,1.33 with the smaller mirrored, decoded at stride 8)."),
-        False),
-    Opt("scales", str | None, typer.Option("--scales", show_default=False, rich_help_panel="Accuracy",
-                                           help="Run at these multiples of the input size (e.g. 1,1.5) and fuse "
-                                           "the outputs on the largest one's grid: one network pass each."),
-        None),
-    Opt("flip", bool | None, typer.Option("--flip/--no-flip", show_default=False, rich_help_panel="Accuracy",
-                                          help="Also run each input mirrored (in the same batch) and average "
-                                          "its outputs in: twice the network time."), None),
-    Opt("decode_stride", int | None, typer.Option("--decode-stride", show_default=False, min=1,
-                                                  rich_help_panel="Accuracy",
-                                                  help="Decode on a finer grid than the output stride (e.g. 8 "
-                                                  "at stride 16; the outputs are upsampled): a little more "
-                                                  "accurate, for little time."), None),
-), _inference, InferenceOptions(), needs=("model", "sizing"))
+INFERENCE = Group(
+    _inference,
+    accurate=Opt(Annotated[bool, typer.Option("--accurate", rich_help_panel="Accuracy", help="More accurate "
+                                              "keypoints, several times slower: the preset chosen by measured COCO "
+                                              "keypoint AP (scales 0.89,1.33 with the smaller mirrored, decoded at "
+                                              "stride 8).")], False),
+    scales=Opt(Annotated[str | None, typer.Option("--scales", show_default=False, rich_help_panel="Accuracy",
+                                                  help="Run at these multiples of the input size (e.g. 1,1.5) and "
+                                                  "fuse the outputs on the largest one's grid: one network pass "
+                                                  "each.")], None),
+    flip=Opt(Annotated[bool | None, typer.Option("--flip/--no-flip", show_default=False, rich_help_panel="Accuracy",
+                                                 help="Also run each input mirrored (in the same batch) and "
+                                                 "average its outputs in: twice the network time.")], None),
+    decode_stride=Opt(Annotated[int | None, typer.Option("--decode-stride", show_default=False, min=1,
+                                                         rich_help_panel="Accuracy",
+                                                         help="Decode on a finer grid than the output stride "
+                                                         "(e.g. 8 at stride 16; the outputs are upsampled): a "
+                                                         "little more accurate, for little time.")],
+                      InferenceOptions.decode_stride),
+)
 
 # ---------------------------------------------------------------------------------------------- decoder
 
-DECODER = Group("decoder", (
-    Opt("multi", bool, typer.Option("--multi/--single", help="Find everyone (multi-pose decoding), or the one best "
-                                    "pose (single-pose, arg-max; also dropped below --min-pose-score).",
-                                    rich_help_panel="Decoding")),
-    Opt("max_poses", int, typer.Option("--max-poses", min=1, help="Most poses per image (multi-pose).",
-                                       rich_help_panel="Decoding")),
-    Opt("score_threshold", float, typer.Option("--score-threshold", min=0.0, max=1.0, rich_help_panel="Decoding",
-                                               help="Smallest part score that can start a pose (multi-pose).")),
-    Opt("nms_radius", float, typer.Option("--nms-radius", min=0.0, rich_help_panel="Decoding",
-                                          help="Poses whose same part lies within this many network-input pixels "
-                                          "are suppressed.")),
-    Opt("refine_steps", int, typer.Option("--refine-steps", min=1, max=10, rich_help_panel="Decoding",
-                                          help="Offset refinement steps (2: tfjs 2.x, 1: tfjs 1.x).")),
-    Opt("min_pose_score", float, typer.Option("--min-pose-score", min=0.0, max=1.0, rich_help_panel="Output",
-                                              help="Drop poses scoring below this.")),
-    Opt("mirror", bool, typer.Option("--mirror", rich_help_panel="Output", help="Mirror left-right (a selfie view): "
-                                     "drawings are flipped and x becomes width-1-x; part labels stay.")),
-), lambda v, _: DecoderOptions(**v), DecoderOptions())
+DECODER = Group(
+    DecoderOptions,
+    multi=Opt(Annotated[bool, typer.Option("--multi/--single", help="Find everyone (multi-pose decoding), or the "
+                                           "one best pose (single-pose, arg-max; also dropped below "
+                                           "--min-pose-score).", rich_help_panel="Decoding")], DecoderOptions.multi),
+    max_poses=Opt(Annotated[int, typer.Option("--max-poses", min=1, help="Most poses per image (multi-pose).",
+                                              rich_help_panel="Decoding")], DecoderOptions.max_poses),
+    score_threshold=Opt(Annotated[float, typer.Option("--score-threshold", min=0.0, max=1.0,
+                                                      rich_help_panel="Decoding", help="Smallest part score that "
+                                                      "can start a pose (multi-pose).")],
+                        DecoderOptions.score_threshold),
+    nms_radius=Opt(Annotated[float, typer.Option("--nms-radius", min=0.0, rich_help_panel="Decoding",
+                                                 help="Poses whose same part lies within this many network-input "
+                                                 "pixels are suppressed.")], DecoderOptions.nms_radius),
+    refine_steps=Opt(Annotated[int, typer.Option("--refine-steps", min=1, max=10, rich_help_panel="Decoding",
+                                                 help="Offset refinement steps (2: tfjs 2.x, 1: tfjs 1.x).")],
+                     DecoderOptions.refine_steps),
+    duplicate_oks=Opt(Annotated[float, typer.Option("--duplicate-oks", min=0.0, max=1.0, rich_help_panel="Decoding",
+                                                    help="Drop a pose whose keypoints match a higher-scoring "
+                                                    "pose's with an OKS above this (1: keep all).")],
+                      DecoderOptions.duplicate_oks),
+    min_pose_score=Opt(Annotated[float, typer.Option("--min-pose-score", min=0.0, max=1.0, rich_help_panel="Output",
+                                                     help="Drop poses scoring below this.")],
+                       DecoderOptions.min_pose_score),
+    mirror=Opt(Annotated[bool, typer.Option("--mirror", rich_help_panel="Output", help="Mirror left-right (a selfie "
+                                            "view): drawings are flipped and x becomes width-1-x; part labels "
+                                            "stay.")], DecoderOptions.mirror),
+)
 
 # ---------------------------------------------------------------------------------------- across frames
 
 
-def _across(v: dict[str, Any], built: dict[str, Any]) -> AcrossFramesOptions:
-    """--track / --smooth. Smoothing several people needs to know who is who, so with --multi it turns
-    tracking on."""
-    track = v["track"] or (v["smooth"] and built["decoder"].multi)
-    return AcrossFramesOptions(
-        TrackOptions(v["track_max_age"], v["track_min_similarity"]) if track else None,
-        SmoothOptions(v["smooth_min_cutoff"], v["smooth_beta"], v["smooth_d_cutoff"]) if v["smooth"] else None)
+def _across(*, track: bool, track_max_age: int, track_min_similarity: float, smooth: bool,
+            smooth_min_cutoff: float, smooth_beta: float, smooth_d_cutoff: float) -> AcrossRequest:
+    return AcrossRequest(
+        track=track, tracking=TrackOptions(max_age=track_max_age, min_similarity=track_min_similarity),
+        smooth=smooth, smoothing=SmoothOptions(min_cutoff=smooth_min_cutoff, beta=smooth_beta,
+                                               d_cutoff=smooth_d_cutoff))
 
 
-ACROSS_FRAMES = Group("across", (
-    Opt("track", bool, typer.Option("--track", rich_help_panel="Across frames", help="Give each person an id that "
-                                    "stays while they are in view (matched by keypoint similarity, OKS); poses "
-                                    f"scoring under {MIN_TRACKED_POSE_SCORE} (faint duplicates) get no id."),
-        False),
-    Opt("track_max_age", int, typer.Option("--track-max-age", min=0, rich_help_panel="Across frames",
-                                           help="Frames a lost person's id is kept for their return."),
-        TrackOptions.max_age),
-    Opt("track_min_similarity", float, typer.Option("--track-min-similarity", min=0.0, max=1.0,
-                                                    rich_help_panel="Across frames",
-                                                    help="Lowest OKS (or box IoU) that continues a track."),
-        TrackOptions.min_similarity),
-    Opt("smooth", bool, typer.Option("--smooth", rich_help_panel="Across frames", help="Steady keypoints with a One "
-                                     "Euro filter (raw positions kept as \"raw\"); with --multi it implies --track."),
-        False),
-    Opt("smooth_min_cutoff", float, typer.Option("--smooth-min-cutoff", min=1e-6, rich_help_panel="Across frames",
-                                                 help="One Euro min cutoff (Hz): lower is steadier when still."),
-        SmoothOptions.min_cutoff),
-    Opt("smooth_beta", float, typer.Option("--smooth-beta", min=0.0, rich_help_panel="Across frames",
-                                           help="One Euro speed coefficient: higher lags less when moving."),
-        SmoothOptions.beta),
-    Opt("smooth_d_cutoff", float, typer.Option("--smooth-d-cutoff", min=1e-6, rich_help_panel="Across frames",
-                                               help="One Euro cutoff (Hz) of the speed estimate."),
-        SmoothOptions.d_cutoff),
-), _across, needs=("decoder",))
+_FRAMES_PANEL = "Across frames"
+ACROSS_FRAMES = Group(
+    _across,
+    track=Opt(Annotated[bool, typer.Option("--track", rich_help_panel=_FRAMES_PANEL, help="Give each person an id "
+                                           "that stays while they are in view (matched by keypoint similarity, "
+                                           f"OKS); poses scoring under {MIN_TRACKED_POSE_SCORE} (faint duplicates) "
+                                           "get no id.")], False),
+    track_max_age=Opt(Annotated[int, typer.Option("--track-max-age", min=0, rich_help_panel=_FRAMES_PANEL,
+                                                  help="Frames a lost person's id is kept for their return.")],
+                      TrackOptions.max_age),
+    track_min_similarity=Opt(Annotated[float, typer.Option("--track-min-similarity", min=0.0, max=1.0,
+                                                           rich_help_panel=_FRAMES_PANEL,
+                                                           help="Lowest OKS (or box IoU) that continues a "
+                                                           "track.")], TrackOptions.min_similarity),
+    smooth=Opt(Annotated[bool, typer.Option("--smooth", rich_help_panel=_FRAMES_PANEL, help="Steady keypoints with "
+                                            "a One Euro filter (raw positions kept as \"raw\"); with --multi it "
+                                            "implies --track.")], False),
+    smooth_min_cutoff=Opt(Annotated[float, typer.Option("--smooth-min-cutoff", min=1e-6, rich_help_panel=_FRAMES_PANEL,
+                                                        help="One Euro min cutoff (Hz): lower is steadier when "
+                                                        "still.")], SmoothOptions.min_cutoff),
+    smooth_beta=Opt(Annotated[float, typer.Option("--smooth-beta", min=0.0, rich_help_panel=_FRAMES_PANEL,
+                                                  help="One Euro speed coefficient: higher lags less when "
+                                                  "moving.")], SmoothOptions.beta),
+    smooth_d_cutoff=Opt(Annotated[float, typer.Option("--smooth-d-cutoff", min=1e-6, rich_help_panel=_FRAMES_PANEL,
+                                                      help="One Euro cutoff (Hz) of the speed estimate.")],
+                        SmoothOptions.d_cutoff),
+)
 
 # ------------------------------------------------------------------------------------------ video frames
 
 
-def _frames(v: dict[str, Any], _: dict[str, Any]) -> FrameSpan:
-    if v["end"] is not None and v["end"] <= v["start"]:
-        raise MediaError(f"--end ({v['end']}) must be after --start ({v['start']})")
-    return FrameSpan(**v)
+def _frames(*, start: float, end: float | None, every: int) -> FrameSpan:
+    if end is not None and end <= start:
+        raise MediaError(f"--end ({end}) must be after --start ({start})")
+    return FrameSpan(start=start, end=end, every=every)
 
 
-FRAMES = Group("frames", (
-    Opt("start", float, typer.Option("--start", min=0.0, help="Start at this second.",
-                                     rich_help_panel="Video frames")),
-    Opt("end", float | None, typer.Option("--end", min=0.0, help="Stop at this second.", show_default=False,
-                                          rich_help_panel="Video frames")),
-    Opt("every", int, typer.Option("--every", min=1, help="Process every Nth frame.",
-                                   rich_help_panel="Video frames")),
-), _frames, FrameSpan())
+FRAMES = Group(
+    _frames,
+    start=Opt(Annotated[float, typer.Option("--start", min=0.0, help="Start at this second.",
+                                            rich_help_panel="Video frames")], FrameSpan.start),
+    end=Opt(Annotated[float | None, typer.Option("--end", min=0.0, help="Stop at this second.", show_default=False,
+                                                 rich_help_panel="Video frames")], FrameSpan.end),
+    every=Opt(Annotated[int, typer.Option("--every", min=1, help="Process every Nth frame.",
+                                          rich_help_panel="Video frames")], FrameSpan.every),
+)
 
 # ----------------------------------------------------------------------------------------------- output
 
-
+OVERWRITE = Opt(Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.",
+                                             rich_help_panel="Output")], OutputOptions.overwrite)
 Format = choices("Format", FORMATS)
 DrawStyle = choices("DrawStyle", DRAW_STYLES)
 Background = choices("Background", BACKGROUNDS)
 
 
-def _output(v: dict[str, Any], _: dict[str, Any]) -> OutputOptions:
-    return OutputOptions(v["fmt"].value if v["fmt"] else None, v["overwrite"], v["min_part_score"], v["precision"],
-                         v["draw_style"].value, v["background"].value)
+def _output(*, format: Enum | None = None, overwrite: bool, min_part_score: float, precision: int,
+            draw_style: Enum = DrawStyle(OutputOptions.draw_style),
+            background: Enum = Background(OutputOptions.background)) -> OutputOptions:
+    return OutputOptions(format=None if format is None else format.value, overwrite=overwrite,
+                         min_part_score=min_part_score, precision=precision, draw_style=draw_style.value,
+                         background=background.value)
 
 
-OUTPUT = Group("output", (
-    Opt("fmt", Format | None, typer.Option("--format", "-f", show_default=False, rich_help_panel="Output",
-                                           help="json, jsonl, csv, coco (COCO keypoint results) or openpose "
-                                           "(OpenPose's JSON: a <name>_keypoints.json per image or frame in "
-                                           "the --out folder). Default: from --out's extension."), None),
-    Opt("overwrite", bool, typer.Option("--overwrite", help="Replace existing output files.",
-                                        rich_help_panel="Output")),
-    Opt("min_part_score", float, typer.Option("--min-part-score", min=0.0, max=1.0, rich_help_panel="Output",
-                                              help="Leave parts scoring below this out of drawings (and out of "
-                                              "OpenPose files: 0, 0, 0).")),
-    Opt("precision", int, typer.Option("--precision", min=0, max=17, rich_help_panel="Output",
-                                       help="Decimals of positions in results (2: 0.01 px; scores keep 4).")),
-    Opt("draw_style", DrawStyle, typer.Option("--draw-style", rich_help_panel="Output",
-                                              help="How --draw draws: posenet (a colour per person) or openpose "
-                                              "(OpenPose's 18-point skeleton and limb colours, as ControlNet "
-                                              "takes)."), DrawStyle(OutputOptions.draw_style)),
-    Opt("background", Background, typer.Option("--background", rich_help_panel="Output",
+_FORMAT = Opt(Annotated[Format | None, typer.Option("--format", "-f", show_default=False, rich_help_panel="Output",
+                                                 help="json, jsonl, csv, coco (COCO keypoint results) or "
+                                                 "openpose (OpenPose's JSON: a <name>_keypoints.json per image "
+                                                 "or frame in the --out folder). Default: from --out's "
+                                                 "extension.")], OutputOptions.format)
+_WRITING = dict(
+    min_part_score=Opt(Annotated[float, typer.Option("--min-part-score", min=0.0, max=1.0, rich_help_panel="Output",
+                                                     help="Leave parts scoring below this out of drawings (and "
+                                                     "out of OpenPose files: 0, 0, 0).")],
+                       OutputOptions.min_part_score),
+    precision=Opt(Annotated[int, typer.Option("--precision", min=0, max=17, rich_help_panel="Output",
+                                              help="Decimals of positions in results (2: 0.01 px; scores keep "
+                                              "4).")], OutputOptions.precision),
+    draw_style=Opt(Annotated[DrawStyle, typer.Option("--draw-style", rich_help_panel="Output",
+                                               help="How --draw draws: posenet (a colour per person) or openpose "
+                                               "(OpenPose's 18-point skeleton and limb colours, as ControlNet "
+                                               "takes).")], DrawStyle(OutputOptions.draw_style)),
+    background=Opt(Annotated[Background, typer.Option("--background", rich_help_panel="Output",
                                                help="What --draw draws on: the input image, or black (a pose "
-                                               "image of the input's size)."), Background(OutputOptions.background)),
-), _output, OutputOptions())
+                                               "image of the input's size).")], Background(OutputOptions.background)),
+)
+OUTPUT = Group(_output, format=_FORMAT, overwrite=OVERWRITE, **_WRITING)
+# batch writes <name>.json per image and <name>.jsonl per video: --format is not one of its options
+BATCH_OUTPUT = Group(_output, overwrite=OVERWRITE, **_WRITING)
+RESULTS_OUTPUT = Group(_output, format=_FORMAT, overwrite=OVERWRITE, min_part_score=_WRITING["min_part_score"],
+                       precision=_WRITING["precision"])
 
 # --------------------------------------------------------------------------------------------- terminal
 
-QUIET = Opt("quiet", bool, typer.Option("--quiet", "-q", help="No progress or summary."), False)
-UI = Group("ui", (QUIET,), lambda v, _: Ui(quiet=v["quiet"]))
-UI_VERBOSE = Group("ui", (QUIET, Opt("verbose", bool, typer.Option("--verbose", "-v", help="Also report each "
-                                                                   "failed item."), False)),
-                   lambda v, _: Ui(quiet=v["quiet"], verbose=v["verbose"]))
+QUIET = Opt(Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")], Ui.quiet)
+UI = Group(Ui, quiet=QUIET)
+UI_VERBOSE = Group(Ui, quiet=QUIET, verbose=Opt(Annotated[bool, typer.Option("--verbose", "-v", help="Also "
+                                                                            "report each failed item.")],
+                                                Ui.verbose))
+
+# The jobs the commands take: what a stream remembers is for streams; bench writes nothing
+STREAM_JOB = Job(sizing=SIZING, inference=INFERENCE, decoder=DECODER, across=ACROSS_FRAMES, output=OUTPUT)
+IMAGE_JOB = Job(sizing=SIZING, inference=INFERENCE, decoder=DECODER, output=OUTPUT)
+BENCH_JOB = Job(sizing=SIZING, inference=INFERENCE, decoder=DECODER)
 
 
 def resume_option(what: str) -> Any:

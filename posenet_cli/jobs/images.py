@@ -8,13 +8,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..estimator import PoseNet
-from ..frames import BrokenFrame, Frame
 from ..media.images import read_image, write_image
 from ..media.inputs import MediaError
 from ..output.draw import annotate
 from ..output.writers import Writer
-from ..pipeline import Pipeline
 from ..sizing import SizingError
+from ..stream.frames import BrokenFrame, Frame
+from ..stream.pipeline import Pipeline
 from .options import JobOptions, Summary
 
 
