@@ -10,16 +10,17 @@ import typer
 
 from ..files import close_all
 from ..jobs import JobOptions, resume_span, run_video
-from ..media.video import VideoReader, VideoWriter
+from ..media.video import VideoReader, annotated_video
 from ..media.window import Window, display_problem
 from ..models import ModelRef
 from ..output.openpose import last_openpose_frame
 from ..output.resume import read_jsonl_resume
-from ..output.writers import FOLDER_FORMATS, VIDEO, format_for, open_writer
+from ..output.writers import FOLDER_FORMATS, format_for
 from ..stream.frames import FrameSpan
 from ..stream.temporal import AcrossFrames
 from .common import check_output, load_net, make_folder
 from .errors import ExitStatus, fail
+from .motion import PLOT_HELP, VIDEO_JOB, check_analysis, results_writer
 from .options import FRAMES, MODEL, STREAM_JOB, UI, command, resume_option
 from .signals import signals
 from .ui import Ui
@@ -28,7 +29,7 @@ DRAW_VIDEO_HELP = ("Write the annotated video: .mp4 (H.264, which browsers play,
                    "OpenCV's mp4v, which they do not), .webm (VP9; VP8 without PyAV) or .avi (MJPG).")
 
 
-@command(model=MODEL, job=STREAM_JOB, frames=FRAMES, ui=UI)
+@command(model=MODEL, job=VIDEO_JOB, frames=FRAMES, ui=UI)
 def video(
     source: Annotated[str, typer.Argument(help="A video file or stream URL.", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Poses file: one JSON line per frame "
@@ -38,6 +39,8 @@ def video(
     draw: Annotated[Path | None, typer.Option("--draw", help=DRAW_VIDEO_HELP, show_default=False)] = None,
     resume: Annotated[bool, resume_option("keep the complete frames already in --out (JSON lines) and "
                                           "process the rest.")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help=PLOT_HELP, show_default=False,
+                                              rich_help_panel="Motion analysis")] = None,
     *,
     model: ModelRef,
     frames: FrameSpan,
@@ -51,8 +54,10 @@ def video(
       posenet video in.mp4 --multi --out poses.jsonl
 
       posenet video in.mp4 --draw annotated.mp4 --start 10 --end 20
+
+      posenet video squats.mp4 --person largest --angles --filter butterworth --out angles.csv --plot angles.png
     """
-    return stream(source, out, draw, job, model, ui, frames=frames, resume=resume)
+    return stream(source, out, draw, job, model, ui, frames=frames, resume=resume, plot=plot)
 
 
 @command(model=MODEL, job=STREAM_JOB, ui=UI)
@@ -82,7 +87,7 @@ def webcam(
 
 def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOptions, model: ModelRef, ui: Ui, *,
            frames: FrameSpan = FrameSpan(), display: bool = False,
-           resume: bool = False, stdout: bool = True) -> int:
+           resume: bool = False, stdout: bool = True, plot: Path | None = None) -> int:
     """The shared body of `video` and `webcam`: JSON lines to `out`, or to stdout when `stdout` and
     nothing else is asked for."""
     if display and (problem := display_problem()):
@@ -93,6 +98,7 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     if to_dir and out is None:
         fail(f"--format {fmt} writes a folder of files: give --out FOLDER/")
     across = AcrossFrames(opts.across)
+    check_analysis(opts, fmt, plot, resume)
     if resume:
         if out is None or fmt not in ("jsonl", *FOLDER_FORMATS):
             fail("--resume continues a JSON lines file or an OpenPose folder: give --out FILE.jsonl or "
@@ -123,10 +129,9 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     settings = opts.settings(net.output_stride, model.name, model.int8)
     with VideoReader(source, start=frames.start, end=frames.end, every=frames.every,
                      first=frames.first) as reader:
-        writer = open_writer(fmt, out, kind=VIDEO, settings=settings, append=resume, stem=stem,
-                             min_part_score=opts.output.min_part_score, precision=opts.output.precision) \
-            if out is not None or (stdout and draw is None) else None
-        video = VideoWriter(draw, reader.fps / frames.every, reader.width, reader.height) if draw else None
+        writer = results_writer(fmt, out if out is not None or (stdout and draw is None and plot is None) else False,
+                                opts, settings, reader.fps / frames.every, plot=plot, append=resume, stem=stem)
+        video = annotated_video(draw, reader) if draw else None
         if video is not None and video.fallback_reason and not video.browser_playable:
             ui.say(f"note: {draw} is {video.codec}, which browsers do not play ({video.fallback_reason}; "
                    f"'pip install av' gives H.264)")
