@@ -19,15 +19,16 @@ import numpy as np
 import pytest
 
 from posenet_cli.batch import BatchError, BatchJob, default_workers, plan_items, plan_tasks, threads_per_worker
-from posenet_cli.batch.worker import frames_between
+from posenet_cli.batch.worker import part_reader
 from posenet_cli.jobs import JobOptions
 from posenet_cli.media.inputs import IMAGE, VIDEO, MediaError
 from posenet_cli.media.inputs import expand_inputs as expand
-from posenet_cli.media.video import VideoReader
+from posenet_cli.media.video import NoFramesError, VideoReader
 from posenet_cli.models import ModelRef
 from posenet_cli.stream.temporal import AcrossFramesOptions
 from posenet_cli.stream.tracking import TrackOptions
 
+from clips import PHONE_DELTAS_MS, make_clip
 from conftest import posenet
 
 PHOTOS = ["data/images/tfjs-demo/tennis.jpg", "data/images/coral/couple.jpg", "data/images/tfjs-demo/skiing.jpg"]
@@ -132,30 +133,39 @@ def _job(shared: Path, opts: JobOptions = JobOptions(), **kw) -> BatchJob:
 def test_long_videos_are_split_only_where_frames_are_independent(shared):
     tasks, failed, counts = plan_tasks(_job(shared, end=1.0, chunk_frames=7), [0, 1, 2], workers=2)
     assert not failed and counts == {0: 30, 1: 5}
-    walking = [(t.part, t.parts, t.first, t.stop) for t in tasks if t.item == 0]
-    assert walking == [(0, 5, 0, 6), (1, 5, 6, 12), (2, 5, 12, 18), (3, 5, 18, 24), (4, 5, 24, None)]  # balanced
-    auto, _, _ = plan_tasks(_job(shared), [0, 1, 2], workers=2)  # 144 + 5 + 1 frames: 2 parts of 72
-    assert [(t.first, t.stop) for t in auto if t.item == 0] == [(0, 72), (72, None)]
+    walking = [(t.part, t.parts, t.start, t.end, t.grid) for t in tasks if t.item == 0]
+    bounds = [None, 0.2, 0.4, 0.6, 0.8, None]  # by time, of equal duration
+    assert walking == [(k, 5, pytest.approx(bounds[k]), pytest.approx(bounds[k + 1]), 0) for k in range(5)]
+    auto, _, _ = plan_tasks(_job(shared), [0, 1, 2], workers=2)  # 144 + 5 + 1 frames (4.8 s): 2 parts
+    assert [(t.start, t.end) for t in auto if t.item == 0] == [(None, pytest.approx(2.4)), (pytest.approx(2.4), None)]
     tracked = _job(shared, JobOptions(across=AcrossFramesOptions(track=TrackOptions())), chunk_frames=7)
     assert sum(t.item == 0 for t in plan_tasks(tracked, [0, 1, 2], workers=2)[0]) == 1  # ids need every frame
     assert sum(t.item == 0 for t in plan_tasks(_job(shared, chunk_frames=0), [0], workers=2)[0]) == 1
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("start, end, every, chunk", [(0.0, 2.0, 1, 13), (0.5, 3.0, 3, 4)])
-def test_video_parts_hold_exactly_the_unsplit_frames(shared, start, end, every, chunk):
-    """Parts decoded and skipped up to their first frame give the unsplit run's frames: same indices,
-    times and pixels, none missing or repeated (mp4 seeking alone is not frame-exact)."""
-    clip = str(shared / CLIPS[0])
-    job = _job(shared, start=start, end=end, every=every, chunk_frames=chunk)
+@pytest.mark.parametrize("clip, start, end, every, chunk", [
+    ("walking", 0.0, 2.0, 1, 13), ("walking", 0.5, 3.0, 3, 4), ("phone", 0.0, None, 1, 7), ("phone", 0.3, 2.5, 3, 3)])
+def test_video_parts_hold_exactly_the_unsplit_frames(shared, tmp_path, clip, start, end, every, chunk):
+    """Parts read by time give the unsplit run's frames: same indices, times and pixels, none missing or
+    repeated, on a constant-rate clip and on a variable-rate one (20 frames 33 ms apart, then 100 ms)."""
+    if clip == "phone":
+        make_clip(tmp_path / "phone.mp4", PHONE_DELTAS_MS, audio=False)
+    source = str(shared / CLIPS[0]) if clip == "walking" else str(tmp_path / "phone.mp4")
+    items = (plan_items([Path(source)])[0],)
+    job = BatchJob(items, "/nonexistent", ModelRef("m", 16, path="/nonexistent"), start=start, end=end,
+                   every=every, chunk_frames=chunk)
     tasks = sorted((t for t in plan_tasks(job, [0], workers=2)[0]), key=lambda t: t.part)
     assert len(tasks) > 2
-    with VideoReader(clip, start=start, end=end, every=every) as reader:
+    with VideoReader(source, start=start, end=end, every=every) as reader:
         whole = list(reader)
     parts = []
     for t in tasks:
-        with VideoReader(clip, start=start, end=end, every=every) as reader:
-            parts += list(frames_between(reader, t.first, t.stop))
+        try:
+            with part_reader(job, t, source) as reader:
+                parts += list(reader)
+        except NoFramesError:  # a part shorter than the gap between two kept frames
+            pass
     assert [f.index for f in parts] == [f.index for f in whole]
     assert [f.time_ms for f in parts] == [f.time_ms for f in whole]
     assert all(np.array_equal(a.image, b.image) for a, b in zip(parts, whole))

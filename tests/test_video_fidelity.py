@@ -8,6 +8,11 @@ package's reader."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -157,3 +162,29 @@ def test_rotated_clip_gives_the_keypoints_of_the_clip_rotated_by_hand(env, share
             xy_a = np.array([[k["position"]["x"], k["position"]["y"]] for k in pa["keypoints"]])
             xy_b = np.array([[k["position"]["x"], k["position"]["y"]] for k in pb["keypoints"]])
             assert np.abs(xy_a - xy_b).max() <= 1.0
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_a_video_that_plays_to_near_its_last_line(env, shared, tmp_path):
+    """SIGKILL (the OOM killer, a power cut): no handler runs, yet the annotated video plays to within about
+    a second (a fragment) of the last frame in the JSON lines, with its sound."""
+    clip, out, drawn = tmp_path / "long.mp4", tmp_path / "p.jsonl", tmp_path / "p.mp4"
+    make_clip(clip, [33] * 20 + [50] * 280, images=frames_of(picture(160, 120), 300))  # 14.6 s
+    args = ["video", str(clip), "--single", "--quiet", "--out", str(out), "--draw", str(drawn)]
+    proc = subprocess.Popen([sys.executable, "-m", "posenet_cli", *args], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env})
+    deadline = time.monotonic() + 300
+    while (not out.exists() or out.read_text().count("\n") < 120) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.01)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    lines = [json.loads(line) for line in out.read_text().splitlines() if line.endswith("}")]
+    last_ms = max(r["time_ms"] for r in lines if "frame" in r)
+    assert last_ms < 14_000  # killed mid-run
+    times = decodable_times(drawn)
+    assert times == pytest.approx([r["time_ms"] for r in lines if "frame" in r][:len(times)], abs=2)
+    assert last_ms - 1000 <= times[-1] <= last_ms
+    sound = audio_packets(drawn)
+    assert sound and sound[-1][0] > times[-1] - 1000

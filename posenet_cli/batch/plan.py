@@ -19,8 +19,8 @@ from ..media.video import VIDEO_EXTENSIONS_OUT, VideoReader
 from ..models import ModelRef
 
 MANIFEST = "manifest.json"
-# Auto splitting of long videos: each part decodes (and drops) every frame before its range, so parts
-# are kept long and few. `chunk_frames` overrides it.
+# Auto splitting of long videos: each part demuxes (without decoding) the groups of pictures before its
+# range and decodes from the key frame before it, so parts are kept long and few. `chunk_frames` overrides it.
 MIN_AUTO_CHUNK = 64
 MAX_AUTO_PARTS = 8
 
@@ -75,14 +75,16 @@ def plan_items(paths: Sequence[Path], *, draw: bool = False) -> list[Item]:
 
 @dataclass(frozen=True)
 class Task:
-    """What one worker call does: an image, or the frames [first, stop) of a video (stop None: to its
-    end), part `part` of `parts`."""
+    """What one worker call does: an image, or the frames of a video shown from `start` to `end` seconds
+    (presentation time; None: the job's), part `part` of `parts`, on the --every grid from source frame
+    `grid` (the unsplit run's: its first frame), so the joined parts are the unsplit run."""
 
     item: int
     part: int = 0
     parts: int = 1
-    first: int = 0
-    stop: int | None = None
+    start: float | None = None
+    end: float | None = None
+    grid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,19 @@ def make_job(items: Sequence[Item], out_dir: str | Path, model: ModelRef, opts: 
                     str(Path(draw_dir).resolve()) if draw_dir else None, **kwargs)
 
 
+def _probe(job: BatchJob, source: str) -> tuple[tuple[float, float, int] | None, int]:
+    """A video's span as the job reads it: (its first frame's time and the end of the range, in seconds,
+    and the first frame's index), None when its length is unknown (a live stream); and its frame count
+    as estimated on the average rate (for progress and part sizes)."""
+    with VideoReader(source, start=job.start, end=job.end, every=job.every) as reader:
+        r = reader.frame_range()
+        count = len(range(r[0], r[1], job.every)) if r else 0
+        end = job.end if job.end is not None else reader.duration_s
+        if reader.live or end is None or end * 1000 <= reader.first_ms:
+            return None, count
+        return (reader.first_ms / 1000, end, reader.first_index), count
+
+
 def output_complete(job: BatchJob, item: Item) -> bool:
     """Whether an item's output is complete: outputs appear only whole (atomic write or rename)."""
     return (Path(job.out_dir) / item.output).is_file()
@@ -146,26 +161,23 @@ def in_folder(folder: str) -> Iterator[None]:
 
 def plan_tasks(job: BatchJob, pending: Sequence[int], workers: int
                ) -> tuple[list[Task], dict[int, str], dict[int, int]]:
-    """Tasks for the pending items; videos are probed (frame count) and long ones split into parts.
+    """Tasks for the pending items; videos are probed and long ones split by time into parts of about
+    equal duration (a variable frame rate does not move frames between parts: each frame's own time
+    decides its part).
 
     Returns the tasks, the items that failed already (unreadable video: its message) and each video's
     expected frame count (for progress)."""
     failed: dict[int, str] = {}
     counts: dict[int, int] = {}
-    ranges: dict[int, tuple[int, int] | None] = {}
+    spans: dict[int, tuple[float, float, int] | None] = {}  # first frame's time, end (s), first frame's index
     with in_folder(job.cwd):
         for i in pending:
-            item = job.items[i]
-            if item.kind != VIDEO:
+            if job.items[i].kind != VIDEO:
                 continue
             try:
-                with VideoReader(item.source, start=job.start, end=job.end, every=job.every) as reader:
-                    ranges[i] = reader.frame_range()
+                spans[i], counts[i] = _probe(job, job.items[i].source)
             except MediaError as e:
                 failed[i] = str(e)
-                continue
-            r = ranges[i]
-            counts[i] = len(range(r[0], r[1], job.every)) if r else 0
     images = sum(1 for i in pending if job.items[i].kind == IMAGE)
     work = images + sum(counts.values())
     if job.chunk_frames is not None:
@@ -176,22 +188,20 @@ def plan_tasks(job: BatchJob, pending: Sequence[int], workers: int
     for i in pending:
         if i in failed:
             continue
-        if job.items[i].kind == IMAGE:
-            tasks.append(Task(i))
-            continue
-        r, n = ranges[i], counts[i]
-        parts = 1 if not (job.splittable and r and n > chunk) else math.ceil(n / chunk)
+        span, n = spans.get(i), counts.get(i, 0)
+        parts = 1 if not (job.items[i].kind == VIDEO and job.splittable and span and n > chunk) \
+            else math.ceil(n / chunk)
         if job.chunk_frames is None:
             parts = min(parts, MAX_AUTO_PARTS)
         if parts == 1:
             tasks.append(Task(i))
             continue
-        assert r is not None
-        per = math.ceil(n / parts)  # kept frames per part, on the --every grid
-        bounds = [r[0] + k * per * job.every for k in range(parts)]
-        for k in range(parts):
-            stop = bounds[k + 1] if k + 1 < parts else None  # the last part reads to the real end
-            tasks.append(Task(i, k, parts, bounds[k], stop))
+        assert span is not None
+        t0, t1, grid = span
+        bounds = [t0 + (t1 - t0) * k / parts for k in range(parts)]
+        for k in range(parts):  # the first part from the job's start, the last to the job's end
+            tasks.append(Task(i, k, parts, None if k == 0 else bounds[k], bounds[k + 1] if k + 1 < parts else None,
+                              grid))
     # Longest work first, so a long video does not start last and leave the other workers idle.
     tasks.sort(key=lambda t: -(1 if job.items[t.item].kind == IMAGE else counts[t.item] / t.parts))
     return tasks, failed, counts

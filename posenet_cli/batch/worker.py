@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,10 +15,9 @@ from ..estimator import PoseNet
 from ..files import atomic_write, close_all
 from ..jobs import run_images, run_video
 from ..media.inputs import IMAGE
-from ..media.video import VideoReader, annotated_video
+from ..media.video import NoFramesError, VideoReader, annotated_video
 from ..models import ModelRef
 from ..output.writers import VIDEO, JsonLinesWriter, JsonWriter
-from ..stream.frames import BrokenFrame, Frame
 from .plan import BatchJob, Item, Task, WriteBy, in_folder
 
 
@@ -53,18 +52,14 @@ def part_name(item: Item, part: int, parts: int) -> str:
     return f".{item.output}.part{part:04d}of{parts:04d}"
 
 
-def frames_between(frames: Iterator[Frame | BrokenFrame], first: int, stop: int | None
-                   ) -> Iterator[Frame | BrokenFrame]:
-    """The frames (and broken frames) with source index in [first, stop) of a `posenet video` run.
-
-    Seeking is not frame-exact in every container (OpenCV on mp4), so the reader decodes from the same
-    place an unsplit run does and the frames before `first` are dropped: a part gets the very frames,
-    indices and times the unsplit run gets (a test checks this on the shared clips)."""
-    for frame in frames:
-        if stop is not None and frame.index >= stop:
-            return
-        if frame.index >= first:
-            yield frame
+def part_reader(job: BatchJob, task: Task, source: str) -> VideoReader:
+    """The frames of a task's part of a video: those shown in [task.start, task.end) within the job's range,
+    on the unsplit run's --every grid, so the joined parts are the frames (indices, times, pixels) of the
+    unsplit run. The reader passes over the groups of pictures before the part without decoding them.
+    NoFramesError when the part holds no frame."""
+    start = job.start if task.start is None else max(job.start, task.start)
+    end = task.end if job.end is None else job.end if task.end is None else min(job.end, task.end)
+    return VideoReader(source, start=start, end=end, every=job.every, grid=task.grid)
 
 
 def run_task(job: BatchJob, task: Task, threads: int | None = None, stop: Callable[[], bool] = lambda: False,
@@ -114,12 +109,18 @@ def _image_task(net: PoseNet, job: BatchJob, task: Task, item: Item, stop: Calla
 def _video_task(net: PoseNet, job: BatchJob, task: Task, item: Item, stop: Callable[[], bool],
                 on_frame: Callable[[int], None]) -> TaskResult:
     buf = io.StringIO()
-    with VideoReader(item.source, start=job.start, end=job.end, every=job.every) as reader:
+    try:
+        reader = part_reader(job, task, item.source)
+    except NoFramesError:  # a part shorter than the gap between two kept frames
+        if task.parts > 1:
+            return TaskResult(task.item, task.part, True, text="")
+        raise
+    with reader:
         video = annotated_video(Path(job.draw_dir) / item.draw, reader) if job.draw_dir and item.draw else None
         try:
             writer = JsonLinesWriter(None, kind=VIDEO, settings=job.settings(net.output_stride), stream=buf,
                                      precision=job.opts.output.precision)
-            summary = run_video(net, frames_between(reader, task.first, task.stop), writer, job.opts, video=video,
+            summary = run_video(net, reader, writer, job.opts, video=video,
                                 stop=stop, on_frame=on_frame)
         except BaseException as e:
             close_all((video,), e)

@@ -124,10 +124,11 @@ class AudioCopy:
             self.container.mux(stream.encode(frame))
             out_ms += 1000.0 * frame.samples / frame.sample_rate
 
-    def finish(self) -> None:
-        """The rest of the sound in range, the encoders flushed, the source closed."""
+    def finish(self, until_ms: float) -> None:
+        """The sound up to `until_ms` (the end of the last frame: a run stopped early keeps the sound of its
+        picture only), the encoders flushed, the source closed."""
         try:
-            self.feed(math.inf)
+            self.feed(until_ms)
             for stream, copied in self.outputs.values():
                 if not copied:
                     self.container.mux(stream.encode(None))

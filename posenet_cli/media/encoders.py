@@ -154,6 +154,7 @@ class PyAVEncoder(Encoder):
         self.frames = 0
         self.first_ms: float | None = None
         self.last_pts = -1
+        self.step = max(1, round(1 / (rate * self.time_base)))  # the longest a frame is shown, in time_base
         self.kill_safe = ext != ".webm"
         self.audio = AudioCopy(av, audio, self.container, ext) if audio is not None else None
         self.sound = bool(self.audio and self.audio.outputs)
@@ -172,7 +173,10 @@ class PyAVEncoder(Encoder):
             if self.first_ms is None and self.audio is not None:
                 self.first_ms = 0.0
                 self.audio.start(0.0)
-        frame.pts = self.last_pts = max(pts, self.last_pts + 1)  # strictly increasing, whatever the source
+        pts = max(pts, self.last_pts + 1)  # strictly increasing, whatever the source
+        if self.frames:
+            self.step = max(self.step, pts - self.last_pts)
+        frame.pts = self.last_pts = pts
         self.frames += 1
         self._encode(frame)
         if self.audio is not None:
@@ -193,7 +197,7 @@ class PyAVEncoder(Encoder):
         try:
             self._encode(None)  # the frames the encoder still holds
             if self.audio is not None:
-                self._guard(self.audio.finish)
+                self._guard(self.audio.finish, float((self.last_pts + self.step) * self.time_base) * 1000.0)
         finally:
             if self.audio is not None:
                 self.audio.close()

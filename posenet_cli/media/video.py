@@ -61,7 +61,8 @@ class VideoReader:
     the source, and frames come upright (the display matrix applied). Cameras are read by OpenCV and
     timed by the capture clock from their first frame. `start` and `end` are in seconds of that time
     (`end` exclusive, None for the whole source), `first` the first index kept (a resumed run), and
-    `every` keeps every Nth position from the first one in range. `timing` says how the source is timed.
+    `every` keeps every Nth position from the first one in range (from index `grid`, where given: a part
+    of a run split by time keeps the run's grid). `timing` says how the source is timed.
 
     The first frame is read when the reader opens: an unopenable source or one without frames (in the
     range) raises MediaError at once, and `width`/`height` are the real (upright) frame size. A wanted
@@ -70,7 +71,7 @@ class VideoReader:
     """
 
     def __init__(self, source: str | int | os.PathLike[str], *, start: float = 0.0, end: float | None = None,
-                 every: int = 1, first: int = 0, max_errors_in_a_row: int = 30) -> None:
+                 every: int = 1, first: int = 0, grid: int | None = None, max_errors_in_a_row: int = 30) -> None:
         if isinstance(source, os.PathLike):
             source = os.fspath(source)
         if isinstance(source, str) and source.strip().isdigit() and not Path(source).exists():
@@ -90,7 +91,8 @@ class VideoReader:
         self._cap: cv2.VideoCapture | None = None
         self._decoder: PyAVFrames | None = None
         self._open()
-        self._anchor: int | None = None  # the index of the first position in range: the --every grid's start
+        self._anchor: int | None = None  # the index of the first position in range
+        self._grid = grid  # where the --every grid starts (None: at the anchor); a part of a split run: the run's
         self._done = False
         try:
             self._items = self._file_frames() if self._decoder is not None else self._capture_frames()
@@ -103,6 +105,7 @@ class VideoReader:
             where = f" after {self.start:g}s" if self.start > 0 else ""
             raise NoFramesError(f"video {self._name} has no frames{where}")
         self.height, self.width = first_frame.image.shape[:2]
+        self.first_index, self.first_ms = first_frame.index, first_frame.time_ms  # the first frame kept
 
     def _open(self) -> None:
         """Open the source: PyAV for files and URLs, OpenCV for cameras (and for files where PyAV is not
@@ -227,7 +230,7 @@ class VideoReader:
             if not where:
                 continue
             self._anchor = item.index if self._anchor is None else self._anchor
-            wanted = (item.index - self._anchor) % self.every == 0
+            wanted = (item.index - (self._anchor if self._grid is None else self._grid)) % self.every == 0
             if item.image is None:  # a broken frame, or the end: only a later good frame tells which
                 failed += 1
                 if wanted:
