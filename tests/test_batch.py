@@ -393,3 +393,18 @@ def test_batch_takes_the_options_image_takes(module_env, shared, tmp_path):
     for command in (["image", photo, "--out", f"{tmp_path}/bad/"], ["batch", photo, "--out-dir", tmp_path / "bad"]):
         code, _, err = posenet(*command, "--stride", "8", "--long-edge", "8")  # below stride + 1: refused by both
         assert code == 1 and err == "posenet: error: long edge must be at least 9 px at stride 8\n"
+
+
+def test_a_variable_rate_video_split_by_time_equals_the_unsplit_run(module_env, shared, tmp_path):
+    """20 frames 33 ms apart, then 20 frames 100 ms apart: parts of equal duration hold unequal frame
+    counts, and joined they are `posenet video`'s JSON lines, byte for byte."""
+    clip = tmp_path / "phone.mp4"
+    make_clip(clip, PHONE_DELTAS_MS)
+    whole = tmp_path / "whole.jsonl"
+    code, _, err = posenet("video", clip, "--multi", "--every", "2", "--out", whole, "--quiet")
+    assert code == 0, err
+    code, _, err = posenet("batch", clip, "--multi", "--every", "2", "--chunk-frames", "4", "--workers", "1",
+                           "--out-dir", tmp_path / "out", "--quiet")
+    assert code == 0, err
+    assert (tmp_path / "out" / "phone.jsonl").read_bytes() == whole.read_bytes()
+    assert manifest(tmp_path / "out")["counts"]["done"] == 1

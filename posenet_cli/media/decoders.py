@@ -82,10 +82,20 @@ class PyAVFrames:
         self.stream.thread_type = "AUTO"  # frame threads: faster, the same pixels
         self.time_base: Fraction = self.stream.time_base or Fraction(1, 90000)
         self.start_pts: int | None = self.stream.start_time
-        self.frame_count = max(0, int(self.stream.frames or 0))
+        self.frame_count = max(0, int(self.stream.frames or 0)) or self._indexed_frames()
         self.duration_s = self._duration()
         self.fps = _rate(self.stream.average_rate) or _rate(self.stream.guessed_rate)
         self.variable_rate = self._variable()
+
+    def _indexed_frames(self) -> int:
+        """The frames an MP4 indexes where its header does not count them (a fragmented one: every sample of
+        its fragments is an index entry; a Matroska index holds only key frames)."""
+        if "mp4" not in self.container.format.name:
+            return 0
+        try:
+            return len(self.stream.index_entries)
+        except (AttributeError, TypeError, ValueError):
+            return 0
 
     def _duration(self) -> float | None:
         if self.stream.duration:

@@ -31,7 +31,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..files import publish
 from .audio import AudioCopy, AudioSource
 
 try:
@@ -50,7 +49,10 @@ CODEC_OPTIONS = {
 CODEC_NAMES = {"libx264": "h264", "libvpx-vp9": "vp9", "mp4v": "mp4v", "VP80": "vp8", "MJPG": "mjpg"}
 BROWSER_PLAYABLE = {"h264", "vp9", "vp8"}
 # MP4/MOV in fragments (moov first, a fragment at each key frame): what a killed run leaves still plays.
-KILL_SAFE = {"movflags": "+frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
+# global_sidx: the finished file gets an index of its fragments after the moov, which browsers need for its
+# duration and seeking (FFmpeg moves the fragments up to make room when the file is finished).
+KILL_SAFE_EXTENSIONS = (".mp4", ".m4v", ".mov")
+KILL_SAFE = {"movflags": "+frag_keyframe+empty_moov+default_base_moof+global_sidx", "flush_packets": "1"}
 
 
 @contextlib.contextmanager
@@ -110,11 +112,6 @@ class Encoder:
         """Finish the file; OSError if it cannot be."""
         raise NotImplementedError
 
-    def move_to(self, path: Path) -> None:
-        """Go on writing the file under the name `path` (it is renamed; the open file is the same)."""
-        publish(self.path, path)
-        self.path = path
-
 
 class PyAVEncoder(Encoder):
     """H.264 or VP9 through PyAV, with the source's sound (`audio`, media.audio). yuv420p needs even sides:
@@ -123,8 +120,8 @@ class PyAVEncoder(Encoder):
     With a `time_base` each frame keeps its time (`write(rgb, time_ms)`, from the first frame's), so a
     variable-rate source keeps its timing; without, frames are 1/fps apart. MP4 and MOV are written
     fragmented (FFmpeg's frag_keyframe+empty_moov: the index first, a fragment at each key frame, one a
-    second), so a killed run leaves a file that plays to its last fragment; the finished file ends with
-    its fragments' index (mfra) and seeks."""
+    second), so a killed run leaves a file that plays to its last fragment; the finished file has an
+    index of its fragments (sidx) after the moov, and seeks."""
 
     def __init__(self, av: Any, path: Path, fps: float, width: int, height: int, codecs: tuple[str, ...], *,
                  time_base: Fraction | None = None, audio: AudioSource | None = None) -> None:
@@ -134,7 +131,7 @@ class PyAVEncoder(Encoder):
             raise ValueError(f"{width}x{height} is too small for yuv420p video")
         ext = path.suffix.lower()
         # flush_packets: each packet reaches the file at once, not a 32 kB buffer later (a kill loses none)
-        self.container = av.open(str(path), "w", options=KILL_SAFE if ext != ".webm" else {})
+        self.container = av.open(str(path), "w", options=KILL_SAFE if ext in KILL_SAFE_EXTENSIONS else {})
         rate = Fraction(fps).limit_denominator(1001)
         self.time_base = time_base or 1 / rate
         self.timed = time_base is not None
@@ -155,7 +152,7 @@ class PyAVEncoder(Encoder):
         self.first_ms: float | None = None
         self.last_pts = -1
         self.step = max(1, round(1 / (rate * self.time_base)))  # the longest a frame is shown, in time_base
-        self.kill_safe = ext != ".webm"
+        self.kill_safe = ext in KILL_SAFE_EXTENSIONS
         self.audio = AudioCopy(av, audio, self.container, ext) if audio is not None else None
         self.sound = bool(self.audio and self.audio.outputs)
 
@@ -272,6 +269,12 @@ def frames_in(av: Any, path: Path) -> int:
             return sum(1 for p in container.demux(container.streams.video[0]) if p.size)
     except (av.FFmpegError, OSError, IndexError):
         return 0
+
+
+def writes_kill_safe(path: Path, encoder: str = "auto") -> bool:
+    """Whether `path` will be written fragmented (PyAV's MP4/MOV): playable at any moment, so it is written
+    in place, not under a temporary name (FFmpeg also reopens the file by its name to finish it)."""
+    return path.suffix.lower() in KILL_SAFE_EXTENSIONS and encoder != "opencv" and pyav() is not None
 
 
 def open_encoder(path: Path, fps: float, width: int, height: int, encoder: str = "auto", *,

@@ -28,7 +28,7 @@ from ..files import publish, temp_path, unwritable  # noqa: E402
 from ..stream.frames import BrokenFrame, Frame  # noqa: E402
 from .audio import AudioSource  # noqa: E402
 from .decoders import Decoded, PyAVFrames, Timing  # noqa: E402
-from .encoders import Encoder, open_encoder, pyav, quiet_opencv  # noqa: E402
+from .encoders import Encoder, open_encoder, pyav, quiet_opencv, writes_kill_safe  # noqa: E402
 from .inputs import MediaError  # noqa: E402
 
 DEFAULT_FPS = 30.0
@@ -286,8 +286,8 @@ class VideoWriter:
 
     With a `time_base` (PyAV) each frame keeps the time given to `write` (a variable rate stays variable),
     else frames are 1/fps apart; `audio` is the source's sound to copy beside them (`sound`: whether it is
-    in the file). MP4/MOV are fragmented (`kill_safe`): the file is at `path` from its first frame on and
-    a killed run leaves it playable to its last fragment. Other files are made under a hidden temporary
+    in the file). MP4/MOV are fragmented (`kill_safe`): written at `path` from the start, and a killed
+    run leaves it playable to its last fragment. Other files are made under a hidden temporary
     name, renamed to `path` by `close()`. Used as a context manager it closes on any exit, an exception or
     Ctrl-C included, so the frames written so far are kept as a playable file. A writer closed with no
     frames leaves no file. (yuv420p needs even sizes: an odd width or height loses its last column or row.)
@@ -313,14 +313,15 @@ class VideoWriter:
         self.fps, self.width, self.height = float(fps), int(width), int(height)
         self.frames_written = 0
         self._failed = False  # a frame could not be written
-        self._tmp = temp_path(self.path, f".part{ext}")  # the container is chosen by the extension
+        # A fragmented file is written in place (it plays at any moment); others under a temporary name.
+        in_place = writes_kill_safe(self.path, encoder)
+        self._file = self.path if in_place else temp_path(self.path, f".part{ext}")  # extension: the container
         try:
-            self._encoder: Encoder | None = open_encoder(self._tmp, self.fps, self.width, self.height, encoder,
+            self._encoder: Encoder | None = open_encoder(self._file, self.fps, self.width, self.height, encoder,
                                                          time_base=time_base, audio=audio)
         except ValueError as e:
-            self._tmp.unlink(missing_ok=True)
+            self._file.unlink(missing_ok=True)
             raise MediaError(f"cannot write video '{self.path}': {e}") from None
-        self._file = self._tmp  # where the frames are now: `path` once a kill-safe file has its first frame
         self.codec = self._encoder.codec
         self.browser_playable = self._encoder.browser_playable
         self.fallback_reason = self._encoder.fallback_reason  # why not PyAV, where PyAV would have written it
@@ -337,9 +338,6 @@ class VideoWriter:
             rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
         try:
             self._encoder.write(rgb, time_ms)
-            if self.kill_safe and self._file == self._tmp and self._tmp.exists():  # begun: at its place
-                self._encoder.move_to(self.path)
-                self._file = self.path
         except OSError as e:
             self._failed = True
             raise write_error(self.path, e, f"{self.frames_written} frames written before it") from None
