@@ -57,8 +57,9 @@ def analyse(
     analysis: AnalysisOptions,
     ui: Ui,
 ) -> int:
-    """Motion analysis of the poses 'posenet video' wrote: the same results as giving these options to
-    'posenet video', without running the model again.
+    """Motion analysis of the poses 'posenet video' wrote.
+
+    The same results as giving these options to 'posenet video', without running the model again.
 
     [bold]Example[/bold]
 

@@ -28,6 +28,7 @@ from ..models import ModelRef
 from ..stream.frames import FrameSpan
 from .common import make_folder
 from .errors import ExitStatus, echo_error, fail
+from .help import number
 from .options import (
     ACROSS_FRAMES,
     BATCH_OUTPUT,
@@ -61,11 +62,13 @@ def batch(
     draw: Annotated[Path | None, typer.Option("--draw", help="Folder for annotated copies (images; videos keep "
                                               "their .mp4/.m4v/.mov/.webm/.avi extension, others become .mp4: "
                                               "H.264 through PyAV, else OpenCV's mp4v).", show_default=False)] = None,
-    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker processes on this "
+    workers: Annotated[int | None, typer.Option("--workers", "-w", parser=number(int, 1), metavar="N",
+                                                help="Worker processes on this "
                                                 "machine (default: one per core). With --ray: sets the "
                                                 "threads per task to cores // N (default there: 1).",
                                                 show_default=False, rich_help_panel=SCALE)] = None,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="Runtime threads per worker "
+    threads: Annotated[int | None, typer.Option("--threads", parser=number(int, 1), metavar="N",
+                                                help="Runtime threads per worker "
                                                 "(default: cores // workers).", show_default=False,
                                                 rich_help_panel=SCALE)] = None,
     ray: Annotated[bool, typer.Option("--ray", help="Run on Ray: a local Ray runtime, or the cluster at "
@@ -74,14 +77,17 @@ def batch(
                                                     "ray://host:port, auto); implies --ray. --ray alone uses "
                                                     "$RAY_ADDRESS if set.", show_default=False,
                                                     rich_help_panel=SCALE)] = None,
-    write_by: Annotated[WriteBy, typer.Option("--write-by", help="Who writes the outputs: the driver (this "
-                                              "process), or the workers straight to --out-dir (shared "
-                                              "storage on a cluster).", rich_help_panel=SCALE)] = WriteBy.driver,
-    chunk_frames: Annotated[int | None, typer.Option("--chunk-frames", min=0, help="Split videos into parts "
+    write_by: Annotated[WriteBy, typer.Option("--write-by", metavar="WHO", help="Who writes the outputs: the "
+                                              "driver (this process), or the workers straight to --out-dir "
+                                              "(shared storage on a cluster).",
+                                              rich_help_panel=SCALE)] = WriteBy.driver,
+    chunk_frames: Annotated[int | None, typer.Option("--chunk-frames", parser=number(int, 0), metavar="N",
+                                                     help="Split videos into parts "
                                                      "of N frames run in parallel and merged in order (0: "
                                                      "never; default: automatic).", show_default=False,
                                                      rich_help_panel=SCALE)] = None,
-    retries: Annotated[int, typer.Option("--retries", min=0, help="Runs of a task again when its worker "
+    retries: Annotated[int, typer.Option("--retries", parser=number(int, 0), metavar="N",
+                                         help="Runs of a task again when its worker "
                                          "process dies.", rich_help_panel=SCALE)] = 2,
     resume: Annotated[bool, resume_option("skip the inputs whose output is complete.")] = False,
     *,
@@ -90,8 +96,10 @@ def batch(
     job: JobOptions,
     ui: Ui,
 ) -> int:
-    """Poses for many images and videos: one output per input in a folder, a manifest, worker processes
-    or a Ray cluster. Outputs equal `posenet image ... --out DIR/` and `posenet video ... --out FILE.jsonl`.
+    """Poses for many images and videos: one output each, in parallel.
+
+    One output per input in a folder and a manifest, on worker processes or a Ray cluster. Outputs equal
+    `posenet image ... --out DIR/` and `posenet video ... --out FILE.jsonl`.
 
     [bold]Examples[/bold]
 

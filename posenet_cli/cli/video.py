@@ -47,7 +47,9 @@ def video(
     job: JobOptions,
     ui: Ui,
 ) -> int:
-    """Poses in every frame of a video: JSON lines {"frame", "time_ms", "poses"} and/or an annotated video.
+    """Poses in every frame of a video: JSON lines and/or a drawn video.
+
+    A JSON line per frame, {"frame", "time_ms", "poses"}, and/or an annotated video.
 
     [bold]Examples[/bold]
 
@@ -73,7 +75,7 @@ def webcam(
     job: JobOptions,
     ui: Ui,
 ) -> int:
-    """Live poses from a camera, with skeletons and an FPS counter in a window.
+    """Live poses from a camera, drawn in a window with an FPS counter.
 
     [bold]Examples[/bold]
 
