@@ -1,12 +1,13 @@
 # posenet-cli developer tasks. `make demo` sets everything up and runs the main job on a sample;
-# `make test` runs the test suite. Both create the virtual environment on first use.
+# `make test` runs the test suite (`make test-fast`: without the model and slow tests). All create the virtual
+# environment on first use.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test test-fast bench lint clean
 
 install: $(STAMP)
 
@@ -24,6 +25,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The quick tier while developing: no real weights (hence no TensorFlow conversions, Ray or CLI subprocesses on
+# the model) and nothing marked slow. `make test` (what CI runs) still runs everything.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not model and not slow"
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -15,6 +15,7 @@ SECTIONS = [
     ("bench_temporal", "Tracking and smoothing"),
     ("bench_batch", "Batch: workers and Ray"),
     ("bench_accuracy", "Accuracy: COCO keypoint AP on the shared labelled photos"),
+    ("bench_duplicates", "Duplicate poses: --duplicate-oks and --min-pose-score chosen held out"),
 ]
 
 

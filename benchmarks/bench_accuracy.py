@@ -31,9 +31,10 @@ from posenet_cli.output.records import coco_results
 from posenet_cli.sizing import SizingOptions
 
 DEFAULTS = JobOptions()
-# The tfjs reference's own best setting (it has no pose-score filter).
+# The tfjs reference's own best setting (it has no pose-score filter and no duplicate suppression).
 REFERENCE = JobOptions(SizingOptions(resolution="641x481"),
-                       DecoderOptions(multi=True, max_poses=20, score_threshold=0.15, min_pose_score=0.0))
+                       DecoderOptions(multi=True, max_poses=20, score_threshold=0.15, min_pose_score=0.0,
+                                      duplicate_oks=1.0))
 # (label, options, output stride)
 Variant = tuple[str, JobOptions, int]
 
@@ -48,8 +49,9 @@ def variants() -> list[Variant]:
         for max_poses in (10, 20):
             for min_score in (0.0, 0.05, 0.1, 0.15):
                 decoder = DecoderOptions(multi=True, max_poses=max_poses, score_threshold=0.15,
-                                         min_pose_score=min_score)
-                rows.append((f"--long-edge {edge} --max-poses {max_poses} --min-pose-score {min_score:g}",
+                                         min_pose_score=min_score, duplicate_oks=1.0)
+                rows.append((f"--long-edge {edge} --max-poses {max_poses} --min-pose-score {min_score:g} "
+                             "--duplicate-oks 1",
                              JobOptions(SizingOptions(long_edge=edge), decoder), 16))
     return rows
 
@@ -74,10 +76,10 @@ def view_variants() -> list[Variant]:
              ("--long-edge 961", replace(DEFAULTS, sizing=SizingOptions(long_edge=961)), 16),
              ("--long-edge 961 --flip", replace(DEFAULTS, sizing=SizingOptions(long_edge=961),
                                                 inference=InferenceOptions(flip=True)), 16)]
-    no_filter = replace(DEFAULTS.decoder, min_pose_score=0.0)
+    no_filter = replace(DEFAULTS.decoder, min_pose_score=0.0, duplicate_oks=1.0)
     rows += [(label, replace(DEFAULTS, decoder=no_filter, inference=views_), 16)
-             for label, views_ in (("--min-pose-score 0", InferenceOptions()),
-                                   ("--accurate --min-pose-score 0", ACCURATE))]
+             for label, views_ in (("--duplicate-oks 1 (every pose kept)", InferenceOptions()),
+                                   ("--accurate --duplicate-oks 1", ACCURATE))]
     return rows
 
 

@@ -10,7 +10,7 @@
   `python -c "import tensorflow"` (median of alternating runs);
 - int8 accuracy: COCO keypoint AP on ../shared/data/coco-keypoints/ (75 photos, 194 people) of float32 and
   of int8 models keeping no layer in float32, or the output heads and some backbone layers (`RECIPES`; "LiteRT
-  int8" elsewhere is the default, `litert.DEFAULT_FLOAT_LAYERS`), with the CPU time per frame against
+  int8" elsewhere is the default, `litert_runner.DEFAULT_FLOAT_LAYERS`), with the CPU time per frame against
   TensorFlow's; calibrated on the shared photos and every 12th frame of the shared videos, none of which
   is in the evaluation set.
 """
@@ -35,8 +35,8 @@ from posenet_cli.estimator import PoseNet
 from posenet_cli.jobs import JobOptions
 from posenet_cli.jobs.bench import video_fps
 from posenet_cli.jobs.calibration import calibration_inputs, describe
-from posenet_cli.models.litert import DEFAULT_FLOAT_LAYERS, LiteRTRunner
-from posenet_cli.models.loading import quantize_model
+from posenet_cli.models.backend import quantize_model
+from posenet_cli.models.litert_runner import DEFAULT_FLOAT_LAYERS, LiteRTRunner
 from posenet_cli.output.evaluate import load_annotations, score
 from posenet_cli.output.records import coco_results
 from posenet_cli.resize import resize_bilinear
@@ -209,7 +209,7 @@ def accuracy(runs: dict[str, PoseNet]) -> list[dict[str, Any]]:
         return {"model": name, **ap(net), "CPU speed-up vs TF": f"{_cpu_ratio(tf_net, net, image):.2f}x"}
 
     rows = [row(name, runs[name]) for name in ("TensorFlow float32", "LiteRT float32")]
-    from posenet_cli.models.tflite import quantize_int8
+    from posenet_cli.models.litert_convert import quantize_int8
 
     with tempfile.TemporaryDirectory() as tmp:
         for layers in RECIPES:

@@ -31,8 +31,8 @@ import numpy as np
 
 from benchmarks.common import CACHE, REPO
 from posenet_cli.pose import Pose
-from posenet_cli.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF, OneEuroFilter, PoseSmoother, jitter
-from posenet_cli.tracking import PoseTracker
+from posenet_cli.stream.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF, OneEuroFilter, PoseSmoother, jitter
+from posenet_cli.stream.tracking import PoseTracker
 
 CLIPS = ("data/videos/walking-street.mp4", "data/videos/dance.mp4")
 SHORT_TRACK = 10  # frames: a track shorter than this is counted as a likely switch or flicker

@@ -29,7 +29,7 @@ def bench_net(model: str = "mobilenet-v1-075", output_stride: int = 16, backend:
               int8: bool = False):
     """A PoseNet from the shared weights (converted once into the benchmark cache) and its environment."""
     from posenet_cli.estimator import PoseNet
-    from posenet_cli.models.runtime import start_tensorflow
+    from posenet_cli.models.environment import start_tensorflow
 
     if backend == "tensorflow":
         start_tensorflow()  # quietly: TensorFlow's start-up notices are not part of the tables

@@ -30,6 +30,7 @@ import numpy as np
 
 from .keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN
 from .pose import Pose
+from .stream.tracking import pose_similarity
 
 __all__ = ["DecoderOptions", "decode_single_pose", "decode_multiple_poses"]
 
@@ -40,13 +41,17 @@ class DecoderOptions:
 
     `multi` True: the multi-pose decoder with `max_poses`, `score_threshold` (the smallest part score that
     can start a pose), `nms_radius` (network-input pixels) and `refine_steps` (2: tfjs 2.x, 1: tfjs 1.x);
-    False: the single-pose (arg-max) decoder. Poses scoring below `min_pose_score` are dropped. `mirror` is
-    tfjs's flipHorizontal: positions are mirrored, x' = width - 1 - x, when they are mapped back to the
-    image (part labels stay).
+    False: the single-pose (arg-max) decoder. Poses scoring below `min_pose_score` are dropped, and so is a
+    pose whose keypoints match those of a higher-scoring pose kept with an OKS above `duplicate_oks` (all
+    17 keypoints, the kept pose's box as the area; 1 keeps all): the greedy decoder grows a second, fainter
+    pose from a root its NMS radius did not reach, along the same person. `by_score` returns the poses
+    highest score first (False: in the order the decoder accepted them, tfjs's). `mirror` is tfjs's
+    flipHorizontal: positions are mirrored, x' = width - 1 - x, when they are mapped back to the image (part
+    labels stay).
 
     The defaults were chosen by COCO keypoint AP on the shared labelled photos (docs/accuracy.md): several
-    people found, up to 20, and the faint partial duplicates the decoder also returns (pose scores of a
-    few hundredths) left out, at an AP above the tfjs reference's own setting. `TFJS_MULTI` holds tfjs's.
+    people found, up to 20; duplicates dropped at the lowest OKS threshold that keeps the AP of keeping every
+    pose, on held-out photos, and no score cut (any cost AP there). `TFJS_MULTI` holds tfjs's.
     """
 
     multi: bool = True
@@ -54,7 +59,9 @@ class DecoderOptions:
     score_threshold: float = 0.15
     nms_radius: float = 20.0
     refine_steps: int = 2
-    min_pose_score: float = 0.1
+    min_pose_score: float = 0.0
+    duplicate_oks: float = 0.9
+    by_score: bool = True
     mirror: bool = False
 
     def decode(self, outputs: Mapping[str, np.ndarray], output_stride: int) -> list[Pose]:
@@ -66,16 +73,47 @@ class DecoderOptions:
             output_stride, max_detections=self.max_poses, score_threshold=self.score_threshold,
             nms_radius=self.nms_radius, refine_steps=self.refine_steps)
 
+    def keep(self, poses: list[Pose]) -> list[Pose]:
+        """The poses to return, of one image's decoded `poses` (in any one pixel space): the duplicates and
+        those under `min_pose_score` dropped, sorted by score unless `by_score` is False."""
+        poses = [p for p in poses if p.score >= self.min_pose_score]
+        if self.by_score:
+            poses = sorted(poses, key=lambda p: -p.score)
+        if self.duplicate_oks >= 1.0 or len(poses) < 2:
+            return poses
+        return [poses[i] for i in unique_poses(poses, self.duplicate_oks)]
+
     def settings(self) -> dict[str, Any]:
         """The decoder as recorded with results (the multi-pose settings only where they apply)."""
         out: dict[str, Any] = {"decoder": "multi" if self.multi else "single"}
         if self.multi:
             out.update(max_detections=self.max_poses, score_threshold=self.score_threshold,
-                       nms_radius=self.nms_radius, refine_steps=self.refine_steps)
+                       nms_radius=self.nms_radius, refine_steps=self.refine_steps, duplicate_oks=self.duplicate_oks)
         return out
 
 
-TFJS_MULTI = DecoderOptions(multi=True, max_poses=5, score_threshold=0.5, nms_radius=20.0, min_pose_score=0.0)
+def pose_oks(poses: list[Pose]) -> np.ndarray:
+    """OKS (P, P) of every two of `poses` over all 17 keypoints, the larger of the two poses' keypoint boxes
+    as the area (symmetric: 1 on the diagonal)."""
+    keypoints = np.stack([p.keypoints for p in poses])  # (P, 17, 3)
+    similarity = pose_similarity(keypoints, keypoints, min_part_score=0.0)  # row's box as the area
+    return np.maximum(similarity, similarity.T)
+
+
+def unique_poses(poses: list[Pose], duplicate_oks: float) -> list[int]:
+    """Indices of the poses kept when each, taken in the given order, is dropped as a duplicate if its OKS
+    (`pose_oks`) with one kept before it is above `duplicate_oks`."""
+    similarity = pose_oks(poses)
+    kept: list[int] = []
+    for i in range(len(poses)):
+        if not (similarity[kept, i] > duplicate_oks).any():
+            kept.append(i)
+    return kept
+
+
+# tfjs's multi-pose call: its defaults, every pose kept, in the order the decoder accepted them.
+TFJS_MULTI = DecoderOptions(multi=True, max_poses=5, score_threshold=0.5, nms_radius=20.0, min_pose_score=0.0,
+                            duplicate_oks=1.0, by_score=False)
 
 _OFFSET_CHANNELS = 2 * NUM_KEYPOINTS  # 34: y for keypoints 0..16, then x
 _DISP_CHANNELS = 2 * NUM_EDGES  # 32: y for edges 0..15, then x

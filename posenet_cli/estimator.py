@@ -19,7 +19,7 @@ from .sizing import InputPlan, SizingOptions
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing's own from Python 3.11
 
-    from .models.loading import Runner
+    from .models.backend import Runner
 
 
 class PoseNet:
@@ -65,8 +65,7 @@ class PoseNet:
         outputs' grid (InferenceOptions.grid_stride), the network's output stride unless they were fused
         onto a finer one."""
         stride = grid_stride or self.output_stride
-        poses = [plan.to_image(p, decoder.mirror) for p in decoder.decode(outputs, stride)]
-        return [p for p in poses if p.score >= decoder.min_pose_score]
+        return decoder.keep([plan.to_image(p, decoder.mirror) for p in decoder.decode(outputs, stride)])
 
     def estimate(self, image: np.ndarray, sizing: SizingOptions = SizingOptions(),
                  decoder: DecoderOptions = DecoderOptions(), inference: InferenceOptions = InferenceOptions(), *,

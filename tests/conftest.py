@@ -3,6 +3,9 @@
 Model tests run on the real shared weights through the real download path (HTTP on 127.0.0.1).
 They are skipped, with the reason, only where ../shared does not exist; CI sets
 POSENET_REQUIRE_SHARED=1 so that a missing shared folder fails the run instead.
+
+Marks: `model` (given here to every test whose fixtures reach the weights, and by hand to the few that read
+../shared/models directly) and `slow`; `make test-fast` runs the tests with neither.
 """
 
 from __future__ import annotations
@@ -31,6 +34,18 @@ SHARED_REASON = f"needs the shared weights and reference data at {SHARED} (set P
 
 if os.environ.get("POSENET_REQUIRE_SHARED") and not HAVE_SHARED:
     raise pytest.UsageError(f"POSENET_REQUIRE_SHARED is set but {SHARED} has no models/ and reference/")
+
+# Fixtures that serve the shared weights: a test using any of them (directly or through another fixture) needs
+# the real weights, and gets the `model` mark without a decorator (`make test-fast` leaves these out).
+WEIGHT_FIXTURES = frozenset({"weights_url"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark `model` every test whose fixtures reach the shared weights."""
+    for item in items:
+        if WEIGHT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
 
 requires_shared = pytest.mark.skipif(not HAVE_SHARED, reason=SHARED_REASON)
 needs_litert = pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,

@@ -25,8 +25,8 @@ from posenet_cli.media.inputs import IMAGE, VIDEO, MediaError
 from posenet_cli.media.inputs import expand_inputs as expand
 from posenet_cli.media.video import VideoReader
 from posenet_cli.models import ModelRef
-from posenet_cli.temporal import AcrossFramesOptions
-from posenet_cli.tracking import TrackOptions
+from posenet_cli.stream.temporal import AcrossFramesOptions
+from posenet_cli.stream.tracking import TrackOptions
 
 from conftest import posenet
 
@@ -141,6 +141,7 @@ def test_long_videos_are_split_only_where_frames_are_independent(shared):
     assert sum(t.item == 0 for t in plan_tasks(_job(shared, chunk_frames=0), [0], workers=2)[0]) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start, end, every, chunk", [(0.0, 2.0, 1, 13), (0.5, 3.0, 3, 4)])
 def test_video_parts_hold_exactly_the_unsplit_frames(shared, start, end, every, chunk):
     """Parts decoded and skipped up to their first frame give the unsplit run's frames: same indices,
@@ -201,6 +202,7 @@ def local_ray(module_env):
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_equals_image_and_video(local_ray, shared, reference, tmp_path):
     out = tmp_path / "out"
     code, _, err = posenet("batch", *inputs(shared), *SETTINGS, *PARTS, "--out-dir", out, "--ray", "--threads", "1",
@@ -236,6 +238,7 @@ def _ray_task_pids() -> list[int]:
     return [pid for pid in running if ours(pid)]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Ray's worker processes in /proc")
 def test_a_ray_worker_killed_mid_job_loses_nothing(local_ray, shared, reference, tmp_path):
     killed: list[int] = []

@@ -26,6 +26,7 @@ def lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_track_gives_ids_that_persist(env, shared, tmp_path, validator):
     out, drawn = tmp_path / "t.jsonl", tmp_path / "t.mp4"
     code, _, err = posenet("video", shared / CLIP, "--multi", "--track", "--scale-factor", "0.5",
@@ -42,6 +43,7 @@ def test_track_gives_ids_that_persist(env, shared, tmp_path, validator):
     assert cv2.VideoCapture(str(drawn)).get(cv2.CAP_PROP_FRAME_COUNT) == len(records)
 
 
+@pytest.mark.slow
 def test_smooth_keeps_the_raw_positions_and_steadies_them(env, shared, tmp_path, validator):
     raw_out, smooth_out = tmp_path / "raw.jsonl", tmp_path / "smooth.jsonl"
     args = ("video", shared / "data/videos/dance.mp4", "--single", "--end", "1.5", "--quiet")
@@ -104,6 +106,7 @@ def test_resume_and_overwrite_errors(env, shared, tmp_path, args, message):
     assert code == 1 and message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
                          ids=["SIGINT", "SIGTERM"])
 def test_a_signal_mid_run_keeps_every_finished_frame(env, shared, tmp_path, signum, exit_code):

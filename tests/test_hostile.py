@@ -497,6 +497,7 @@ sys.exit(code)
 """
 
 
+@pytest.mark.slow
 def test_huge_images_are_refused_from_the_header_in_bounded_memory(model_env, tmp_path):
     """A real 20000x20000 PNG (and a JPEG saying it is one) would take 1.2 GB each as RGB: refused from the
     header, the good image still done, and the whole process (TensorFlow and the model included) stays small."""

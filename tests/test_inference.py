@@ -285,6 +285,7 @@ def test_a_mirrored_photo_gives_the_mirrored_poses(posenet_factory, photo):
             assert p.score == pytest.approx(q.score, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_the_accurate_preset_scores_at_least_040_ap(shared: Path, posenet_factory):
     """The issue's bar on the labelled photos (docs/accuracy.md has the table): the defaults score 0.36."""
     from posenet_cli.media.images import read_image

@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from posenet_cli.models import ModelRef
-from posenet_cli.models.litert import cached_model, model_dir, read_model_metadata
-from posenet_cli.models.loading import litert_model
-from posenet_cli.models.runtime import tensorflow_version
+from posenet_cli.models.backend import litert_model
+from posenet_cli.models.environment import tensorflow_version
+from posenet_cli.models.litert_runner import cached_model, model_dir, read_model_metadata
 
 from conftest import REPO, needs_litert, posenet
 
@@ -59,6 +60,7 @@ def test_a_cached_model_estimates_without_tensorflow(shared: Path, env: dict[str
     assert [f["frame"] for f in frames] == [0, 1, 2, 3, 4] and all(f["poses"] for f in frames)
 
 
+@pytest.mark.slow
 def test_without_litert_everything_runs_on_tensorflow(shared: Path, env: dict[str, str]):
     photo = shared / PHOTO
     done = posenet_without("ai_edge_litert", "image", photo, "--multi", env=env)
@@ -91,6 +93,7 @@ def test_the_tflite_is_made_again_when_the_savedmodel_or_tensorflow_changes(tmp_
     assert cached_model(changed, cache, "float32") is None
 
 
+@pytest.mark.slow
 @needs_litert
 def test_int8_is_made_from_calibration_photos_and_run_by_int8(shared: Path, env: dict[str, str], tmp_path: Path):
     model = ModelRef("mobilenet-v1-050", 16).resolve().path

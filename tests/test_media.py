@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from posenet_cli.errors import WriteError
-from posenet_cli.frames import BrokenFrame, Frame
 from posenet_cli.media.images import probe_image_size, read_image, write_image
 from posenet_cli.media.inputs import IMAGE, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, MediaError, expand_inputs
 from posenet_cli.media.video import VideoReader, VideoWriter
 from posenet_cli.output.draw import draw_poses
 from posenet_cli.pose import Pose
+from posenet_cli.stream.frames import BrokenFrame, Frame
 
 
 def expand_image_inputs(inputs: list[str]) -> list[Path]:

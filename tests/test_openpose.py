@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from test_draw import LAYOUT, figure
 from test_video_out import frames_of
 
@@ -119,6 +120,7 @@ def test_posenet_style_on_black_and_openpose_style_on_the_image():
 # ------------------------------------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow
 def test_image_folder_to_openpose_files_matches_the_json_lines(env, shared, tmp_path):
     photos = shared / "data/images/tfjs-demo"
     jsonl = tmp_path / "poses.jsonl"

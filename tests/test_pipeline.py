@@ -11,11 +11,11 @@ import pytest
 
 from posenet_cli.decode import DecoderOptions
 from posenet_cli.estimator import PoseNet
-from posenet_cli.frames import BrokenFrame, Frame
 from posenet_cli.inference import ACCURATE, InferenceOptions
 from posenet_cli.media.video import VideoReader
-from posenet_cli.pipeline import Pipeline
 from posenet_cli.sizing import SizingOptions
+from posenet_cli.stream.frames import BrokenFrame, Frame
+from posenet_cli.stream.pipeline import Pipeline
 
 CLIPS = [("data/videos/street-5frames.mp4", None), ("data/videos/walking-street.mp4", 1.0),
          ("data/videos/dance.mp4", 1.0)]
@@ -24,6 +24,7 @@ CLIPS = [("data/videos/street-5frames.mp4", None), ("data/videos/walking-street.
 VIEWS = {"plain": InferenceOptions(), "accurate": ACCURATE}  # --accurate: two scales, one mirrored, a finer grid
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip,end,views", [(*c, "plain") for c in CLIPS] + [(CLIPS[0][0], None, "accurate")],
                          ids=[Path(c).stem for c, _ in CLIPS] + ["street-5frames-accurate"])
 @pytest.mark.parametrize("multi", [False, True], ids=["single", "multi"])

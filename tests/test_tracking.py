@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posenet_cli.pose import Pose
-from posenet_cli.tracking import (
+from posenet_cli.stream.tracking import (
     COCO_SIGMAS,
     PoseTracker,
     assign,
@@ -361,6 +361,7 @@ def sequences(draw: st.DrawFn) -> list[list[Pose]]:
     return [[random_pose(draw) for _ in range(draw(st.integers(0, 5)))] for _ in range(frames)]
 
 
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None)
 @given(sequences(), st.integers(0, 3), st.sampled_from(["hungarian", "greedy"]), st.booleans(), st.booleans())
 def test_random_poses_never_break_the_tracker(frames: list[list[Pose]], max_age: int, method: str,

@@ -111,6 +111,7 @@ def no_temp_files(folder: Path) -> None:
 # ------------------------------------------------------------------------------------------ line formats
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("args", "name", "total", "per_file", "line_end", "again"), [
     (("video", CLIP, "--multi", "--track"), "poses.jsonl", 16384, 20000, b"\n", "--resume"),  # tracking rebuilt
     (("image", PHOTOS, "--multi"), "poses.jsonl", 40960, 40000, b"\n", "--resume"),
@@ -136,6 +137,7 @@ def test_line_formats_end_at_a_whole_record_and_continue(env, shared, fault, tmp
 # -------------------------------------------------------------------------------------- whole documents
 
 
+@pytest.mark.slow
 def test_coco_is_written_whole_or_not_at_all(env, shared, fault, tmp_path):
     args = ("image", shared / PHOTOS, "--multi", "--format", "coco", "--quiet")
     ref = tmp_path / "ref.json"
@@ -292,7 +294,7 @@ def test_the_model_cache_is_never_half_written(weights_url, fault):
 
 def test_the_litert_model_cache_is_never_half_written(fault):
     """A .tflite that cannot be written into the cache is one WriteError, and leaves no part of it behind."""
-    from posenet_cli.models.litert import publish_model
+    from posenet_cli.models.litert_runner import publish_model
 
     savedmodel, cache = fault.out / "savedmodel", fault.out / "cache"
     savedmodel.mkdir(parents=True)

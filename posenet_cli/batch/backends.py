@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from ..errors import first_line
-from ..models.runtime import cpu_count
+from ..models.environment import cpu_count
 from .plan import BatchError, BatchJob, Task
 from .worker import TaskResult, run_task
 

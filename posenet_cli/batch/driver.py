@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import WriteError, close_all, write_error
-from ..media.files import atomic_write, publish, temp_path
+from ..errors import WriteError, write_error
+from ..files import atomic_write, close_all, publish, temp_path
 from ..media.inputs import IMAGE, VIDEO
 from ..output.plan import Folder, OutputPlan
 from ..output.records import dumps, path_fields
@@ -296,6 +296,6 @@ def run_batch(job: BatchJob, backend: Backend, *, resume: bool = False,
 def _clean_leftovers(out: Path) -> None:
     """Remove the temp files and parts an interrupted run left (never a complete output); what cannot be
     removed (a read-only folder) is left."""
-    for p in [*out.glob(".*.part*of*"), *out.glob(".*.tmp")]:  # .tmp: media.files.temp_path's names
+    for p in [*out.glob(".*.part*of*"), *out.glob(".*.tmp")]:  # .tmp: files.temp_path's names
         with contextlib.suppress(OSError):
             p.unlink(missing_ok=True)

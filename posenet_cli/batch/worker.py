@@ -10,15 +10,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import WriteError, close_all, first_line, write_error
+from ..errors import WriteError, first_line, write_error
 from ..estimator import PoseNet
-from ..frames import BrokenFrame, Frame
+from ..files import atomic_write, close_all
 from ..jobs import run_images, run_video
-from ..media.files import atomic_write
 from ..media.inputs import IMAGE
 from ..media.video import VideoReader, VideoWriter
 from ..models import ModelRef
 from ..output.writers import VIDEO, JsonLinesWriter, JsonWriter
+from ..stream.frames import BrokenFrame, Frame
 from .plan import BatchJob, Item, Task, WriteBy, in_folder
 
 

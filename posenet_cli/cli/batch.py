@@ -26,11 +26,11 @@ from ..batch import (
     run_batch,
     threads_per_worker,
 )
-from ..frames import FrameSpan
 from ..jobs import JobOptions
 from ..media.inputs import IMAGE, VIDEO, expand_inputs
 from ..models import ModelRef
 from ..output.plan import Folder, OutputExists, OutputPlan
+from ..stream.frames import FrameSpan
 from .common import check_plan, exists_advice, run_job
 from .errors import ExitStatus, echo_error, fail
 from .options import (

@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import close_all
 from ..estimator import PoseNet
+from ..files import close_all
 from ..models import ModelRef
 from ..output.plan import OutputExists, OutputPlan, Stdout, check_file
 from ..output.writers import Writer

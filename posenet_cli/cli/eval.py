@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..media.files import atomic_write
+from ..files import atomic_write
 from ..output.evaluate import STAT_NAMES, evaluate
 from .common import check_output
 from .errors import ExitStatus

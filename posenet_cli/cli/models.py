@@ -83,8 +83,8 @@ def models_convert(
 def models_info(*, model: ModelRef, ui: Ui) -> None:
     """The model's serving signature, output stride and source, the backend that runs it, and what is cached
     of it (the SavedModel, its LiteRT models)."""
-    from ..models.litert import PRECISIONS, cached_model, read_model_metadata
-    from ..models.runtime import tensorflow_version
+    from ..models.environment import tensorflow_version
+    from ..models.litert_runner import PRECISIONS, cached_model, read_model_metadata
     from ..models.sources import cache_root
 
     ref = model.resolve(ui)  # fetched, converted and its backend decided once
@@ -129,8 +129,8 @@ def models_quantize(
     """
     from ..jobs.calibration import calibration_inputs, describe
     from ..media.inputs import IMAGE, VIDEO, expand_inputs
-    from ..models.litert import DEFAULT_FLOAT_LAYERS
-    from ..models.loading import quantize_model
+    from ..models.backend import quantize_model
+    from ..models.litert_runner import DEFAULT_FLOAT_LAYERS
     from ..models.sources import cache_root
 
     layers = DEFAULT_FLOAT_LAYERS if float_layers is None else _layer_list(float_layers)

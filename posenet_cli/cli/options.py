@@ -24,18 +24,18 @@ from typing import Annotated, Any, Generic, TypeVar
 import typer
 
 from ..decode import DecoderOptions
-from ..frames import FrameSpan
 from ..inference import InferenceError, InferenceOptions, parse_scales
 from ..jobs import JobOptions
 from ..media.inputs import MediaError
 from ..models import BACKENDS, ModelRef, check_stride
-from ..models.runtime import choose_backend
+from ..models.backend import choose_backend
 from ..output import BACKGROUNDS, DRAW_STYLES, OutputOptions
 from ..output.writers import FORMATS
 from ..sizing import DEFAULT_LONG_EDGE, SizingOptions
-from ..smoothing import SmoothOptions
-from ..temporal import AcrossFramesOptions
-from ..tracking import MIN_TRACKED_POSE_SCORE, TrackOptions
+from ..stream.frames import FrameSpan
+from ..stream.smoothing import SmoothOptions
+from ..stream.temporal import AcrossFramesOptions
+from ..stream.tracking import MIN_TRACKED_POSE_SCORE, TrackOptions
 from .ui import Ui
 
 T = TypeVar("T")
@@ -284,6 +284,10 @@ DECODER = Group(
     refine_steps=Opt(Annotated[int, typer.Option("--refine-steps", min=1, max=10, rich_help_panel="Decoding",
                                                  help="Offset refinement steps (2: tfjs 2.x, 1: tfjs 1.x).")],
                      DecoderOptions.refine_steps),
+    duplicate_oks=Opt(Annotated[float, typer.Option("--duplicate-oks", min=0.0, max=1.0, rich_help_panel="Decoding",
+                                                    help="Drop a pose whose keypoints match a higher-scoring "
+                                                    "pose's with an OKS above this (1: keep all).")],
+                      DecoderOptions.duplicate_oks),
     min_pose_score=Opt(Annotated[float, typer.Option("--min-pose-score", min=0.0, max=1.0, rich_help_panel="Output",
                                                      help="Drop poses scoring below this.")],
                        DecoderOptions.min_pose_score),

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from ..frames import FrameSpan
 from ..jobs import JobOptions, resume_span, run_video
 from ..media.images import read_image
 from ..media.inputs import IMAGE, MediaError, kind_of
@@ -17,7 +16,8 @@ from ..media.window import Window, display_problem
 from ..models import ModelRef
 from ..output.plan import File, Folder, OutputPlan, Results, Stdout
 from ..output.writers import FOLDER_FORMATS, VIDEO, format_for
-from ..temporal import AcrossFrames
+from ..stream.frames import FrameSpan
+from ..stream.temporal import AcrossFrames
 from .common import check_plan, load_net, run_job
 from .errors import ExitStatus, echo_error, fail
 from .options import FRAMES, MODEL, STREAM_JOB, UI, command, resume_option

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from ..estimator import PoseNet
-from ..frames import Frame
 from ..media.video import VideoReader
 from ..output.writers import VIDEO, open_writer
+from ..stream.frames import Frame
 from .options import JobOptions
 from .video import run_video
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..frames import Frame
 from ..media.images import read_image
 from ..media.inputs import IMAGE, kind_of
 from ..media.video import VideoReader
 from ..sizing import SizingOptions
+from ..stream.frames import Frame
 
 FRAME_STEP = 12  # every 12th frame of a video: neighbouring frames add little the calibration does not have
 MAX_INPUTS = 200  # more gives the same activation ranges for longer

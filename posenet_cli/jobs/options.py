@@ -10,7 +10,7 @@ from ..decode import DecoderOptions
 from ..inference import InferenceOptions
 from ..output import OutputOptions
 from ..sizing import SizingOptions
-from ..temporal import AcrossFramesOptions
+from ..stream.temporal import AcrossFramesOptions
 
 
 @dataclass(frozen=True)

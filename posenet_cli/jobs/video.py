@@ -9,14 +9,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from ..estimator import PoseNet
-from ..frames import BrokenFrame, Frame, FrameSpan
 from ..media.inputs import MediaError
 from ..media.video import VideoReader, VideoWriter, frame_index
 from ..media.window import Window
 from ..output.draw import annotate, draw_fps
 from ..output.writers import Writer
-from ..pipeline import Pipeline
-from ..temporal import AcrossFrames
+from ..stream.frames import BrokenFrame, Frame, FrameSpan
+from ..stream.pipeline import Pipeline
+from ..stream.temporal import AcrossFrames
 from .options import JobOptions, Summary
 
 

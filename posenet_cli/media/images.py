@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import write_error
-from .files import atomic_write
+from ..files import atomic_write
 from .inputs import VIDEO, MediaError, kind_of
 
 # Images above this many pixels are refused before decoding (an RGB copy of 100 MP is 300 MB, and the

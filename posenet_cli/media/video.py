@@ -22,10 +22,10 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..errors import WriteError, unwritable, write_error  # noqa: E402
-from ..frames import BrokenFrame, Frame  # noqa: E402
+from ..errors import WriteError, write_error  # noqa: E402
+from ..files import publish, temp_path, unwritable  # noqa: E402
+from ..stream.frames import BrokenFrame, Frame  # noqa: E402
 from .encoders import Encoder, open_encoder, quiet_opencv  # noqa: E402
-from .files import publish, temp_path  # noqa: E402
 from .inputs import MediaError  # noqa: E402
 
 DEFAULT_FPS = 30.0

@@ -1,5 +1,5 @@
 """Named PoseNet models, and `create_model`: a name, folder, URL or SavedModel in, a ready runner out (on
-TensorFlow or LiteRT, `loading.py`).
+TensorFlow or LiteRT, `backend.py`).
 
 Conversions are cached: the first use of a model at a stride downloads its weights, builds the
 network and exports a SavedModel under `<cache>/savedmodels/`; later runs just load that.
@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict
 
-from ..errors import unwritable
+from ..files import unwritable
 from . import sources
+from .backend import Runner, load_runner, runtime_model
 from .base import DEFAULT_BACKEND, DEFAULT_MODEL, DEFAULT_STRIDE, STRIDES, ModelError, check_stride
-from .loading import Runner, load_runner, runtime_model
-from .runtime import start_tensorflow
+from .environment import start_tensorflow
 from .signature import read_metadata
 from .sources import SILENT, FetchError, ModelFolder, Reporter
 
@@ -112,7 +112,7 @@ class ModelRef:
     cache_dir: str | None = None
     base_url: str | None = None
     path: str | None = None
-    backend: str = DEFAULT_BACKEND  # auto, litert or tensorflow (runtime.choose_backend)
+    backend: str = DEFAULT_BACKEND  # auto, litert or tensorflow (backend.choose_backend)
     int8: bool = False  # the int8 LiteRT model (made by `posenet models quantize`) rather than float32
 
     def known_stride(self) -> int | None:

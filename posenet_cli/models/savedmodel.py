@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import first_line, write_error
-from .folders import building
+from ..files import building
 from .signature import (
     INPUT_NAME,
     METADATA_PATH,

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import OutputError, unwritable
+from ..errors import OutputError
+from ..files import unwritable
 from .openpose import last_openpose_frame, openpose_name
 from .resume import read_jsonl_resume, recorded_path
 from .writers import FOLDER_FORMATS, FolderWriter, SummaryWriter, Writer, open_writer, result_name

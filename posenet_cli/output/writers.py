@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from ..errors import OutputError, WriteError, write_error
-from ..media.files import append_whole, atomic_write, removed_while_open
+from ..files import append_whole, atomic_write, removed_while_open
 from ..media.inputs import IMAGE, VIDEO  # what the items are: image paths, or frame indexes
 from ..pose import Pose
 from . import records
@@ -75,7 +75,7 @@ def _write_stream(stream: TextIO, text: str) -> None:
 
 class _LineWriter(Writer):
     """A line format: a file (created, or appended to) or a stream such as stdout, each item written as it
-    comes. A file takes each item whole or not at all (media.files.append_whole): after a failed write it
+    comes. A file takes each item whole or not at all (files.append_whole): after a failed write it
     ends at its last whole record, and WriteError says so."""
 
     def __init__(self, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,

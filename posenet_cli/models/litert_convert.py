@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from ..errors import first_line
 from .base import ModelError
-from .litert import DEFAULT_FLOAT_LAYERS
+from .litert_runner import DEFAULT_FLOAT_LAYERS
 from .signature import INPUT_NAME, SIGNATURE_KEY
 
 

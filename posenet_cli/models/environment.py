@@ -1,5 +1,6 @@
-"""Starting the runtimes the way this tool wants them: quietly, with the thread budget it is given, and only
-when needed (TensorFlow takes seconds to import; LiteRT, which runs a converted model, milliseconds)."""
+"""What this machine offers the runtimes (its cores, the installed TensorFlow and LiteRT), and starting them
+the way this tool wants them: quietly, with the thread budget it is given, and only when needed
+(TensorFlow takes seconds to import; LiteRT, which runs a converted model, milliseconds)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from .base import BACKENDS, ModelError
 from .sources import SILENT, Reporter
 
 
@@ -90,21 +90,6 @@ def have_litert() -> bool:
         return importlib.util.find_spec("ai_edge_litert") is not None
     except (ImportError, ValueError):
         return False
-
-
-def choose_backend(backend: str, int8: bool = False) -> str:
-    """The runtime that runs a model: "litert" or "tensorflow". "auto" is LiteRT where its wheel is
-    installed, TensorFlow elsewhere; int8 models exist only for LiteRT."""
-    if backend not in BACKENDS:
-        raise ModelError(f"backend must be one of {', '.join(BACKENDS)} (got {backend!r})")
-    if backend == "auto":
-        backend = "litert" if have_litert() else "tensorflow"
-    if backend == "litert" and not have_litert():
-        raise ModelError("the LiteRT backend needs the ai-edge-litert package (pip install 'ai-edge-litert>=2.3'); "
-                         "or use --backend tensorflow")
-    if int8 and backend != "litert":
-        raise ModelError("--int8 runs on LiteRT only; leave out --backend tensorflow (and install ai-edge-litert)")
-    return backend
 
 
 def tensorflow_version() -> str | None:

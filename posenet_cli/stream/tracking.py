@@ -22,8 +22,8 @@ from typing import Literal
 
 import numpy as np
 
-from .keypoints import NUM_KEYPOINTS
-from .pose import Pose
+from ..keypoints import NUM_KEYPOINTS
+from ..pose import Pose
 
 # COCO keypoint sigmas (pycocotools), in PoseNet's part order: nose, eyes, ears, shoulders, elbows,
 # wrists, hips, knees, ankles. A larger sigma tolerates a larger error for the same similarity.

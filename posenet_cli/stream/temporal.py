@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .pose import Pose
+from ..pose import Pose
 from .smoothing import SmoothOptions
 from .tracking import TrackOptions
 

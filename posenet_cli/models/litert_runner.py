@@ -1,8 +1,8 @@
-"""The LiteRT runtime: a model runner on a `.tflite` made from the SavedModel, and where those files are cached.
+"""Running on LiteRT: a model runner on a `.tflite` made from the SavedModel, and where those files are cached.
 No TensorFlow here: with the `.tflite` cached, estimating poses imports numpy and LiteRT only.
 
 The SavedModel stays the exported format. Its float32 `.tflite` (and an int8 one, when made) is converted once
-(`tflite.py`, with TensorFlow) and cached under `<cache>/litert/v<N>/<savedmodel>-<fingerprint>-<precision>/`:
+(`litert_convert.py`, with TensorFlow) and cached under `<cache>/litert/v<N>/<savedmodel>-<fingerprint>-<precision>/`:
 the fingerprint is of the SavedModel's own files, so a changed SavedModel is converted again; the metadata
 beside the `.tflite` records the TensorFlow that converted it, and a float32 model converted by another
 TensorFlow than the installed one is converted again too.
@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import first_line, write_error
+from ..files import building
 from .base import ModelError
-from .folders import building
-from .runtime import cpu_count, quiet_stderr
+from .environment import cpu_count, quiet_stderr
 from .signature import INPUT_NAME, OUTPUT_NAMES, as_batch, output_stride, read_metadata
 
 FORMAT_VERSION = 1  # bump when the conversion recipe changes, so cached .tflite files are made again

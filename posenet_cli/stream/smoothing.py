@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .keypoints import NUM_KEYPOINTS
-from .pose import Pose
+from ..keypoints import NUM_KEYPOINTS
+from ..pose import Pose
 
 # Defaults, chosen by measurement against the two goals the product sets (grid: `python -m
 # benchmarks.bench_temporal --grid`, real clips: `make bench`), with the product's own poses of the

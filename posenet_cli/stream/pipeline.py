@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from .decode import DecoderOptions
-from .estimator import PoseNet, as_rgb
+from ..decode import DecoderOptions
+from ..estimator import PoseNet, as_rgb
+from ..inference import InferenceOptions
+from ..pose import Pose
+from ..sizing import InputPlan, SizingOptions
 from .frames import BrokenFrame, Frame
-from .inference import InferenceOptions
-from .pose import Pose
-from .sizing import InputPlan, SizingOptions
 
 _DONE = object()
 READER_NICENESS = 10
