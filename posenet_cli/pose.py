@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -31,19 +31,26 @@ class Pose:
 
     `keypoints` is a float64 array of shape (17, 3); each row is (x, y, score) for the part
     `PART_NAMES[row]`, in the pixel space of whatever image the pose refers to.
-    `id` is set by tracking and stays None otherwise.
+    `id` is set by tracking and stays None otherwise. Motion analysis (posenet_cli.motion) adds `angles`
+    ({name: degrees or None}), `filled` (17,) marking keypoints whose positions were interpolated across a
+    gap, and `interpolated`: the whole pose was filled in, its person not found in that frame.
     """
 
     score: float
     keypoints: np.ndarray
     id: int | None = None
-    raw: np.ndarray | None = field(default=None, repr=False)  # (17, 2) unsmoothed x, y when smoothing
+    raw: np.ndarray | None = field(default=None, repr=False)  # (17, 2) unsmoothed (unfiltered) x, y
+    angles: dict[str, float | None] | None = field(default=None, repr=False)
+    filled: np.ndarray | None = field(default=None, repr=False)  # (17,) bool
+    interpolated: bool = False
 
     def __post_init__(self) -> None:
         self.keypoints = np.asarray(self.keypoints, dtype=np.float64)
         if self.keypoints.shape != (NUM_KEYPOINTS, 3):
             raise ValueError(f"a pose needs keypoints of shape (17, 3), got {self.keypoints.shape}")
         self.score = float(self.score)
+        if self.filled is not None:
+            self.filled = np.asarray(self.filled, dtype=bool)
 
     @property
     def parts(self) -> list[Keypoint]:
@@ -75,27 +82,38 @@ class Pose:
         kp[:, :2] = np.round(kp[:, :2], decimals)
         kp[:, 2] = np.round(kp[:, 2], SCORE_DECIMALS)
         raw = None if self.raw is None else np.round(self.raw, decimals)
-        return Pose(float(np.round(self.score, SCORE_DECIMALS)), kp, self.id, raw)
+        angles = None if self.angles is None else {
+            k: None if v is None else round(v, decimals) for k, v in self.angles.items()}
+        return replace(self, score=float(np.round(self.score, SCORE_DECIMALS)), keypoints=kp, raw=raw, angles=angles)
 
     def to_dict(self) -> dict[str, Any]:
         """The tfjs result shape: {"score", "keypoints": [{"part", "position": {"x", "y"}, "score"}]}."""
         out: dict[str, Any] = {}
         if self.id is not None:
             out["id"] = self.id
+        if self.interpolated:
+            out["filled"] = True
         out["score"] = self.score
         keypoints = [kp.to_dict() for kp in self.parts]
         if self.raw is not None:
             for entry, (rx, ry) in zip(keypoints, self.raw):
                 entry["raw"] = {"x": float(rx), "y": float(ry)}
+        if self.filled is not None:
+            for entry, filled in zip(keypoints, self.filled):
+                if filled:
+                    entry["filled"] = True
         out["keypoints"] = keypoints
+        if self.angles is not None:
+            out["angles"] = dict(self.angles)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Pose:
         """Read a pose in the tfjs result shape (keypoints in any order, matched by part name; `raw`
-        positions, written when smoothing, come back as `raw`)."""
+        positions, written when smoothing, come back as `raw`; angles and filled marks too)."""
         kp = np.zeros((NUM_KEYPOINTS, 3))
         raw = np.zeros((NUM_KEYPOINTS, 2))
+        filled = np.zeros(NUM_KEYPOINTS, dtype=bool)
         has_raw = False
         for entry in data["keypoints"]:
             i = PART_NAMES.index(entry["part"])
@@ -103,4 +121,8 @@ class Pose:
             if "raw" in entry:
                 raw[i] = (entry["raw"]["x"], entry["raw"]["y"])
                 has_raw = True
-        return cls(data["score"], kp, data.get("id"), raw if has_raw else None)
+            filled[i] = bool(entry.get("filled", False))
+        angles = data.get("angles")
+        return cls(data["score"], kp, data.get("id"), raw if has_raw else None,
+                   None if angles is None else dict(angles), filled if filled.any() else None,
+                   bool(data.get("filled", False)))

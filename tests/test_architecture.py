@@ -12,10 +12,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "posenet_cli"
 # What each layer may not import. The core is the flat top level and `stream/`; `errors` and `files` sit below
 # everything.
 FORBIDDEN = {
-    "base": ("core", "stream", "models", "media", "output", "jobs", "batch", "cli"),
-    "core": ("media", "output", "jobs", "batch", "cli"),
-    "stream": ("media", "output", "jobs", "batch", "cli"),
-    "models": ("media", "output", "jobs", "batch", "cli", "core", "stream"),
+    "base": ("core", "stream", "motion", "models", "media", "output", "jobs", "batch", "cli"),
+    "core": ("media", "output", "jobs", "batch", "cli", "motion"),
+    "stream": ("media", "output", "jobs", "batch", "cli", "motion"),
+    "motion": ("models", "media", "output", "jobs", "batch", "cli"),
+    "models": ("media", "output", "jobs", "batch", "cli", "core", "stream", "motion"),
     "media": ("models", "output", "jobs", "batch", "cli"),
     "output": ("models", "jobs", "batch", "cli"),
     "jobs": ("batch", "cli"),
@@ -31,6 +32,7 @@ LIBRARIES = {
     "av": {"posenet_cli.media.encoders"},
     "ray": {"posenet_cli.batch.backends"},
     "pycocotools": {"posenet_cli.output.evaluate"},
+    "scipy": {"posenet_cli.motion.filtering"}, "matplotlib": {"posenet_cli.output.plots"},
     "typer": "posenet_cli.cli.", "rich": "posenet_cli.cli.", "tqdm": "posenet_cli.cli.",
 }
 

@@ -113,7 +113,7 @@ def no_temp_files(folder: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("args", "name", "total", "per_file", "line_end", "again"), [
-    (("video", CLIP, "--multi", "--track"), "poses.jsonl", 16384, 20000, b"\n", "--resume"),  # tracking rebuilt
+    (("video", CLIP, "--multi", "--track"), "poses.jsonl", 49152, 50000, b"\n", "--resume"),  # tracking rebuilt
     (("image", PHOTOS, "--multi"), "poses.jsonl", 40960, 40000, b"\n", "--resume"),
     (("video", CLIP, "--multi"), "poses.csv", 8192, 10000, b"\r\n", "--overwrite"),  # CSV is not continued: rerun
 ], ids=["video-jsonl", "image-jsonl", "video-csv"])

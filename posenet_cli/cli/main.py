@@ -13,7 +13,7 @@ import typer
 
 from .. import __version__
 from ..errors import PoseNetError, WriteError
-from . import batch, bench, eval, image, models, video
+from . import analyse, batch, bench, eval, image, models, video
 from .errors import ExitStatus, echo_error
 from .signals import Interrupted, signals
 
@@ -27,6 +27,7 @@ app = typer.Typer(
 for command in (image.image, video.video, video.webcam, batch.batch, bench.bench):
     app.command()(command)
 app.command("eval")(eval.evaluate_results)
+app.command("analyse")(analyse.analyse)
 app.add_typer(models.app, name="models")
 
 

@@ -29,6 +29,7 @@ from ..jobs import JobOptions
 from ..media.inputs import MediaError
 from ..models import BACKENDS, ModelRef, check_stride
 from ..models.backend import choose_backend
+from ..motion import AnalysisOptions
 from ..output import BACKGROUNDS, DRAW_STYLES, OutputOptions
 from ..output.writers import FORMATS
 from ..sizing import DEFAULT_LONG_EDGE, SizingOptions
@@ -95,6 +96,7 @@ class Job:
     decoder: Group[DecoderOptions] | None = None
     across: Group[AcrossRequest] | None = None
     output: Group[OutputOptions] | None = None
+    analysis: Group[AnalysisOptions] | None = None
 
     def parameters(self) -> list[inspect.Parameter]:
         return [p for f in fields(self) if (part := getattr(self, f.name)) is not None for p in part.parameters()]
@@ -113,7 +115,8 @@ class Job:
             inference = inference.check(stride, sizing)
         else:
             sizing = sizing.parsed()
-        return JobOptions(sizing=sizing, decoder=decoder, across=across, output=output, inference=inference)
+        return JobOptions(sizing=sizing, decoder=decoder, across=across, output=output, inference=inference,
+                          analysis=self.analysis.make(values) if self.analysis else AnalysisOptions())
 
 
 Part = Group[Any] | Job | Opt
@@ -364,7 +367,8 @@ Background = choices("Background", BACKGROUNDS)
 
 
 def _output(*, format: Enum | None = None, overwrite: bool, min_part_score: float, precision: int,
-            draw_style: Enum, background: Enum) -> OutputOptions:
+            draw_style: Enum = DrawStyle(OutputOptions.draw_style),
+            background: Enum = Background(OutputOptions.background)) -> OutputOptions:
     return OutputOptions(format=None if format is None else format.value, overwrite=overwrite,
                          min_part_score=min_part_score, precision=precision, draw_style=draw_style.value,
                          background=background.value)
@@ -394,6 +398,8 @@ _WRITING = dict(
 OUTPUT = Group(_output, format=_FORMAT, overwrite=OVERWRITE, **_WRITING)
 # batch writes <name>.json per image and <name>.jsonl per video: --format is not one of its options
 BATCH_OUTPUT = Group(_output, overwrite=OVERWRITE, **_WRITING)
+RESULTS_OUTPUT = Group(_output, format=_FORMAT, overwrite=OVERWRITE, min_part_score=_WRITING["min_part_score"],
+                       precision=_WRITING["precision"])
 
 # --------------------------------------------------------------------------------------------- terminal
 

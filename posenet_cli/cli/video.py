@@ -15,11 +15,12 @@ from ..media.video import VideoReader, VideoWriter
 from ..media.window import Window, display_problem
 from ..models import ModelRef
 from ..output.plan import File, Folder, OutputPlan, Results, Stdout
-from ..output.writers import FOLDER_FORMATS, VIDEO, format_for
+from ..output.writers import FOLDER_FORMATS, format_for
 from ..stream.frames import FrameSpan
 from ..stream.temporal import AcrossFrames
 from .common import check_plan, load_net, run_job
 from .errors import ExitStatus, echo_error, fail
+from .motion import PLOT_HELP, VIDEO_JOB, check_analysis, results_writer
 from .options import FRAMES, MODEL, STREAM_JOB, UI, command, resume_option
 from .signals import signals
 from .ui import Ui
@@ -28,7 +29,7 @@ DRAW_VIDEO_HELP = ("Write the annotated video: .mp4 (H.264, which browsers play,
                    "OpenCV's mp4v, which they do not), .webm (VP9; VP8 without PyAV) or .avi (MJPG).")
 
 
-@command(model=MODEL, job=STREAM_JOB, frames=FRAMES, ui=UI)
+@command(model=MODEL, job=VIDEO_JOB, frames=FRAMES, ui=UI)
 def video(
     source: Annotated[str, typer.Argument(help="A video file or stream URL.", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Poses file: one JSON line per frame "
@@ -38,6 +39,8 @@ def video(
     draw: Annotated[Path | None, typer.Option("--draw", help=DRAW_VIDEO_HELP, show_default=False)] = None,
     resume: Annotated[bool, resume_option("keep the complete frames already in --out (JSON lines) and "
                                           "process the rest.")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help=PLOT_HELP, show_default=False,
+                                              rich_help_panel="Motion analysis")] = None,
     *,
     model: ModelRef,
     frames: FrameSpan,
@@ -51,10 +54,12 @@ def video(
       posenet video in.mp4 --multi --out poses.jsonl
 
       posenet video in.mp4 --draw annotated.mp4 --start 10 --end 20
+
+      posenet video squats.mp4 --person largest --angles --filter butterworth --out angles.csv --plot angles.png
     """
     if _is_image(Path(source)):
         fail(f"cannot read video {source!r}: it is an image; use 'posenet image' (or 'posenet batch')")
-    return stream(source, out, draw, job, model, ui, frames=frames, resume=resume)
+    return stream(source, out, draw, job, model, ui, frames=frames, resume=resume, plot=plot)
 
 
 @command(model=MODEL, job=STREAM_JOB, ui=UI)
@@ -95,13 +100,15 @@ def _is_image(path: Path) -> bool:
 
 def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOptions, model: ModelRef, ui: Ui, *,
            frames: FrameSpan = FrameSpan(), display: bool = False,
-           resume: bool = False, stdout: bool = True) -> int:
+           resume: bool = False, stdout: bool = True, plot: Path | None = None) -> int:
     """The shared body of `video` and `webcam`: JSON lines to `out`, or to stdout when `stdout` and
     nothing else is asked for."""
     if display and (problem := display_problem()):
         fail(f"cannot open a window: {problem}; use --no-display")
     stem = f"camera{source}" if isinstance(source, int) else Path(source.split("?", 1)[0]).stem or "stream"
-    plan = _plan(out, draw, opts, stem, resume, stdout)
+    fmt = format_for(out, opts.output.format, "jsonl")
+    plan = _plan(out, draw, opts, fmt, stem, resume, stdout and plot is None)
+    check_analysis(opts, fmt, plot, resume)
     across = AcrossFrames(opts.across)
     if resume:
         records, last = plan.frames_done()
@@ -116,10 +123,9 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     net = load_net(model, ui)
     settings = opts.settings(net.output_stride, model.name, model.int8)
     with VideoReader(source, start=frames.start, end=frames.end, every=frames.every) as reader:
-        if plan.results is None and draw is None and not display:  # said once the source is known to open
+        if plan.results is None and draw is None and plot is None and not display:  # once the source opens
             echo_error("warning: nothing will be written or shown; give --out, --draw or --display")
-        writer = plan.writer(VIDEO, settings, min_part_score=opts.output.min_part_score,
-                             precision=opts.output.precision)
+        writer = results_writer(plan, opts, settings, reader.fps / frames.every, plot=plot)
         video = _video_writer(draw, reader, frames, ui)
         window = Window() if display else None
         bar = ui.bar(reader.frame_count or None, "frame")
@@ -133,11 +139,10 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     return ExitStatus.SUCCESS
 
 
-def _plan(out: Path | None, draw: Path | None, opts: JobOptions, stem: str, resume: bool, stdout: bool
+def _plan(out: Path | None, draw: Path | None, opts: JobOptions, fmt: str, stem: str, resume: bool, stdout: bool
           ) -> OutputPlan:
-    """Where a stream's results go: --out a JSON lines (or JSON, CSV) file, an OpenPose folder of a file per
-    frame, or `-` (stdout); without --out, stdout when `stdout` and nothing is drawn."""
-    fmt = format_for(out, opts.output.format, "jsonl")
+    """Where a stream's results in `fmt` go: --out a JSON lines (or JSON, CSV) file, an OpenPose folder of a
+    file per frame, or `-` (stdout); without --out, stdout when `stdout` and nothing is drawn."""
     to_stdout = out == Path("-") or (out is None and stdout and draw is None)
     results: Results
     if fmt in FOLDER_FORMATS:

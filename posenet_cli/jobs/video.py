@@ -46,6 +46,7 @@ def run_video(
     pipeline = Pipeline(net, opts.sizing, opts.decoder, opts.inference, batch_size=1 if live else batch_size,
                         drop_stale=live)
     across = across or AcrossFrames(opts.across)
+    selector = opts.analysis.selector(opts.output.min_part_score)  # one main person, in every output
     summary = Summary()
     start = last = clock()
     fps = 0.0
@@ -60,6 +61,8 @@ def run_video(
             poses = [p.rounded(opts.output.precision) for p in poses]
         poses = across(poses, frame.time_ms)
         height, width = frame.image.shape[:2]
+        if selector is not None:
+            poses = selector(poses, width, height)
         if writer is not None:
             writer.write(frame.index, poses, width=width, height=height, time_ms=frame.time_ms)
         summary.items += 1

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import PoseNetError, first_line
 from ..pose import Pose
-from .records import coco_results
+from .records import coco_results, read_results
 
 # pycocotools' keypoint summary, in its order (COCOeval.stats).
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
@@ -28,18 +27,9 @@ def load_predictions(path: Path) -> tuple[list[dict[str, Any]], bool]:
     """The predictions in a results file: (records, is_coco). Records are our image records (JSON, a list
     of them, or JSON lines; an error record stands for an image with no poses) or, when `is_coco`, COCO
     keypoint results."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise EvalError(f"cannot read predictions {path}: {getattr(e, 'strerror', None) or e}") from None
-    try:
-        doc = json.loads(text)
-    except ValueError:  # JSON lines
-        try:
-            lines = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except ValueError:
-            raise EvalError(f"{path} is neither JSON nor JSON lines") from None
-        return [r for r in lines if isinstance(r, dict) and "image" in r], False
+    doc, is_lines = read_results(path, "predictions", EvalError)
+    if is_lines:
+        return [r for r in doc if isinstance(r, dict) and "image" in r], False
     items = doc if isinstance(doc, list) else [doc]
     if items and all(isinstance(r, dict) and "image_id" in r and "keypoints" in r for r in items):
         return items, True

@@ -138,8 +138,10 @@ class OutputPlan:
         return [], None
 
     def writer(self, kind: str, settings: dict[str, Any], *, precision: int | None = None,
-               min_part_score: float = 0.5, inputs: Sequence[str | Path] = ()) -> Writer | None:
-        """The writer of the results (None when there are none to write)."""
+               min_part_score: float = 0.5, inputs: Sequence[str | Path] = (), angles: Sequence[str] = (),
+               filled: bool = False) -> Writer | None:
+        """The writer of the results (None when there are none to write); `angles` and `filled`: the motion
+        analysis columns of CSV (open_writer)."""
         r = self.results
         if isinstance(r, Summary):
             return SummaryWriter(kind, settings)
@@ -150,7 +152,7 @@ class OutputPlan:
         path = None if isinstance(r, Stdout) else r.path
         return open_writer(r.format or "json", path, kind=kind, settings=settings, append=self.resume,
                            precision=precision, inputs=inputs, min_part_score=min_part_score,
-                           stem=r.stem if isinstance(r, Folder) else None)
+                           stem=r.stem if isinstance(r, Folder) else None, angles=angles, filled=filled)
 
 
 def check_file(path: Path, overwrite: bool, *, folder: bool = False) -> None:

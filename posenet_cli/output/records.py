@@ -15,6 +15,7 @@ import urllib.parse
 import warnings
 from collections.abc import Iterable, Sequence
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -142,6 +143,24 @@ def _valid_strings(value: Any) -> Any:
     return value
 
 
+def read_results(path: Path, what: str = "", error: type[PoseNetError] | None = None) -> tuple[Any, bool]:
+    """A results file as written: (its JSON document, False) or, for JSON lines, (the list of its records,
+    True); `error` (FormatError by default) with one line when it cannot be read or is neither. `what`
+    names the file in messages ("predictions")."""
+    error = error or FormatError
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"cannot read {what + ' ' if what else ''}{path}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        return json.loads(text), False
+    except ValueError:  # JSON lines
+        try:
+            return [json.loads(line) for line in text.splitlines() if line.strip()], True
+        except ValueError:
+            raise error(f"{path} is neither JSON nor JSON lines") from None
+
+
 # ---------------------------------------------------------------------------------------------- schema
 
 
@@ -201,19 +220,29 @@ def validate_record(record: Any) -> bool:
 # ------------------------------------------------------------------------------------------------- CSV
 
 
-def csv_header() -> list[str]:
-    """item, pose_index, pose_id, pose_score, then x, y, score for each part (nose_x, nose_y, nose_score, ...)."""
+def csv_header(angles: Sequence[str] = (), filled: bool = False) -> list[str]:
+    """item, pose_index, pose_id, pose_score, then x, y, score for each part (nose_x, nose_y, nose_score, ...);
+    with `angles`, a column angle_<name> for each; with `filled`, pose_filled (1: the pose was interpolated)
+    and filled_parts (the parts filled in, space-separated)."""
     return ["item", "pose_index", "pose_id", "pose_score"] + [
-        f"{name}_{field}" for name in PART_NAMES for field in ("x", "y", "score")]
+        f"{name}_{field}" for name in PART_NAMES for field in ("x", "y", "score")] + [
+        f"angle_{name}" for name in angles] + (["pose_filled", "filled_parts"] if filled else [])
 
 
-def csv_rows(item: str | int | os.PathLike[str], poses: Sequence[Pose]) -> list[list[Any]]:
-    """One row per pose, matching csv_header(); an item without poses gives no rows."""
+def csv_rows(item: str | int | os.PathLike[str], poses: Sequence[Pose], angles: Sequence[str] = (),
+             filled: bool = False) -> list[list[Any]]:
+    """One row per pose, matching csv_header(angles, filled); an item without poses gives no rows; an angle
+    that is None (or not computed) is an empty cell."""
     label: Any = int(item) if isinstance(item, (int, np.integer)) else valid_text(os.fspath(item))
     rows = []
     for i, pose in enumerate(poses):
         row: list[Any] = [label, i, "" if pose.id is None else int(pose.id), float(pose.score)]
         row.extend(float(v) for v in pose.keypoints.reshape(-1))
+        values = pose.angles or {}
+        row.extend("" if values.get(name) is None else float(values[name]) for name in angles)
+        if filled:
+            parts = [] if pose.filled is None else [PART_NAMES[k] for k in np.flatnonzero(pose.filled)]
+            row.extend([int(pose.interpolated), " ".join(parts)])
         rows.append(row)
     return rows
 

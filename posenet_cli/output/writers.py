@@ -126,15 +126,18 @@ class JsonLinesWriter(_LineWriter):
 
 
 class CsvWriter(_LineWriter):
-    """One row per pose (records.csv_header); the header once, not again when appending."""
+    """One row per pose (records.csv_header); the header once, not again when appending. `angles`: the angle
+    columns (motion analysis); `filled`: the columns saying what was filled in."""
 
-    def __init__(self, path: Path | None, **kwargs: Any) -> None:
+    def __init__(self, path: Path | None, *, angles: Sequence[str] = (), filled: bool = False, **kwargs: Any
+                 ) -> None:
         super().__init__(path, **kwargs)
+        self.angles, self.filled = tuple(angles), filled
         if not self.appending:
-            self.emit(_csv_text([records.csv_header()]))
+            self.emit(_csv_text([records.csv_header(self.angles, filled)]))
 
     def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
-        self.emit(_csv_text(records.csv_rows(item, poses)))
+        self.emit(_csv_text(records.csv_rows(item, poses, self.angles, self.filled)))
 
 
 def _csv_text(rows: list[list[Any]]) -> str:
@@ -281,18 +284,22 @@ _CLASSES: dict[str, type[_LineWriter] | type[_DocumentWriter]] = {
 
 def open_writer(fmt: str, path: Path | None, *, kind: str, settings: dict[str, Any], stream: TextIO | None = None,
                 append: bool = False, precision: int | None = None, inputs: Sequence[str | Path] = (),
-                min_part_score: float = 0.5, stem: str | None = None) -> Writer:
+                min_part_score: float = 0.5, stem: str | None = None, angles: Sequence[str] = (),
+                filled: bool = False) -> Writer:
     """A writer of format `fmt` to `path` (None: `stream`, by default stdout); `append` continues a JSON
     lines or CSV file; `precision` rounds what is written (Pose.rounded); `inputs`, the run's images,
     give COCO results their image ids. OpenPose's format writes the folder `path` (`stem`: the video's
-    name, for frames; `min_part_score`: the lowest score of a part written as seen)."""
+    name, for frames; `min_part_score`: the lowest score of a part written as seen). `angles` and `filled`
+    add motion analysis columns to CSV (the other formats write what the poses carry)."""
     if fmt in FOLDER_FORMATS:
         if path is None:
             raise OutputError(f"--format {fmt} writes a folder of files: give --out FOLDER/")
         return OpenPoseWriter(path, kind=kind, min_part_score=min_part_score, stem=stem, precision=precision)
     if fmt not in _CLASSES:
         raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    extra = {"image_ids": coco_image_ids(inputs)} if fmt == "coco" and inputs else {}
+    extra: dict[str, Any] = {"image_ids": coco_image_ids(inputs)} if fmt == "coco" and inputs else {}
+    if fmt == "csv":
+        extra.update(angles=angles, filled=filled)
     return _CLASSES[fmt](path, kind=kind, settings=settings, stream=stream, append=append, precision=precision,
                          **extra)
 
