@@ -4,7 +4,8 @@ Written from the documented behaviour of the tfjs packages (PoseNet 1.x and 2.x:
 decoding, PersonLab-style greedy multi-pose decoding) so that results match the reference outputs to float
 noise (tests/test_decode.py checks them on the reference's own tensors).
 
-Array layouts (one image, no batch dimension; h, w = the output grid, `R = (size - 1) / stride + 1`):
+The network's output layout, explained here once for the package (one image, no batch dimension; h, w = the
+output grid, `R = (size - 1) / stride + 1`):
 
 - `heatmap_scores` [h, w, 17]: sigmoid scores, channel k = keypoint id k (see `keypoints.PART_NAMES`).
 - `offsets` [h, w, 34]: channels 0..16 are y offsets, 17..33 x offsets, in input pixels.
@@ -28,9 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from .keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN
+from .keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN, pose_similarity
 from .pose import Pose
-from .stream.tracking import pose_similarity
 
 __all__ = ["DecoderOptions", "decode_single_pose", "decode_multiple_poses"]
 

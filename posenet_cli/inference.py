@@ -6,11 +6,8 @@ before decoding (test-time augmentation, as bottom-up pose models commonly do); 
 measurements and `ACCURATE` the preset they chose. Everything here is numpy and runner-agnostic: a runner is
 called with a batch of network inputs and returns the four output tensors.
 
-Array layouts (decode.py's): one image's outputs are [h, w, C] with
-- `heatmap_scores` C = 17 (channel k: keypoint k), `offsets` C = 34 (y of keypoint k, then x at 17 + k),
-- `displacement_fwd` / `displacement_bwd` C = 32 (y along pose-chain edge e, then x at 16 + e);
-a batch puts [n, ...] in front. On a grid of stride s, cell (i, j) stands for network-input pixel
-(i * s, j * s), and an input side is (cells - 1) * s + 1. A plan (`sizing.InputPlan`) maps input pixels to
+The four output tensors are laid out as decode.py's docstring says, with [n, ...] in front for a batch; an
+input side is (cells - 1) * stride + 1. A plan (`sizing.InputPlan`) maps input pixels to
 image pixels per axis: x_image = x_input * scale_x - pad_left (likewise y).
 """
 

@@ -11,14 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from posenet_cli.keypoints import COCO_SIGMAS, pose_similarity
 from posenet_cli.pose import Pose
-from posenet_cli.stream.tracking import (
-    COCO_SIGMAS,
-    PoseTracker,
-    assign,
-    hungarian,
-    pose_similarity,
-)
+from posenet_cli.stream.tracking import PoseTracker, assign, hungarian
 
 # (17, 2) a standing person in units of their height, centred between the hips; PoseNet part order.
 TEMPLATE = np.array([

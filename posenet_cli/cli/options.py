@@ -250,9 +250,9 @@ def _inference(*, accurate: bool, scales: str | None, flip: bool | None, decode_
 INFERENCE = Group(
     _inference,
     accurate=Opt(Annotated[bool, typer.Option("--accurate", rich_help_panel="Accuracy", help="More accurate "
-                                              "keypoints, several times slower: the preset chosen by measured COCO "
-                                              "keypoint AP (scales 0.89,1.33 with the smaller mirrored, decoded at "
-                                              "stride 8).")], False),
+                                              "keypoints for three network passes an image: the preset chosen by "
+                                              "COCO keypoint AP (scales 0.89,1.33 with the smaller mirrored, "
+                                              "decoded at stride 8; docs/accuracy.md).")], False),
     scales=Opt(Annotated[str | None, typer.Option("--scales", show_default=False, rich_help_panel="Accuracy",
                                                   help="Run at these multiples of the input size (e.g. 1,1.5) and "
                                                   "fuse the outputs on the largest one's grid: one network pass "

@@ -33,10 +33,10 @@ FORMAT_VERSION = 1  # bump when the conversion recipe changes, so cached .tflite
 PRECISIONS = ("float32", "int8")
 # The backbone layers an int8 model keeps in float32 by default, beside the output heads: Conv2d_0 and the
 # depthwise convolutions of blocks 1-4 (layers in running order: 0 Conv2d_0, 1 Conv2d_1_depthwise,
-# 2 Conv2d_1_pointwise, 3 Conv2d_2_depthwise, ...), the cheapest set measured with COCO AP within 0.005 of
-# float32 (docs/benchmarks.md, "int8").
+# 2 Conv2d_1_pointwise, 3 Conv2d_2_depthwise, ...): the set chosen by measured AP and speed, in
+# docs/benchmarks.md ("int8").
 DEFAULT_FLOAT_LAYERS = (0, 1, 3, 5, 7)
-MAX_SHAPES = 4  # interpreters kept allocated at once (each holds its activations: tens of MB at 721 px)
+MAX_SHAPES = 4  # interpreters kept allocated at once: each holds its activations, which grow with the input size
 MODEL_FILE = "model.tflite"
 METADATA_FILE = "posenet.json"
 

@@ -3,11 +3,9 @@ the CLI describes and inspects models before (or without) loading one.
 
   input   "image"             float32 [batch, height, width, 3]: RGB 0..255 at network size (k * stride + 1
                               per side for the documented grid; any size works), dynamic batch
-  outputs "heatmap_scores"    float32 [batch, h, w, 17]: sigmoid already applied
-          "offsets"           float32 [batch, h, w, 34]: y offsets in channels 0..16, x in 17..33 (pixels)
-          "displacement_fwd"  float32 [batch, h, w, 32]: 16 edges, y then x, parent -> child
-          "displacement_bwd"  float32 [batch, h, w, 32]: same layout, child -> parent
-  with h = (height - 1) / output_stride + 1, likewise w.
+  outputs "heatmap_scores" [batch, h, w, 17], "offsets" [batch, h, w, 34], "displacement_fwd" and
+          "displacement_bwd" [batch, h, w, 32], all float32, with h = (height - 1) / output_stride + 1
+          (likewise w); what each channel holds is explained once, in posenet_cli/decode.py.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..keypoints import keypoint_boxes
 from ..pose import Pose
-from ..stream.tracking import keypoint_boxes
 from .filtering import AnalysisError
 
 PERSON_CHOICES = ("largest", "centre")

@@ -1,10 +1,14 @@
 """A pipelined, batched path for streams of frames: decode, inference and pose decoding overlap.
 
-    reader thread      frames -> network inputs (resize/pad; one per scale), grouped into batches of equal size
-    inference thread   batches -> the model runner, one call per scale with any mirrored inputs in the same
-                       batch (TensorFlow and LiteRT release the GIL while they compute)
-    caller's thread    outputs -> fused (InferenceOptions) -> poses, yielded in frame order (the caller
-                       writes JSON, draws, ...)
+    Reader        (a thread)       frames -> network inputs (resize/pad; one per scale), grouped into
+                                   batches of one frame size
+    Inferer       (a thread)       batches -> the model runner, one call per scale with any mirrored inputs
+                                   in the same batch (TensorFlow and LiteRT release the GIL while they compute)
+    DecoderStage  (caller's thread) outputs -> fused (InferenceOptions) -> poses, yielded in frame order (the
+                                   caller writes JSON, draws, ...)
+
+Between them a `Channel` carries batches, then `END` (the source is exhausted) or a `Failure` (a stage
+raised); a `BrokenFrame` rides in its batch as it is.
 
 Queues between the stages are bounded, so memory stays flat however long the video is. Results are
 the same as `PoseNet.estimate` one frame at a time (a test checks this on the shared clips). A
@@ -16,23 +20,104 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from ..decode import DecoderOptions
 from ..estimator import PoseNet, as_rgb
-from ..inference import InferenceOptions
+from ..inference import InferenceOptions, Outputs
 from ..pose import Pose
 from ..sizing import InputPlan, SizingOptions
 from .frames import BrokenFrame, Frame
 
-_DONE = object()
 READER_NICENESS = 10
+POLL_S = 0.1  # how often a waiting stage looks at the stop flag
 # What `Pipeline.run` yields, in stream order: a frame with its poses, or a broken frame passed through.
 Result = tuple[Frame, list[Pose]] | BrokenFrame
 Plans = tuple[InputPlan, ...]  # a frame size's input plan at each scale
+
+
+class End:
+    """The value after the last batch: the source is exhausted (or the run was stopped)."""
+
+
+END = End()
+
+
+class Failure:
+    """An exception raised in a stage's thread, carried to the caller's thread."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A frame ready for the network: its input plan and its network input [H, W, 3] at each scale."""
+
+    frame: Frame
+    plans: Plans
+    inputs: list[np.ndarray]
+
+
+Batch = list[Prepared | BrokenFrame]  # frames of one size, with the broken frames between them in place
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """A batch and the network's outputs for its prepared frames: [n, h, w, C] per output, per scale."""
+
+    batch: Batch
+    outputs: list[Outputs]
+
+
+T = TypeVar("T")
+
+
+class Channel(Generic[T]):
+    """A bounded queue between two stages that gives up waiting once `stop` is set. With `drop_stale`, a
+    batch put into a full channel pushes out the oldest one waiting (counted in `dropped`)."""
+
+    def __init__(self, size: int, stop: threading.Event, drop_stale: bool = False) -> None:
+        self.queue: queue.Queue[T | End | Failure] = queue.Queue(size)
+        self.stop, self.drop_stale, self.dropped = stop, drop_stale, 0
+
+    def put(self, item: T | End | Failure) -> bool:
+        """Put `item`, waiting while the channel is full; False when stopped first."""
+        if self.drop_stale and not isinstance(item, (End, Failure)):
+            return self._put_dropping(item)
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _put_dropping(self, item: T) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put_nowait(item)
+                return True
+            except queue.Full:
+                try:
+                    self.queue.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+        return False
+
+    def get(self) -> T | End | Failure:
+        """The next item, waiting while the channel is empty; END when stopped first."""
+        while not self.stop.is_set():
+            try:
+                return self.queue.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
+        return END
 
 
 def _lower_priority() -> None:
@@ -45,11 +130,94 @@ def _lower_priority() -> None:
         pass
 
 
-class _Failure:
-    """An exception raised in a worker thread, carried to the caller's thread."""
+class Reader:
+    """Stage 1: frames -> batches of up to `batch_size` prepared frames of one size, broken frames in place;
+    then END, or a Failure when reading raised."""
 
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+    def __init__(self, frames: Iterable[Frame | BrokenFrame], plan: Callable[[int, int], Plans], batch_size: int,
+                 out: Channel[Batch]) -> None:
+        self.frames, self.plan, self.batch_size, self.out = frames, plan, batch_size, out
+
+    def __call__(self) -> None:
+        _lower_priority()
+        try:
+            if self._read():
+                self.out.put(END)
+        except BaseException as e:  # noqa: BLE001 - carried to the caller
+            self.out.put(Failure(e))
+
+    def _read(self) -> bool:
+        """Put every batch; False when stopped first."""
+        batch: Batch = []
+        for frame in self.frames:
+            if self.out.stop.is_set():
+                return False
+            if isinstance(frame, BrokenFrame):
+                batch.append(frame)
+                continue
+            image = as_rgb(frame.image)
+            plans = self.plan(image.shape[0], image.shape[1])
+            if any(p.plans != plans for p in _prepared(batch)):  # a size change ends the batch
+                if not self.out.put(batch):
+                    return False
+                batch = []
+            batch.append(Prepared(frame, plans, [p.prepare(image) for p in plans]))
+            if len(_prepared(batch)) == self.batch_size:
+                if not self.out.put(batch):
+                    return False
+                batch = []
+        return not batch or self.out.put(batch)
+
+
+def _prepared(batch: Batch) -> list[Prepared]:
+    return [p for p in batch if isinstance(p, Prepared)]
+
+
+class Inferer:
+    """Stage 2: each batch through the model runner (all its frames at once, per scale); END and Failure
+    passed on."""
+
+    def __init__(self, net: PoseNet, inference: InferenceOptions, inbox: Channel[Batch],
+                 out: Channel[Inferred]) -> None:
+        self.net, self.inference, self.inbox, self.out = net, inference, inbox, out
+
+    def __call__(self) -> None:
+        try:
+            while True:
+                batch = self.inbox.get()
+                if isinstance(batch, (End, Failure)):
+                    self.out.put(batch)
+                    return
+                if not self.out.put(Inferred(batch, self.infer(batch))):
+                    return
+        except BaseException as e:  # noqa: BLE001 - carried to the caller
+            self.out.put(Failure(e))
+
+    def infer(self, batch: Batch) -> list[Outputs]:
+        """[n, H, W, 3] per scale -> the fused-to-be outputs [n, h, w, C] per scale (none for a batch of
+        broken frames only)."""
+        inputs = [p.inputs for p in _prepared(batch)]
+        return self.inference.run(self.net.runner, [np.stack(scale) for scale in zip(*inputs)]) if inputs else []
+
+
+class DecoderStage:
+    """Stage 3, in the caller's thread: each prepared frame's outputs fused onto one grid and decoded into
+    poses in image pixels; broken frames yielded as they are."""
+
+    def __init__(self, net: PoseNet, inference: InferenceOptions, decoder: DecoderOptions) -> None:
+        self.net, self.inference, self.decoder = net, inference, decoder
+        self.grid_stride = inference.grid_stride(net.output_stride)
+
+    def results(self, inferred: Inferred) -> Iterator[Result]:
+        i = 0  # the frame's row in the outputs (broken frames have none)
+        for item in inferred.batch:
+            if isinstance(item, BrokenFrame):
+                yield item
+                continue
+            rows = [{k: v[i] for k, v in o.items()} for o in inferred.outputs]
+            target, one = self.inference.fuse(item.plans, rows, self.net.output_stride)
+            i += 1
+            yield item.frame, self.net.decode(target, one, self.decoder, self.grid_stride)
 
 
 class Pipeline:
@@ -86,118 +254,53 @@ class Pipeline:
             self._plans[key] = self.inference.plans(self.sizing, height, width, self.net.output_stride)
         return self._plans[key]
 
+    def estimate_images(self, images: Iterable[np.ndarray], bgr: bool = False) -> Iterator[list[Pose]]:
+        """The poses in each image, in order, as `PoseNet.estimate` finds them one at a time, pipelined: the
+        next images are read (when `images` is a generator reading files, it runs on the reader thread) and
+        resized, and the previous ones decoded, while the model runs."""
+        for result in self.run(Frame(i, 0.0, as_rgb(image, bgr)) for i, image in enumerate(images)):
+            assert not isinstance(result, BrokenFrame)  # none was given
+            yield result[1]
+
     def run(self, frames: Iterable[Frame | BrokenFrame], should_stop: Callable[[], bool] = lambda: False
-            ) -> Iterator[Result]:
+            ) -> Generator[Result, None, None]:
         """Yield (frame, poses in image pixels) for every frame, and each broken frame as it is, in order;
         end early once `should_stop()` is true (checked while waiting too, so a stalled source does not
         hold up a requested stop)."""
         stop = threading.Event()
-        prepared: queue.Queue[Any] = queue.Queue(self.queue_batches)
-        inferred: queue.Queue[Any] = queue.Queue(self.queue_batches)
-
-        def put(q: queue.Queue[Any], item: Any) -> bool:
-            if self.drop_stale and q is prepared and isinstance(item, list):
-                try:
-                    q.put_nowait(item)
-                except queue.Full:
-                    try:
-                        q.get_nowait()
-                        self.dropped += 1
-                    except queue.Empty:
-                        pass
-                    return put(q, item) if not stop.is_set() else False
-                return True
-            while not stop.is_set():
-                try:
-                    q.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def read() -> None:
-            _lower_priority()
-            try:
-                # A batch holds (frame, plans, network inputs: one [H, W, 3] per scale); a broken frame rides
-                # along as (frame, None, None).
-                batch: list[tuple[Frame | BrokenFrame, Plans | None, list[np.ndarray] | None]] = []
-                for frame in frames:
-                    if stop.is_set():
-                        return
-                    if isinstance(frame, BrokenFrame):
-                        batch.append((frame, None, None))
-                        continue
-                    image = as_rgb(frame.image)
-                    plans = self._plan(image.shape[0], image.shape[1])
-                    if any(p not in (None, plans) for _, p, _ in batch):  # a size change ends the batch
-                        if not put(prepared, batch):
-                            return
-                        batch = []
-                    batch.append((frame, plans, [p.prepare(image) for p in plans]))
-                    if sum(p is not None for _, p, _ in batch) == self.batch_size:
-                        if not put(prepared, batch):
-                            return
-                        batch = []
-                if batch:
-                    put(prepared, batch)
-                put(prepared, _DONE)
-            except BaseException as e:  # noqa: BLE001 - carried to the caller
-                put(prepared, _Failure(e))
-
-        def get(q: queue.Queue[Any]) -> Any:
-            while not stop.is_set():
-                try:
-                    return q.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-            return _DONE
-
-        def infer() -> None:
-            try:
-                while True:
-                    item = get(prepared)
-                    if item is _DONE or isinstance(item, _Failure):
-                        put(inferred, item)
-                        return
-                    inputs = [inp for _, _, inp in item if inp is not None]
-                    # [n, H, W, 3] per scale -> the fused-to-be outputs [n, h, w, C] per scale
-                    outputs = self.inference.run(self.net.runner, [np.stack(scale) for scale in zip(*inputs)]) \
-                        if inputs else []
-                    if not put(inferred, (item, outputs)):
-                        return
-            except BaseException as e:  # noqa: BLE001 - carried to the caller
-                put(inferred, _Failure(e))
-
-        threads = [threading.Thread(target=read, name="posenet-read", daemon=True),
-                   threading.Thread(target=infer, name="posenet-infer", daemon=True)]
+        prepared: Channel[Batch] = Channel(self.queue_batches, stop, self.drop_stale)
+        inferred: Channel[Inferred] = Channel(self.queue_batches, stop)
+        threads = [threading.Thread(target=Reader(frames, self._plan, self.batch_size, prepared),
+                                    name="posenet-read", daemon=True),
+                   threading.Thread(target=Inferer(self.net, self.inference, prepared, inferred),
+                                    name="posenet-infer", daemon=True)]
         for t in threads:
             t.start()
-        grid_stride = self.inference.grid_stride(self.net.output_stride)
+        decoder = DecoderStage(self.net, self.inference, self.decoder)
         try:
-            while True:
-                try:
-                    item = inferred.get(timeout=0.1)
-                except queue.Empty:
+            for item in self._until_end(inferred, should_stop):
+                for result in decoder.results(item):
                     if should_stop():
                         return
-                    continue
-                if item is _DONE:
-                    return
-                if isinstance(item, _Failure):
-                    raise item.error
-                batch, outputs = item
-                i = 0  # the frame's row in the outputs (broken frames have none)
-                for frame, plans, _ in batch:
-                    if should_stop():
-                        return
-                    if plans is None:
-                        yield frame  # type: ignore[misc]
-                        continue
-                    target, one = self.inference.fuse(plans, [{k: v[i] for k, v in o.items()} for o in outputs],
-                                                      self.net.output_stride)
-                    i += 1
-                    yield frame, self.net.decode(target, one, self.decoder, grid_stride)  # type: ignore[misc]
+                    yield result
         finally:
             stop.set()
             for t in threads:
                 t.join(timeout=5)
+            self.dropped += prepared.dropped
+
+    @staticmethod
+    def _until_end(inferred: Channel[Inferred], should_stop: Callable[[], bool]) -> Iterator[Inferred]:
+        """The inferred batches up to END; a stage's failure raised here; none once `should_stop()`."""
+        while True:
+            try:
+                item = inferred.queue.get(timeout=POLL_S)
+            except queue.Empty:
+                if should_stop():
+                    return
+                continue
+            if isinstance(item, End):
+                return
+            if isinstance(item, Failure):
+                raise item.error
+            yield item

@@ -22,17 +22,10 @@ import numpy as np
 from ..keypoints import NUM_KEYPOINTS
 from ..pose import Pose
 
-# Defaults, chosen by measurement against the two goals the product sets (grid: `python -m
-# benchmarks.bench_temporal --grid`, real clips: `make bench`), with the product's own poses of the
-# shared clips (MobileNet v1 0.75, stride 16, multi-pose, long edge 641, tracked):
-#   * the jitter (mean absolute second difference) of confident keypoints on dance.mp4 must drop by
-#     at least 50 %. Much of dance.mp4's second difference is real motion, so this takes a low beta:
-#     beta 0.05 gave 29 %, 0.02: 43 %, 0.012: 50 %, 0.008: 55 % (walking-street.mp4: 82 %).
-#   * the lag behind a keypoint moving steadily at 300 px/s (30 fps, 2 px noise) must stay under 2
-#     frames: 1.4 frames at beta 0.008 (0.3 at 0.05); slower motion lags more (2.6 frames at 100 px/s).
-#   The price: a limb swinging at 1 Hz, +-50 px, is followed within 14 px RMS (5.7 at beta 0.05).
-#   Users who prefer responsiveness over steadiness raise --smooth-beta (0.05 is a good next step).
-#   min_cutoff 0.5-1.0 Hz changes these little; a lower min_cutoff steadies still poses further.
+# Defaults, chosen by measurement against the two goals the product sets: the jitter of confident keypoints
+# on dance.mp4 at least halved, and a lag under 2 frames behind a keypoint moving steadily at 300 px/s.
+# The measurements, and the price in following fast limbs, are in docs/benchmarks.md ("Tracking and
+# smoothing"); a higher beta trades steadiness for responsiveness.
 DEFAULT_MIN_CUTOFF = 1.0  # Hz
 DEFAULT_BETA = 0.008  # 1 / px
 DEFAULT_D_CUTOFF = 1.0  # Hz
