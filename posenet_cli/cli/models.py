@@ -87,9 +87,9 @@ def models_convert(
 
     A TensorFlow SavedModel with posenet's serving signature, from any model posenet reads."""
     check_output(out, overwrite, folder=True)
-    path = replace(model, backend="tensorflow", int8=False).resolve(ui).path  # the SavedModel alone
+    ref = replace(model, backend="tensorflow", int8=False).resolve(ui)  # the SavedModel alone
     try:
-        copy_savedmodel(Path(path), out)  # type: ignore[arg-type]
+        copy_savedmodel(Path(ref.path or ""), out)
     except OSError as e:
         fail(f"cannot write {out}: {e.strerror or e}")
     typer.echo(str(out))
