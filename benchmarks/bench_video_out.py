@@ -31,7 +31,7 @@ from benchmarks.common import bench_net, shared_dir
 from posenet_cli.decode import DecoderOptions
 from posenet_cli.jobs import JobOptions, run_video
 from posenet_cli.media import encoders
-from posenet_cli.media.video import VideoReader, VideoWriter
+from posenet_cli.media.video import VideoReader, VideoWriter, annotated_video
 from posenet_cli.sizing import SizingOptions
 
 CLIP = "data/videos/walking-street.mp4"
@@ -55,10 +55,23 @@ def _x264_preset(preset: str | None) -> Iterator[None]:
         encoders.CODEC_OPTIONS["libx264"] = saved
 
 
+@contextlib.contextmanager
+def _before_22() -> Iterator[None]:
+    """The MP4 writing before #22: one index written at the end (faststart), the codec's own key frame
+    interval (x264: 250 frames), frames 1/fps apart, no sound."""
+    saved = encoders.KILL_SAFE, encoders.KEY_FRAME_S
+    encoders.KILL_SAFE, encoders.KEY_FRAME_S = {"movflags": "+faststart"}, None
+    try:
+        yield
+    finally:
+        encoders.KILL_SAFE, encoders.KEY_FRAME_S = saved
+
+
 def encoder_rows(frames: list[np.ndarray], fps: float) -> list[dict[str, Any]]:
     h, w = frames[0].shape[:2]
     variants = [("OpenCV mp4v (before)", ".mp4", "opencv", None),
                 (f"PyAV H.264 {encoders.CODEC_OPTIONS['libx264']['preset']} (default)", ".mp4", "pyav", None),
+                ("PyAV H.264 ultrafast, before #22 (one index at the end)", ".mp4", "pyav", "before"),
                 ("PyAV H.264 superfast", ".mp4", "pyav", "superfast"),
                 ("PyAV H.264 veryfast", ".mp4", "pyav", "veryfast"),
                 ("PyAV VP9 realtime", ".webm", "pyav", None),
@@ -67,7 +80,7 @@ def encoder_rows(frames: list[np.ndarray], fps: float) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         for name, ext, encoder, preset in variants:
             path = Path(tmp) / f"out{ext}"
-            with _x264_preset(preset):
+            with _before_22() if preset == "before" else _x264_preset(preset):
                 t, c = time.perf_counter(), _cpu()
                 with VideoWriter(path, fps, w, h, encoder=encoder) as writer:
                     for frame in frames:
@@ -89,11 +102,11 @@ class _OnAThread:
         self.thread.start()
 
     def _run(self) -> None:
-        while (frame := self.frames.get()) is not None:
-            self.writer.write(frame)
+        while (item := self.frames.get()) is not None:
+            self.writer.write(*item)
 
-    def write(self, rgb: np.ndarray) -> None:
-        self.frames.put(rgb)
+    def write(self, rgb: np.ndarray, time_ms: float | None = None) -> None:
+        self.frames.put((rgb, time_ms))
 
     def close(self) -> None:
         self.frames.put(None)
@@ -103,14 +116,19 @@ class _OnAThread:
 
 def draw_fps(net: Any, clip: Path, opts: JobOptions, encoder: str | None, threaded: bool = False
              ) -> tuple[float, float]:
-    """Frames per second of `posenet video CLIP --draw OUT.mp4` (encoder None: no --draw), and the CPU
-    milliseconds the process spent per frame (all its threads; steadier than frames/s while other users
-    load the machine)."""
-    with tempfile.TemporaryDirectory() as tmp, VideoReader(clip) as reader:
+    """Frames per second of `posenet video CLIP --draw OUT.mp4` (encoder None: no --draw; "before": as
+    before #22), and the CPU milliseconds the process spent per frame (all its threads; steadier than
+    frames/s while other users load the machine)."""
+    with tempfile.TemporaryDirectory() as tmp, VideoReader(clip) as reader, \
+            _before_22() if encoder == "before" else contextlib.nullcontext():
         video: Any = None
-        if encoder is not None:
+        if encoder == "before":
+            video = VideoWriter(Path(tmp) / "drawn.mp4", reader.fps, reader.width, reader.height)
+        elif encoder == "auto":
+            video = annotated_video(Path(tmp) / "drawn.mp4", reader)  # frame times, sound, fragments
+        elif encoder is not None:
             video = VideoWriter(Path(tmp) / "drawn.mp4", reader.fps, reader.width, reader.height, encoder=encoder)
-            video = _OnAThread(video) if threaded else video
+        video = _OnAThread(video) if threaded and video is not None else video
         t, c = time.perf_counter(), _cpu()
         summary = run_video(net, reader, None, opts, video=video)
         if video is not None:
@@ -122,8 +140,9 @@ def draw_rows(clip: Path) -> list[dict[str, Any]]:
     net, _ = bench_net()
     opts = JobOptions(SizingOptions(scale_factor=0.5), DecoderOptions(multi=True))
     variants = {"posenet video (no --draw)": (None, False), "--draw, OpenCV mp4v (before)": ("opencv", False),
-                "--draw, PyAV H.264 (default)": ("auto", False), "--draw, PyAV H.264, encoder on a thread":
-                ("auto", True)}
+                "--draw, PyAV H.264 before #22 (constant rate, no sound, one index)": ("before", False),
+                "--draw, PyAV H.264 (default: frame times, sound, fragments)": ("auto", False),
+                "--draw, PyAV H.264, encoder on a thread": ("auto", True)}
     draw_fps(net, clip, opts, "auto")  # warm-up: model kernels, codec libraries
     fps = {name: 0.0 for name in variants}
     cpu = {name: math.inf for name in variants}

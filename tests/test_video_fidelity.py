@@ -188,3 +188,18 @@ def test_a_killed_run_leaves_a_video_that_plays_to_near_its_last_line(env, share
     assert last_ms - 1000 <= times[-1] <= last_ms
     sound = audio_packets(drawn)
     assert sound and sound[-1][0] > times[-1] - 1000
+
+
+def test_json_results_say_how_the_source_is_timed_and_its_upright_size(env, shared, phone_clip, tmp_path):
+    make_clip(tmp_path / "rotated.mp4", [40] * 3, images=frames_of(picture(320, 240), 3), audio=False, rotation=90)
+    for clip, size, variable in ((phone_clip, (320, 240), True), (tmp_path / "rotated.mp4", (240, 320), False)):
+        out = tmp_path / "poses.json"
+        code, _, err = posenet("video", clip, "--single", "--end", "0.1", "--format", "json", "--out", out,
+                               "--overwrite", "--quiet")
+        assert code == 0, err
+        source = json.loads(out.read_text())["settings"]["source"]
+        with av.open(str(clip)) as container:
+            stream = container.streams.video[0]
+            time_base, fps = str(stream.time_base), float(stream.average_rate)
+        assert source == {"width": size[0], "height": size[1], "time_base": time_base,
+                          "fps": pytest.approx(fps), "variable_rate": variable}

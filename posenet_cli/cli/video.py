@@ -130,7 +130,8 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
                      first=frames.first) as reader:
         if plan.results is None and draw is None and plot is None and not display:  # once the source opens
             echo_error("warning: nothing will be written or shown; give --out, --draw or --display")
-        writer = results_writer(plan, opts, settings, reader.fps / frames.every, plot=plot)
+        writer = results_writer(plan, opts, {**settings, "source": reader.settings()}, reader.fps / frames.every,
+                                plot=plot)
         video = _video_writer(draw, reader, ui, sound)
         window = Window() if display else None
         bar = ui.bar(reader.frame_count or None, "frame")

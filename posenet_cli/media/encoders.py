@@ -52,6 +52,7 @@ BROWSER_PLAYABLE = {"h264", "vp9", "vp8"}
 # global_sidx: the finished file gets an index of its fragments after the moov, which browsers need for its
 # duration and seeking (FFmpeg moves the fragments up to make room when the file is finished).
 KILL_SAFE_EXTENSIONS = (".mp4", ".m4v", ".mov")
+KEY_FRAME_S: float | None = 1.0  # seconds between key frames: what a kill loses at most (None: the codec's own)
 KILL_SAFE = {"movflags": "+frag_keyframe+empty_moov+default_base_moof+global_sidx", "flush_packets": "1"}
 
 
@@ -142,7 +143,9 @@ class PyAVEncoder(Encoder):
                 continue
             self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, "yuv420p"
             self.stream.time_base = self.stream.codec_context.time_base = self.time_base
-            self.stream.options = {**CODEC_OPTIONS[name], "g": str(max(1, round(fps)))}  # a key frame a second
+            self.stream.options = dict(CODEC_OPTIONS[name])
+            if KEY_FRAME_S:  # a key frame (and so a fragment) a second
+                self.stream.options["g"] = str(max(1, round(fps * KEY_FRAME_S)))
             self.codec = CODEC_NAMES[name]
             break
         else:

@@ -134,6 +134,11 @@ class VideoReader:
         self.live = self.is_device or (self.is_url and self.frame_count == 0)
         self.timing = Timing(None if self.is_device else Fraction(1, 1000), self.fps, False)
 
+    def settings(self) -> dict[str, Any]:
+        """What results record of the source, enough to re-sync them with it: the (upright) frame size, the
+        time base of its timestamps, its average frame rate and whether the rate varies."""
+        return {"width": self.width, "height": self.height, **self.timing.settings()}
+
     def sound(self) -> AudioSource | None:
         """The source's sound, for an annotated video of the frames read (cut to `end`), or None: it has
         none, or it is a camera or a stream URL (a second connection would not be in sync)."""
