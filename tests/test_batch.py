@@ -318,7 +318,8 @@ def test_failed_inputs_are_recorded_and_exit_1(module_env, shared, tmp_path):
 def test_ray_missing_is_one_line(module_env, shared, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
     code, _, err = posenet("batch", shared / PHOTOS[0], "--out-dir", tmp_path, "--ray", "--quiet")
-    assert code == 1 and err == "posenet: error: --ray needs Ray: pip install 'posenet-cli[ray]' (or 'ray>=2.9')\n"
+    assert code == 1 and err == ("posenet: error: the Ray backend needs Ray: pip install 'posenet-cli[ray]' "
+                                 "(or 'ray>=2.9')\n")
 
 
 def test_a_broken_frame_at_a_part_boundary_is_recorded_as_unsplit(module_env, tmp_path):
