@@ -31,8 +31,15 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not model and not slow"
 
-bench: install
+# The browser reference (tfjs on WASM under Node.js) is a benchmark dependency, installed on first use.
+TFJS := benchmarks/tfjs
+
+bench: install $(TFJS)/node_modules/.installed
 	$(BIN)/python -m benchmarks
+
+$(TFJS)/node_modules/.installed: $(TFJS)/package.json $(TFJS)/package-lock.json
+	cd $(TFJS) && npm ci --no-audit --no-fund
+	touch $@
 
 lint: install
 	$(BIN)/ruff check posenet_cli tests benchmarks tools

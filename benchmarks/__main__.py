@@ -7,6 +7,7 @@ import importlib
 from benchmarks.common import print_table
 
 SECTIONS = [
+    ("bench_tfjs", "The browser reference: tfjs WASM against the API and posenet image"),
     ("bench_model", "SavedModel alone (ms/frame) and cold load"),
     ("bench_litert", "Runtimes and precisions"),
     ("bench_decode", "Pose decoding (ms/frame)"),

@@ -6,14 +6,18 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from posenet_cli.decode import DecoderOptions
 from posenet_cli.estimator import PoseNet
 from posenet_cli.inference import ACCURATE, InferenceOptions
+from posenet_cli.jobs import JobOptions, run_images
+from posenet_cli.media.images import read_image
+from posenet_cli.media.inputs import MediaError
 from posenet_cli.media.video import VideoReader
-from posenet_cli.sizing import SizingOptions
+from posenet_cli.sizing import SizingError, SizingOptions
 from posenet_cli.stream.frames import BrokenFrame, Frame
 from posenet_cli.stream.pipeline import Pipeline
 
@@ -169,3 +173,67 @@ def test_live_sources_drop_stale_frames_instead_of_lagging():
 def test_bad_batch_size():
     with pytest.raises(ValueError, match="at least 1"):
         Pipeline(_fake_net(), batch_size=0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Images: the API's batch entry point and `posenet image`'s job, pipelined like the video path
+
+
+class _Recorder:
+    """A writer that keeps what it is given, in order."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, object]] = []
+
+    def write(self, item: str, poses: list, *, width: int, height: int, time_ms: float = 0.0) -> None:
+        self.items.append((item, (poses, width, height)))
+
+    def error(self, item: str, message: str) -> None:
+        self.items.append((item, message))
+
+
+def _assert_same_poses(got: list, want: list) -> None:
+    assert len(got) == len(want)
+    for p, q in zip(got, want):
+        np.testing.assert_array_equal(p.keypoints, q.keypoints)
+        assert p.score == q.score
+
+
+def test_images_pipelined_equal_one_at_a_time(shared: Path, posenet_factory):
+    """Pipeline.estimate_images gives, image by image, what PoseNet.estimate gives on each alone."""
+    net = posenet_factory("mobilenet-v1-075", 16, "litert")
+    images = [read_image(p) for p in sorted((shared / "data/images").glob("*/*.jpg"))[:8]]
+    sizing = SizingOptions(resolution="641x481")
+    got = list(Pipeline(net, sizing).estimate_images(images))
+    assert len(got) == len(images)
+    for poses, image in zip(got, images):
+        _assert_same_poses(poses, net.estimate(image, sizing))
+
+
+def test_run_images_reports_failures_in_place(shared: Path, posenet_factory, tmp_path: Path):
+    """`posenet image`'s job over many files writes what a plain loop over them would, in the same order: an
+    unreadable file and an image too small for the sizing each get their error record in their place."""
+    net = posenet_factory("mobilenet-v1-075", 16, "litert")
+    photos = sorted((shared / "data/images").glob("*/*.jpg"))[:5]
+    (tmp_path / "broken.jpg").write_bytes(b"not a JPEG")
+    cv2.imwrite(str(tmp_path / "tiny.png"), np.zeros((2, 2, 3), np.uint8))
+    paths = [photos[0], tmp_path / "broken.jpg", *photos[1:3], tmp_path / "tiny.png", *photos[3:]]
+    opts = JobOptions(SizingOptions(scale_factor=0.2))
+    writer = _Recorder()
+    summary = run_images(net, paths, writer, opts)  # type: ignore[arg-type]
+    expected: list[tuple[str, object]] = []
+    for path in paths:  # the naive loop
+        try:
+            image = read_image(path)
+            expected.append((str(path), (net.estimate(image, opts.sizing, opts.decoder), image.shape[1],
+                                         image.shape[0])))
+        except (MediaError, SizingError) as e:
+            expected.append((str(path), str(e)))
+    assert [item for item, _ in writer.items] == [str(p) for p in paths]
+    for (_, got), (_, want) in zip(writer.items, expected):
+        if isinstance(want, str):
+            assert got == want
+        else:
+            _assert_same_poses(got[0], want[0])  # type: ignore[index]
+            assert got[1:] == want[1:]  # type: ignore[index]
+    assert (summary.items, summary.errors) == (len(photos), 2)

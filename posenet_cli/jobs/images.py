@@ -1,9 +1,10 @@
-"""Images through the estimator, one at a time, into a writer (and annotated copies)."""
+"""Images through the estimator into a writer (and annotated copies), pipelined as the video path is: the next
+images are read and resized, and the previous ones' poses decoded, while the model runs."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..estimator import PoseNet
@@ -12,7 +13,22 @@ from ..media.inputs import MediaError
 from ..output.draw import annotate
 from ..output.writers import Writer
 from ..sizing import SizingError
+from ..stream.frames import BrokenFrame, Frame
+from ..stream.pipeline import Pipeline
 from .options import JobOptions, Summary
+
+
+def read_images(paths: list[Path], net: PoseNet, opts: JobOptions) -> Iterator[Frame | BrokenFrame]:
+    """Each image as a Frame (its index in `paths`), or a BrokenFrame saying why it cannot be estimated (it
+    cannot be read, or the sizing cannot take its size), in order."""
+    for i, path in enumerate(paths):
+        try:
+            image = read_image(path)
+            opts.inference.plans(opts.sizing, image.shape[0], image.shape[1], net.output_stride)
+        except (MediaError, SizingError) as e:
+            yield BrokenFrame(i, str(e))
+            continue
+        yield Frame(i, 0.0, image)
 
 
 def run_images(
@@ -28,30 +44,35 @@ def run_images(
     stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.perf_counter,
 ) -> Summary:
-    """Estimate poses on each image; a bad image is reported (to the writer and `on_error`) and skipped,
-    unless `fail_fast`. `draw_to(path)` names where its annotated copy goes.
+    """Estimate poses on each image, written in order; a bad image is reported in its place (to the writer
+    and `on_error`) and skipped, unless `fail_fast`. `draw_to(path)` names where its annotated copy goes.
 
     `stop()` is asked between images: once true the run ends with every finished image written."""
     summary = Summary()
     start = clock()
-    for path in progress(paths):
-        if stop():
-            summary.stopped = True
-            break
-        try:
-            image = read_image(path)
-            poses = net.estimate(image, opts.sizing, opts.decoder, opts.inference)
-        except (MediaError, SizingError) as e:
-            summary.errors += 1
-            writer.error(str(path), str(e))
-            on_error(str(e))
-            if fail_fast:
+    pipeline = Pipeline(net, opts.sizing, opts.decoder, opts.inference)
+    results = pipeline.run(read_images(paths, net, opts), should_stop=stop)
+    try:
+        for path in progress(paths):
+            result = next(results, None) if not stop() else None
+            if result is None:  # only a stop ends the results before the paths
+                summary.stopped = True
                 break
-            continue
-        if draw_to is not None:  # before the record: an image whose record is written has its drawing (--resume)
-            write_image(draw_to(path), annotate(image, poses, mirror=opts.decoder.mirror, output=opts.output))
-        writer.write(str(path), poses, width=image.shape[1], height=image.shape[0])
-        summary.items += 1
-        summary.poses += len(poses)
+            if isinstance(result, BrokenFrame):
+                summary.errors += 1
+                writer.error(str(path), result.error)
+                on_error(result.error)
+                if fail_fast:
+                    break
+                continue
+            frame, poses = result
+            if draw_to is not None:  # before the record: an image whose record is written has its drawing
+                write_image(draw_to(path), annotate(frame.image, poses, mirror=opts.decoder.mirror,
+                                                    output=opts.output))
+            writer.write(str(path), poses, width=frame.image.shape[1], height=frame.image.shape[0])
+            summary.items += 1
+            summary.poses += len(poses)
+    finally:
+        results.close()  # stops the pipeline's threads (after a stop, --fail-fast or a failed write)
     summary.seconds = clock() - start
     return summary

@@ -254,7 +254,8 @@ class OpenPoseWriter(FolderWriter):
         return self.folder / openpose_name(item, self.stem)
 
     def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
-        self._save(item, records.dumps(openpose_document(poses, self.min_part_score, width, height)) + "\n")
+        document = openpose_document(poses, self.min_part_score, width, height, self.precision)
+        self._save(item, records.dumps(document) + "\n")
 
     def error(self, item: str | int, message: str) -> None:
         """OpenPose's layout has no error records: a failed item has no file."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -254,8 +254,16 @@ class Pipeline:
             self._plans[key] = self.inference.plans(self.sizing, height, width, self.net.output_stride)
         return self._plans[key]
 
+    def estimate_images(self, images: Iterable[np.ndarray], bgr: bool = False) -> Iterator[list[Pose]]:
+        """The poses in each image, in order, as `PoseNet.estimate` finds them one at a time, pipelined: the
+        next images are read (when `images` is a generator reading files, it runs on the reader thread) and
+        resized, and the previous ones decoded, while the model runs."""
+        for result in self.run(Frame(i, 0.0, as_rgb(image, bgr)) for i, image in enumerate(images)):
+            assert not isinstance(result, BrokenFrame)  # none was given
+            yield result[1]
+
     def run(self, frames: Iterable[Frame | BrokenFrame], should_stop: Callable[[], bool] = lambda: False
-            ) -> Iterator[Result]:
+            ) -> Generator[Result, None, None]:
         """Yield (frame, poses in image pixels) for every frame, and each broken frame as it is, in order;
         end early once `should_stop()` is true (checked while waiting too, so a stalled source does not
         hold up a requested stop)."""
