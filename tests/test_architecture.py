@@ -182,6 +182,40 @@ def test_modules_stay_readable(module):
         assert "Longer than most modules on purpose" in docstring, module
 
 
+MAX_FUNCTION_LINES = 60  # lines of code: not blank, not a comment, not the docstring
+
+
+def function_lengths(path: Path) -> list[tuple[str, int]]:
+    """(name, lines of code) of every function in the file, nested ones included (and counted in theirs)."""
+    lines = path.read_text().splitlines()
+    out = []
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        skip: set[int] = set()
+        first = node.body[0]
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            skip = set(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+        start = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+        code = [n for n in range(start, (node.end_lineno or node.lineno) + 1) if n not in skip
+                and lines[n - 1].strip() and not lines[n - 1].strip().startswith("#")]
+        out.append((node.name, len(code)))
+    return out
+
+
+def test_function_lengths_are_counted():
+    assert ("function_lengths", 15) in function_lengths(Path(__file__))  # this very function, counted by hand
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("posenet_cli.cli")))
+def test_cli_functions_stay_short_and_untyped_escapes_absent(module):
+    """Each command a thin adapter: no function over MAX_FUNCTION_LINES, and no `type: ignore` (what an
+    output needs, a folder's path say, is in the types of output.plan)."""
+    long = [f"{name}: {n} lines" for name, n in function_lengths(MODULES[module]) if n > MAX_FUNCTION_LINES]
+    assert not long
+    assert "type: ignore" not in MODULES[module].read_text()
+
+
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import WriteError, write_error
 from ..files import atomic_write, close_all, publish, temp_path
 from ..media.inputs import IMAGE, VIDEO
+from ..output.plan import Folder, OutputPlan
 from ..output.records import dumps, path_fields
 from .backends import Backend
 from .plan import MANIFEST, BatchError, BatchJob, WriteBy, output_complete, plan_tasks
@@ -123,12 +124,17 @@ class _Assembler:
         self.tmp.unlink(missing_ok=True)
 
 
-def check_outputs(job: BatchJob, *, resume: bool, overwrite: bool) -> None:
-    """Refuse to start over existing outputs unless --overwrite or --resume, and --resume with other
-    settings than the manifest's."""
-    out = Path(job.out_dir)
-    manifest = out / MANIFEST
-    if resume and manifest.is_file():
+def output_plan(job: BatchJob, *, resume: bool, overwrite: bool) -> OutputPlan:
+    """A job's outputs: a file per input in its folder, and the drawings in theirs."""
+    draw = Folder(Path(job.draw_dir), None) if job.draw_dir else None
+    return OutputPlan(Folder(Path(job.out_dir), None), draw, overwrite=overwrite, resume=resume)
+
+
+def check_outputs(job: BatchJob, plan: OutputPlan) -> None:
+    """Refuse to start over existing outputs unless `plan` overwrites or resumes them (OutputExists), and
+    to resume with other settings than the manifest's."""
+    manifest = Path(job.out_dir) / MANIFEST
+    if plan.resume and manifest.is_file():
         try:
             before = json.loads(manifest.read_text(encoding="utf-8")).get("settings")
         except (OSError, ValueError, AttributeError):
@@ -136,13 +142,7 @@ def check_outputs(job: BatchJob, *, resume: bool, overwrite: bool) -> None:
         if before is not None and before != json.loads(json.dumps(job.manifest_settings())):
             raise BatchError(f"--resume with other settings than {manifest} records; use the same options, "
                              f"or --overwrite to start again")
-    if resume or overwrite:
-        return
-    for item in job.items:
-        for path in (out / item.output, Path(job.draw_dir) / item.draw if job.draw_dir and item.draw else None):
-            if path is not None and path.exists():
-                raise BatchError(f"{path} exists; pass --overwrite to replace it, or --resume to skip complete "
-                                 f"outputs")
+    plan.check([item.output for item in job.items], [item.draw for item in job.items if item.draw])
 
 
 def write_manifest(job: BatchJob, report: BatchReport, started: str) -> Path:

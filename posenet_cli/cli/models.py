@@ -68,11 +68,11 @@ def models_convert(
 ) -> None:
     """Convert any supported model to a TensorFlow SavedModel with posenet's serving signature."""
     check_output(out, overwrite, folder=True)
-    path = replace(model, backend="tensorflow", int8=False).resolve(ui).path  # the SavedModel alone
+    ref = replace(model, backend="tensorflow", int8=False).resolve(ui)  # the SavedModel alone
     from ..models.savedmodel import copy_savedmodel
 
     try:
-        copy_savedmodel(Path(path), out)  # type: ignore[arg-type]
+        copy_savedmodel(Path(ref.path or ""), out)
     except OSError as e:
         fail(f"cannot write {out}: {e.strerror or e}")
     typer.echo(str(out))

@@ -14,8 +14,9 @@ from ..jobs import JobOptions
 from ..jobs.analysis import AnalysedWriter
 from ..motion import ANGLE_NAMES, FILTERS, AnalysisOptions, parse_person
 from ..motion.filtering import butterworth_sos
+from ..output.plan import OutputPlan
 from ..output.plots import plot_format
-from ..output.writers import VIDEO, Writer, open_writer
+from ..output.writers import VIDEO, Writer
 from .common import check_output
 from .errors import fail
 from .options import ACROSS_FRAMES, DECODER, INFERENCE, OUTPUT, SIZING, Group, Job, Opt, choices
@@ -75,22 +76,16 @@ def check_analysis(opts: JobOptions, fmt: str, plot: Path | None, resume: bool) 
              "'posenet analyse' on the finished file")
 
 
-def results_writer(fmt: str, out: Path | None | bool, opts: JobOptions, settings: dict[str, Any], fps: float, *,
-                   plot: Path | None = None, append: bool = False, stem: str | None = None) -> Writer | None:
-    """The writer of a stream's results at `fps` (to `out`, None: stdout; False: none) behind motion analysis
-    (analysed); a filter cut-off that rate cannot carry fails first, before any file is made."""
+def results_writer(plan: OutputPlan, opts: JobOptions, settings: dict[str, Any], fps: float, *,
+                   plot: Path | None = None) -> Writer | None:
+    """The writer of a stream's results at `fps` where `plan` puts them, with the columns motion analysis
+    adds to CSV, behind motion analysis (analysed); a filter cut-off that rate cannot carry fails first,
+    before any file is made."""
     if opts.analysis.filter is not None and math.isfinite(fps):
         butterworth_sos(opts.analysis.filter_cutoff, opts.analysis.filter_order, 1000.0 / fps)
-    writer = None if out is False else open_results(fmt, out or None, opts, settings, append=append, stem=stem)
+    writer = plan.writer(VIDEO, settings, min_part_score=opts.output.min_part_score, precision=opts.output.precision,
+                         angles=ANGLE_NAMES if opts.analysis.angles else (), filled=opts.analysis.fill_gaps > 0)
     return analysed(writer, opts, plot)
-
-
-def open_results(fmt: str, out: Path | None, opts: JobOptions, settings: dict[str, Any], *, append: bool = False,
-                 stem: str | None = None) -> Writer:
-    """The writer of a stream's results, with the columns motion analysis adds to CSV."""
-    return open_writer(fmt, out, kind=VIDEO, settings=settings, append=append, stem=stem,
-                       min_part_score=opts.output.min_part_score, precision=opts.output.precision,
-                       angles=ANGLE_NAMES if opts.analysis.angles else (), filled=opts.analysis.fill_gaps > 0)
 
 
 def analysed(writer: Writer | None, opts: JobOptions, plot: Path | None) -> Writer | None:

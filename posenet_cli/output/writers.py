@@ -261,6 +261,19 @@ class OpenPoseWriter(FolderWriter):
         """OpenPose's layout has no error records: a failed item has no file."""
 
 
+class SummaryWriter(_LineWriter):
+    """For a person at a terminal: one line per item, `<item>: N poses (scores)`, best first; results are
+    kept elsewhere, or not at all (drawings only)."""
+
+    def __init__(self, kind: str, settings: dict[str, Any], stream: TextIO | None = None) -> None:
+        super().__init__(None, kind=kind, settings=settings, stream=stream)
+
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
+        scores = sorted((p.score for p in poses), reverse=True)
+        line = f"{item}: {len(poses)} {'pose' if len(poses) == 1 else 'poses'}"
+        self.emit(line + (f" ({', '.join(f'{s:.2f}' for s in scores)})" if scores else "") + "\n")
+
+
 def result_name(item: str | int | Path) -> str:
     """The file an image's result gets in a results folder: `<name>.json`."""
     return Path(str(item)).stem + ".json"
