@@ -251,6 +251,22 @@ def test_console_script_runs(env, tmp_path):
     assert person > 0.25 and all(s < 0.1 for s in faint)
 
 
+@pytest.mark.slow
+def test_no_tensorflow_log_lines_on_any_command(model_env, tmp_path):
+    """Converting (TensorFlow, and LiteRT where installed), copying, inspecting and running a model print
+    nothing on stderr with --quiet: none of TensorFlow's C++ or Python log lines reach the user. Run as
+    processes, since those lines are written to file descriptor 2, past Python's sys.stderr."""
+    exe = Path(sys.executable).parent / "posenet"
+    env = {**os.environ, **model_env, "POSENET_CACHE_DIR": str(tmp_path / "cache")}  # a conversion happens here
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    for args in (["models", "fetch", "mobilenet-v1-050"],
+                 ["models", "convert", "mobilenet-v1-050", "--out", str(tmp_path / "copy")],
+                 ["models", "info", "mobilenet-v1-050"],
+                 ["image", str(SAMPLE), "--model", "mobilenet-v1-050", "--backend", "tensorflow"]):
+        proc = subprocess.run([str(exe), *args, "--quiet"], capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0 and proc.stderr == "", (args, proc.stderr)
+
+
 BAD_INPUTS = [
     (["image", "missing.jpg"], "no such file"),
     (["image", "{text}"], "cannot read image"),

@@ -58,12 +58,15 @@ def analyse(
     analysis: AnalysisOptions,
     ui: Ui,
 ) -> int:
-    """Motion analysis of the poses 'posenet video' wrote: the same results as giving these options to
-    'posenet video', without running the model again.
+    """Motion analysis of the poses 'posenet video' wrote.
 
-    [bold]Example[/bold]
+    The same results as giving these options to 'posenet video', without running the model again.
 
-      posenet analyse poses.jsonl --person largest --angles --filter butterworth --out angles.csv --plot angles.png
+    [bold]Examples[/bold]
+
+      posenet analyse poses.jsonl --person largest --angles --out angles.csv
+
+      posenet analyse poses.jsonl --angles --filter butterworth --plot angles.png
     """
     job = JobOptions(output=output, analysis=analysis)
     fmt = format_for(out, job.output.format, "jsonl")

@@ -33,6 +33,7 @@ from ..output.plan import Folder, OutputExists, OutputPlan
 from ..stream.frames import FrameSpan
 from .common import check_plan, exists_advice, run_job
 from .errors import ExitStatus, echo_error, fail
+from .help import number
 from .options import (
     ACROSS_FRAMES,
     BATCH_OUTPUT,
@@ -70,12 +71,14 @@ class Scale:
 
 SCALE = Group(
     Scale,
-    workers=Opt(Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker processes on this "
-                                                   "machine (default: one per core). With --ray: sets the "
-                                                   "threads per task to cores // N (default there: 1).",
+    workers=Opt(Annotated[int | None, typer.Option("--workers", "-w", parser=number(int, 1), metavar="N",
+                                                   help="Worker processes on this machine (default: one per core). "
+                                                   "With --ray: sets the threads per task to cores // N (default "
+                                                   "there: 1).",
                                                    show_default=False, rich_help_panel=_PANEL)], None),
-    threads=Opt(Annotated[int | None, typer.Option("--threads", min=1, help="Runtime threads per worker "
-                                                   "(default: cores // workers).", show_default=False,
+    threads=Opt(Annotated[int | None, typer.Option("--threads", parser=number(int, 1), metavar="N",
+                                                   help="Runtime threads per worker (default: cores // workers).",
+                                                   show_default=False,
                                                    rich_help_panel=_PANEL)], None),
     ray=Opt(Annotated[bool, typer.Option("--ray", help="Run on Ray: a local Ray runtime, or the cluster at "
                                          "--ray-address.", rich_help_panel=_PANEL)], False),
@@ -83,15 +86,17 @@ SCALE = Group(
                                                        "ray://host:port, auto); implies --ray. --ray alone uses "
                                                        "$RAY_ADDRESS if set.", show_default=False,
                                                        rich_help_panel=_PANEL)], None),
-    write_by=Opt(Annotated[WriteBy, typer.Option("--write-by", help="Who writes the outputs: the driver (this "
-                                                 "process), or the workers straight to --out-dir (shared "
-                                                 "storage on a cluster).", rich_help_panel=_PANEL)],
+    write_by=Opt(Annotated[WriteBy, typer.Option("--write-by", metavar="WHO", help="Who writes the outputs: "
+                                                 "the driver (this process), or the workers straight to --out-dir "
+                                                 "(shared storage on a cluster).", rich_help_panel=_PANEL)],
                  WriteBy.driver),
-    chunk_frames=Opt(Annotated[int | None, typer.Option("--chunk-frames", min=0, help="Split videos into parts "
+    chunk_frames=Opt(Annotated[int | None, typer.Option("--chunk-frames", parser=number(int, 0), metavar="N",
+                                                        help="Split videos into parts "
                                                         "of N frames run in parallel and merged in order (0: "
                                                         "never; default: automatic).", show_default=False,
                                                         rich_help_panel=_PANEL)], None),
-    retries=Opt(Annotated[int, typer.Option("--retries", min=0, help="Runs of a task again when its worker "
+    retries=Opt(Annotated[int, typer.Option("--retries", parser=number(int, 0), metavar="N",
+                                            help="Runs of a task again when its worker "
                                             "process dies.", rich_help_panel=_PANEL)], 2),
 )
 
@@ -118,8 +123,10 @@ def batch(
     job: JobOptions,
     ui: Ui,
 ) -> int:
-    """Poses for many images and videos: one output per input in a folder, a manifest, worker processes
-    or a Ray cluster. Outputs equal `posenet image ... --out DIR/` and `posenet video ... --out FILE.jsonl`.
+    """Poses for many images and videos: one output each, in parallel.
+
+    One output per input in a folder and a manifest, on worker processes or a Ray cluster. Outputs equal
+    `posenet image ... --out DIR/` and `posenet video ... --out FILE.jsonl`.
 
     [bold]Examples[/bold]
 
@@ -127,9 +134,9 @@ def batch(
 
       posenet batch @inputs.txt --out-dir results/ --workers 2 --resume
 
-      posenet batch clips/ --out-dir results/ --ray            # a local Ray runtime
+      posenet batch clips/ --out-dir results/ --ray   # a local Ray runtime
 
-      posenet batch clips/ --out-dir /shared/results --ray-address ray://head:10001 --write-by workers
+      posenet batch clips/ -o /nfs/out --ray-address head:6379 --write-by workers
     """
     if out_dir is None:
         fail("give --out-dir DIR: the folder for one output per input and the manifest")

@@ -38,7 +38,9 @@ def image(
     job: JobOptions,
     ui: Ui,
 ) -> int:
-    """Poses in images: JSON to stdout for one image, JSON lines for several.
+    """Poses in images: JSON for one image, JSON lines for several.
+
+    One image's result goes to stdout as a JSON document, several images' as JSON lines (one per image).
 
     [bold]Examples[/bold]
 

@@ -19,6 +19,7 @@ from ..output.plots import plot_format
 from ..output.writers import VIDEO, Writer
 from .common import check_output
 from .errors import fail
+from .help import number
 from .options import ACROSS_FRAMES, DECODER, INFERENCE, OUTPUT, SIZING, Group, Job, Opt, choices
 
 Filter = choices("Filter", FILTERS)
@@ -41,18 +42,20 @@ ANALYSIS = Group(
                                             "(against the horizontal, counter-clockwise) to each pose; null where "
                                             "a keypoint scores under --min-part-score.")], AnalysisOptions.angles),
     person=Opt(Annotated[str | None, typer.Option("--person", show_default=False, rich_help_panel=_MOTION_PANEL,
-                                                  metavar="largest|centre|ID",
-                                                  help="Keep one person in every output: the largest or the "
-                                                  "most central in the first frame anyone is tracked, or a track "
-                                                  "id. Turns on --track.")], None),
+                                                  metavar="WHO",
+                                                  help="Keep one person in every output: largest or centre (the "
+                                                  "largest or most central in the first frame anyone is tracked), "
+                                                  "or a track id. Turns on --track.")], None),
     filter=Opt(Annotated[Filter | None, typer.Option("--filter", show_default=False, rich_help_panel=_MOTION_PANEL,
                                                      help="Zero-phase low-pass filter of each person's keypoints "
                                                      "over the whole clip (raw positions kept as \"raw\"); "
                                                      "written when the run ends.")], None),
-    filter_cutoff=Opt(Annotated[float, typer.Option("--filter-cutoff", min=1e-6, rich_help_panel=_MOTION_PANEL,
+    filter_cutoff=Opt(Annotated[float, typer.Option("--filter-cutoff", parser=number(float, 0, above=True),
+                                                    metavar="HZ", rich_help_panel=_MOTION_PANEL,
                                                     help="The filter's cut-off frequency (Hz).")],
                       AnalysisOptions.filter_cutoff),
-    fill_gaps=Opt(Annotated[int, typer.Option("--fill-gaps", min=0, rich_help_panel=_MOTION_PANEL, metavar="N",
+    fill_gaps=Opt(Annotated[int, typer.Option("--fill-gaps", parser=number(int, 0), rich_help_panel=_MOTION_PANEL,
+                                              metavar="N",
                                               help="Interpolate gaps of up to N frames in a person's keypoints "
                                               "(marked \"filled\"; a frame they are missing from gets a pose "
                                               "marked filled).")], AnalysisOptions.fill_gaps),

@@ -47,7 +47,9 @@ def video(
     job: JobOptions,
     ui: Ui,
 ) -> int:
-    """Poses in every frame of a video: JSON lines {"frame", "time_ms", "poses"} and/or an annotated video.
+    """Poses in every frame of a video: JSON lines and/or a drawn video.
+
+    A JSON line per frame, {"frame", "time_ms", "poses"}, and/or an annotated video.
 
     [bold]Examples[/bold]
 
@@ -55,7 +57,9 @@ def video(
 
       posenet video in.mp4 --draw annotated.mp4 --start 10 --end 20
 
-      posenet video squats.mp4 --person largest --angles --filter butterworth --out angles.csv --plot angles.png
+      posenet video squats.mp4 --person largest --angles --out angles.csv
+
+      posenet video squats.mp4 --angles --filter butterworth --plot angles.png
     """
     if _is_image(Path(source)):
         fail(f"cannot read video {source!r}: it is an image; use 'posenet image' (or 'posenet batch')")
@@ -75,7 +79,7 @@ def webcam(
     job: JobOptions,
     ui: Ui,
 ) -> int:
-    """Live poses from a camera, with skeletons and an FPS counter in a window.
+    """Live poses from a camera, drawn in a window with an FPS counter.
 
     [bold]Examples[/bold]
 
