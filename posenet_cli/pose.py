@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,12 @@ import numpy as np
 from .keypoints import NUM_KEYPOINTS, PART_NAMES
 
 SCORE_DECIMALS = 4  # scores in outputs: 0.0001 is far below any difference a score threshold makes
+BOX_MIN_PART_SCORE = 0.5  # a pose's box spans its keypoints scoring at least this (all when none does)
+
+
+def _written_difference(a: float, b: float) -> float:
+    """a - b computed on the two numbers' shortest decimal forms (what JSON and CSV show of them)."""
+    return float(Decimal(repr(a)) - Decimal(repr(b)))
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,17 @@ class Pose:
         angles = None if self.angles is None else {
             k: None if v is None else round(v, decimals) for k, v in self.angles.items()}
         return replace(self, score=float(np.round(self.score, SCORE_DECIMALS)), keypoints=kp, raw=raw, angles=angles)
+
+    def box(self, min_part_score: float = BOX_MIN_PART_SCORE) -> tuple[float, float, float, float]:
+        """x, y, width, height of the keypoints scoring at least `min_part_score` (of all 17 when none
+        does), as detection tools give a person's box. Width and height are the differences of the
+        positions as written (their shortest decimal forms), so they carry the positions' own decimals:
+        426.76 - 323.59 is 103.17, not float subtraction's 103.16999999999996."""
+        kp = self.keypoints
+        sure = kp[kp[:, 2] >= min_part_score]
+        pts = sure if len(sure) else kp
+        x0, y0, x1, y1 = (float(v) for v in (pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()))
+        return x0, y0, _written_difference(x1, x0), _written_difference(y1, y0)
 
     def to_dict(self) -> dict[str, Any]:
         """The tfjs result shape: {"score", "keypoints": [{"part", "position": {"x", "y"}, "score"}]}."""

@@ -4,6 +4,7 @@ into another's private names, and modules stay a readable size."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,84 @@ def test_modules_stay_readable(module):
     if len(text.splitlines()) > MAX_LINES:
         docstring = ast.get_docstring(ast.parse(text)) or ""
         assert "Longer than most modules on purpose" in docstring, module
+
+
+MAX_FUNCTION_LINES = 60  # lines of code: not blank, not a comment, not the docstring
+
+
+def function_lengths(path: Path) -> list[tuple[str, int]]:
+    """(name, lines of code) of every function in the file, nested ones included (and counted in theirs)."""
+    lines = path.read_text().splitlines()
+    out = []
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        skip: set[int] = set()
+        first = node.body[0]
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            skip = set(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+        start = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+        code = [n for n in range(start, (node.end_lineno or node.lineno) + 1) if n not in skip
+                and lines[n - 1].strip() and not lines[n - 1].strip().startswith("#")]
+        out.append((node.name, len(code)))
+    return out
+
+
+def test_function_lengths_are_counted():
+    assert ("function_lengths", 15) in function_lengths(Path(__file__))  # this very function, counted by hand
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_functions_stay_short(module):
+    """No function in the package over MAX_FUNCTION_LINES: each command a thin adapter, and a longer step of
+    the core is several named ones."""
+    long = [f"{name}: {n} lines" for name, n in function_lengths(MODULES[module]) if n > MAX_FUNCTION_LINES]
+    assert not long
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("posenet_cli.cli")))
+def test_cli_has_no_untyped_escapes(module):
+    """No `type: ignore` in cli/ (what an output needs, a folder's path say, is in the types of output.plan)."""
+    assert "type: ignore" not in MODULES[module].read_text()
+
+
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def flags_in_messages(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, flag) for each command-line flag named in a message: a string in a `raise`, or in a call to
+    an error (`SomethingError(...)`, `write_error(...)`) or to a reporter's `note`, or an `error=` argument."""
+    found: dict[int, list[tuple[int, str]]] = {}  # by the string's node, met once however deep
+    for node in ast.walk(tree):
+        callee = ""
+        if isinstance(node, ast.Call):
+            func = node.func
+            callee = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        message_args: list[ast.AST] = []
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            message_args = [node.exc]
+        elif isinstance(node, ast.Call) and (callee.lower().endswith("error") or callee == "note"):
+            message_args = [*node.args, *(k.value for k in node.keywords)]
+        elif isinstance(node, ast.Call):
+            message_args = [k.value for k in node.keywords if k.arg == "error"]
+        for arg in message_args:
+            for sub in ast.walk(arg):
+                if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                    found[id(sub)] = [(sub.lineno, flag) for flag in FLAG.findall(sub.value)]
+    return sorted(hit for hits in found.values() for hit in hits)
+
+
+def test_the_flag_check_finds_flags():
+    sample = ast.parse('raise ModelError("--int8 needs LiteRT")\nfailure = write_error(p, e, f"{x} --resume")\n'
+                       'reporter.note(f"use --backend {b}")\nTaskResult(1, error="see --workers")\n'
+                       'raise ModelError("`int8=True` needs LiteRT")\nsubprocess.run(["npm", "--silent"])\n')
+    assert flags_in_messages(sample) == [(1, "--int8"), (2, "--resume"), (3, "--backend"), (4, "--workers")]
+
+
+def test_library_messages_name_parameters_not_flags():
+    """Outside cli/, messages say what a Python caller passed (`int8=True`); cli/errors.as_flags shows them as
+    flags. A flag in a library message would be wrong for every caller but the CLI."""
+    wrong = [f"{module}:{line} names {flag}" for module, path in MODULES.items()
+             if not module.startswith("posenet_cli.cli")
+             for line, flag in flags_in_messages(ast.parse(path.read_text()))]
+    assert not wrong

@@ -219,6 +219,29 @@ def test_models_list_info_and_convert(env, tmp_path):
                                  "(leave out --stride to use the model's own)\n")
 
 
+
+def test_library_errors_name_parameters_and_the_command_shows_flags(tmp_path):
+    """A Python caller is told the parameters it passed; the same error on the command line names the flags
+    (cli/errors.FLAGS), and the run stops before any model is fetched."""
+    from posenet_cli.models.backend import choose_backend
+    from posenet_cli.models.base import ModelError
+
+    with pytest.raises(ModelError) as raised:
+        choose_backend("tensorflow", int8=True)
+    assert str(raised.value) == ("`int8=True` runs on LiteRT only; leave out `backend='tensorflow'` (and install "
+                                 "ai-edge-litert)")
+    code, out, err = posenet("image", SAMPLE, "--backend", "tensorflow", "--int8", "--out", tmp_path / "p.json")
+    assert (code, out, err) == (1, "", "posenet: error: --int8 runs on LiteRT only; leave out --backend tensorflow "
+                                       "(and install ai-edge-litert)\n")
+    code, _, err = posenet("analyse", tmp_path / "p.jsonl", "--person", "tallest")
+    assert (code, err) == (1, "posenet: error: --person takes largest, centre or a track id (a positive integer), "
+                              "got 'tallest'\n")
+    assert not (tmp_path / "p.json").exists()
+    from posenet_cli.cli.errors import as_flags
+
+    assert as_flags("`workers` must be 1 or more; `fmt='openpose'`, `path=FOLDER/`, `filter_order` 2, `x`") == \
+        "--workers must be 1 or more; --format openpose, --out FOLDER/, `filter_order` 2, `x`"
+
 def test_console_script_runs(env, tmp_path):
     exe = Path(sys.executable).parent / "posenet"
     proc = subprocess.run([str(exe), "image", str(SAMPLE), "--quiet"], capture_output=True, text=True,
@@ -226,6 +249,22 @@ def test_console_script_runs(env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     person, *faint = [p["score"] for p in json.loads(proc.stdout)["poses"]]  # one person, then faint partial poses
     assert person > 0.25 and all(s < 0.1 for s in faint)
+
+
+@pytest.mark.slow
+def test_no_tensorflow_log_lines_on_any_command(model_env, tmp_path):
+    """Converting (TensorFlow, and LiteRT where installed), copying, inspecting and running a model print
+    nothing on stderr with --quiet: none of TensorFlow's C++ or Python log lines reach the user. Run as
+    processes, since those lines are written to file descriptor 2, past Python's sys.stderr."""
+    exe = Path(sys.executable).parent / "posenet"
+    env = {**os.environ, **model_env, "POSENET_CACHE_DIR": str(tmp_path / "cache")}  # a conversion happens here
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    for args in (["models", "fetch", "mobilenet-v1-050"],
+                 ["models", "convert", "mobilenet-v1-050", "--out", str(tmp_path / "copy")],
+                 ["models", "info", "mobilenet-v1-050"],
+                 ["image", str(SAMPLE), "--model", "mobilenet-v1-050", "--backend", "tensorflow"]):
+        proc = subprocess.run([str(exe), *args, "--quiet"], capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0 and proc.stderr == "", (args, proc.stderr)
 
 
 BAD_INPUTS = [

@@ -49,7 +49,8 @@ def test_image_record_keeps_full_precision_and_validates():
     p.keypoints[0, 0] = 1 / 3
     record = image_record("photo.jpg", 640, 480, [p], SETTINGS)
     assert list(record) == ["image", "width", "height", "settings", "poses"]
-    assert record["poses"][0] == p.to_dict()
+    tfjs = p.to_dict()
+    assert record["poses"][0] == {"score": tfjs["score"], "bbox": list(p.box()), "keypoints": tfjs["keypoints"]}
     text = dumps(record)
     assert " " not in text.replace("photo.jpg", "") and "\n" not in text  # compact
     back = json.loads(text)
@@ -136,9 +137,10 @@ def test_any_finite_pose_round_trips_exactly(xy, scores, pose_id):
 
 def test_csv_rows_match_the_header(tmp_path):
     header = csv_header()
-    assert header[:4] == ["item", "pose_index", "pose_id", "pose_score"]
-    assert header[4:7] == ["nose_x", "nose_y", "nose_score"] and header[-1] == "rightAnkle_score"
-    assert len(header) == 4 + 3 * 17
+    assert header[:8] == ["item", "pose_index", "pose_id", "pose_score", "bbox_x", "bbox_y", "bbox_width",
+                          "bbox_height"]
+    assert header[8:11] == ["nose_x", "nose_y", "nose_score"] and header[-1] == "rightAnkle_score"
+    assert len(header) == 8 + 3 * 17
     poses = [pose(1), pose(2, pose_id=9)]
     rows = csv_rows("a.jpg", poses)
     assert [r[:3] for r in rows] == [["a.jpg", 0, ""], ["a.jpg", 1, 9]]
@@ -171,10 +173,11 @@ def test_coco_result_layout():
     assert result["keypoints"] == [float(v) for v in p.keypoints.reshape(-1)]
     sure = p.keypoints[[0, 5, 6]]
     x0, y0 = sure[:, 0].min(), sure[:, 1].min()
-    assert result["bbox"] == [x0, y0, sure[:, 0].max() - x0, sure[:, 1].max() - y0]
+    assert result["bbox"] == pytest.approx([x0, y0, sure[:, 0].max() - x0, sure[:, 1].max() - y0], rel=1e-15)
     p.keypoints[:, 2] = 0.1  # nothing confident: the box spans every keypoint
     (result,) = coco_results(42, [p])
-    assert result["bbox"][0] == p.keypoints[:, 0].min() and result["bbox"][2] == np.ptp(p.keypoints[:, 0])
+    assert result["bbox"][0] == p.keypoints[:, 0].min()
+    assert result["bbox"][2] == pytest.approx(np.ptp(p.keypoints[:, 0]), rel=1e-15)
     assert coco_results(1, []) == []
 
 

@@ -121,3 +121,10 @@ def test_int8_is_made_from_calibration_photos_and_run_by_int8(shared: Path, env:
     assert sure.sum() >= 8
     assert 0 < np.median(distances) < 4  # another model (int8), yet the same keypoints to a few pixels
 
+    again = posenet("models", "quantize", "mobilenet-v1-050", "-c", calibration[0], "--float-layers", "none")
+    assert again.code == 0, again.err
+    replaced = [line for line in again.err.splitlines() if "replacing" in line]
+    assert replaced == [f"posenet: replacing the int8 model of mobilenet-v1-050 calibrated on "
+                        f"{info['cached']['litert int8']['calibration']} (float32: heads + backbone layers "
+                        f"[0, 1, 3, 5, 7]): {again.out.strip()}"]
+

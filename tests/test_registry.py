@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from posenet_cli.cli.errors import as_flags
 from posenet_cli.models import registry, sources
 from posenet_cli.models.registry import MODELS, ModelError, create_model, ensure_savedmodel
+from posenet_cli.models.signature import METADATA_PATH
 from posenet_cli.models.sources import FetchError, ModelFolder
 
 from conftest import REPO, posenet, serve_folder
@@ -38,8 +43,60 @@ def test_offline_with_nothing_cached_says_what_was_tried(tmp_path):
         ensure_savedmodel("mobilenet-v1-050", 16, cache_dir=tmp_path, base_url="http://127.0.0.1:1/")
     message = str(err.value)
     assert "http://127.0.0.1:1/weights/posenet/mobilenet_v1_050/" in message
-    assert "POSENET_BASE_URL" in message and "--model PATH" in message
+    assert "POSENET_BASE_URL" in message and "`model=PATH`" in message  # the parameter a Python caller passes
+    assert "or pass --model PATH to a downloaded model folder" in as_flags(message)  # the flag the CLI shows
     assert "\n" not in message
+
+
+def _converted(cache, name: str, stride: int, source: str) -> None:
+    """A SavedModel folder in `cache` as a conversion leaves it (the graph file and the metadata naming the
+    source); what lists and messages read of it, without TensorFlow."""
+    folder = registry.savedmodel_dir(cache, name, stride)
+    (folder / METADATA_PATH).parent.mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"")
+    (folder / METADATA_PATH).write_text(json.dumps({"name": name, "output_stride": stride, "source": source}))
+
+
+def test_a_failed_download_says_what_is_cached_and_what_the_fallback_provides(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no npm
+    _converted(tmp_path, "mobilenet-v1-050", 8, "http://mirror/weights/posenet/mobilenet_v1_050/manifest.json")
+    _converted(tmp_path, "mobilenet-v1-050", 16, "http://mirror/weights/posenet/mobilenet_v1_050/manifest.json")
+    _converted(tmp_path, "resnet50", 32, "http://mirror/savedmodel/posenet/resnet50/float/model-stride32.json")
+    code, _, err = posenet("image", REPO / "samples" / "astronaut.png", "--model", "mobilenet-v1-100",
+                           "--cache-dir", tmp_path, "--base-url", "http://127.0.0.1:1/")
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert "cached: mobilenet-v1-050 (stride 8, 16); resnet50 (stride 32)" in err
+    assert "the npm fallback provides mobilenet-v1-075 at stride 16 only" in err
+    with pytest.raises(ModelError, match=f"nothing is cached in {tmp_path / 'empty'}"):
+        ensure_savedmodel("mobilenet-v1-050", 16, cache_dir=tmp_path / "empty", base_url="http://127.0.0.1:1/")
+
+
+def test_models_list_shows_the_cached_strides_and_where_each_came_from(tmp_path, monkeypatch):
+    monkeypatch.delenv(sources.ENV_BASE_URL, raising=False)
+    _converted(tmp_path, "mobilenet-v1-075", 16, f"npm:{sources.NPM_PACKAGE}/models/posenet.json")
+    _converted(tmp_path, "mobilenet-v1-075", 8, sources.OFFICIAL_BASE_URL + "weights/posenet/mobilenet_v1_075/x")
+    _converted(tmp_path, "mobilenet-v1-050", 16, "http://mirror/weights/posenet/mobilenet_v1_050/manifest.json")
+    code, out, err = posenet("models", "list", "--cache-dir", tmp_path)
+    assert code == 0, err
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert " ".join(rows["mobilenet-v1-075"][-6:]) == "8,16 8: official, 16: npm fallback"
+    assert rows["mobilenet-v1-050"][-2:] == ["16", "http://mirror/weights/posenet/mobilenet_v1_050/"]
+    assert rows["mobilenet-v1-100"][-2:] == ["no", "official"]  # where it would come from
+
+
+def test_the_npm_fallback_keeps_nothing_in_the_users_npm_cache(tmp_path):
+    """npm pack runs with its cache in the temporary folder, which is removed afterwards."""
+    log = tmp_path / "argv.json"
+    fake = tmp_path / "npm"
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\njson.dump(sys.argv[1:], open({str(log)!r}, 'w'))\n"
+                    "sys.exit(1)\n")
+    fake.chmod(0o755)
+    with pytest.raises(FetchError, match="npm pack"):
+        sources.fetch_npm_posenet(tmp_path / "cache", npm=str(fake))
+    argv = json.loads(log.read_text())
+    npm_cache = Path(argv[argv.index("--cache") + 1])
+    destination = Path(argv[argv.index("--pack-destination") + 1])
+    assert npm_cache.parent == destination and not destination.exists()
 
 
 @pytest.mark.model

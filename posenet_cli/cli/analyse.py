@@ -16,10 +16,11 @@ from ..jobs import JobOptions
 from ..motion import AnalysisOptions
 from ..motion.filtering import frame_step_ms
 from ..output import OutputOptions
+from ..output.plan import File, OutputPlan, Stdout
 from ..output.records import FormatError, read_results
 from ..output.writers import format_for
 from ..pose import Pose
-from .common import check_output
+from .common import check_plan
 from .errors import ExitStatus, fail
 from .motion import ANALYSIS, PLOT_HELP, check_analysis, results_writer
 from .options import RESULTS_OUTPUT, UI, command
@@ -57,26 +58,31 @@ def analyse(
     analysis: AnalysisOptions,
     ui: Ui,
 ) -> int:
-    """Motion analysis of the poses 'posenet video' wrote: the same results as giving these options to
-    'posenet video', without running the model again.
+    """Motion analysis of the poses 'posenet video' wrote.
 
-    [bold]Example[/bold]
+    The same results as giving these options to 'posenet video', without running the model again.
 
-      posenet analyse poses.jsonl --person largest --angles --filter butterworth --out angles.csv --plot angles.png
+    [bold]Examples[/bold]
+
+      posenet analyse poses.jsonl --person largest --angles --out angles.csv
+
+      posenet analyse poses.jsonl --angles --filter butterworth --plot angles.png
     """
     job = JobOptions(output=output, analysis=analysis)
     fmt = format_for(out, job.output.format, "jsonl")
     if fmt not in ("json", "jsonl", "csv"):
         fail(f"posenet analyse writes json, jsonl or csv, not {fmt}")
     check_analysis(job, fmt, plot, resume=False)
-    check_output(out, job.output.overwrite)
+    plan = OutputPlan(File(out, fmt) if out is not None else Stdout(fmt) if plot is None else None,
+                      overwrite=job.output.overwrite)
+    check_plan(plan)
     width, height = _size(frame_size)
     if job.analysis.person == "centre" and width is None:
         fail("--person centre needs the video's frame size: give --frame-size WxH")
     settings, records = read_frames(results)
     settings.update(job.analysis.settings())
     fps = _frame_rate(records) if job.analysis.filter else math.inf
-    writer = results_writer(fmt, out if out is not None or plot is None else False, job, settings, fps, plot=plot)
+    writer = results_writer(plan, job, settings, fps, plot=plot)
     selector = job.analysis.selector(job.output.min_part_score)
     try:
         for record in records:

@@ -25,8 +25,10 @@ def bench(
     job: JobOptions,
     ui: Ui,
 ) -> None:
-    """Measure speed on this machine: the model alone (frames/s by input size and batch) and, given a
-    video, the whole video path as a fraction of the model alone.
+    """Measure speed on this machine: the model alone, and a video's path.
+
+    The model alone in frames/s by input size and batch and, given a video, the whole video path as a
+    fraction of the model alone.
 
     [bold]Examples[/bold]
 

@@ -29,13 +29,17 @@ def evaluate_results(
     *,
     overwrite: bool,
 ) -> int:
-    """COCO keypoint accuracy (pycocotools): AP, AP50, AP75, APm, APl and AR of results against annotations,
-    over every annotated image, as pycocotools scores (an image without results is all misses; --covered-only
-    scores only the images the results cover). Images are matched by file name; COCO results by image id.
+    """COCO keypoint accuracy (AP, AR) of results against annotations.
+
+    AP, AP50, AP75, APm, APl and AR, over every annotated image, as pycocotools scores (an image without
+    results is all misses; --covered-only scores only the images the results cover). Images are matched by
+    file name; COCO results by image id.
 
     [bold]Example[/bold]
 
-      posenet image val2017/ --format coco --out results.json && posenet eval results.json person_keypoints.json
+      posenet image val2017/ --format coco --out results.json
+
+      posenet eval results.json person_keypoints.json
     """
     from rich.console import Console
     from rich.table import Table

@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as e:
         return e.exit_code
     except Interrupted as e:
-        echo_error("terminated" if e.signum == signal.SIGTERM else "interrupted")
+        how = "; run the same command with --resume to continue" if e.resumable else ""
+        echo_error(("terminated" if e.signum == signal.SIGTERM else "interrupted") + how)
         return ExitStatus.TERMINATED if e.signum == signal.SIGTERM else ExitStatus.INTERRUPTED
     except (typer.Abort, KeyboardInterrupt):  # Ctrl-C where no handler of ours was installed
         echo_error("interrupted")

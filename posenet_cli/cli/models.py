@@ -11,8 +11,9 @@ import typer
 
 from ..jobs import JobOptions
 from ..models import DEFAULT_MODEL, DEFAULT_STRIDE, MODELS, ModelRef
-from ..models.registry import is_cached
+from ..models.registry import cached_sources, copy_savedmodel
 from ..models.signature import SIGNATURE_DOC
+from ..models.sources import OFFICIAL_BASE_URL, base_url
 from .common import check_output
 from .errors import fail
 from .options import CACHE_DIR, MODEL_ARGUMENT, OVERWRITE, SAVEDMODEL, SIZING, UI, Job, command
@@ -24,31 +25,47 @@ app = typer.Typer(help="List, download, convert and inspect PoseNet models.", no
 @app.command("list")
 @command(cache_dir=CACHE_DIR)
 def models_list(*, cache_dir: Path | None) -> None:
-    """The named models: architecture, strides, download size, source and whether it is cached."""
+    """The named models: architecture, strides, size, source, cache.
+
+    Each model's architecture, output strides and download size, the strides converted in the cache, and
+    where their weights came from (official, a mirror, or the npm fallback; for a model not cached, where
+    they would come from)."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    for col in ("name", "architecture", "multiplier", "strides", "size", "source", "cached"):
+    for col in ("name", "architecture", "multiplier", "strides", "size", "cached", "source"):
         table.add_column(col)
     for spec in MODELS.values():
+        labels = {stride: _source_label(source) for stride, source in cached_sources(spec, cache_dir).items()}
+        distinct = set(labels.values())
         table.add_row(
             spec.name + (" (default)" if spec.name == DEFAULT_MODEL else ""),
             "MobileNetV1" if spec.architecture == "mobilenet_v1" else "ResNet50",
             f"{spec.multiplier:.2f}" if spec.multiplier else "-",
             ",".join(map(str, spec.strides)),
             f"{spec.size_mb:.1f} MB",
-            spec.path + ("" if spec.kind == "checkpoint" else "model-stride*.json"),
-            "yes" if is_cached(spec, cache_dir) else "no",
+            ",".join(map(str, labels)) or "no",
+            _source_label(None) if not labels else distinct.pop() if len(distinct) == 1 else
+            ", ".join(f"{stride}: {label}" for stride, label in labels.items()),
         )
     Console(width=200).print(table)
+
+
+def _source_label(source: str | None) -> str:
+    """Where weights come from, in a word: official, npm fallback, or the mirror's URL."""
+    source = source or base_url()
+    if source.startswith("npm:"):
+        return "npm fallback"
+    return "official" if source.startswith(OFFICIAL_BASE_URL) else source.rsplit("/", 1)[0] + "/"
 
 
 @app.command("fetch")
 @command(model=MODEL_ARGUMENT, ui=UI)
 def models_fetch(*, model: ModelRef, ui: Ui) -> None:
-    """Download a model and convert it to a cached SavedModel (and its LiteRT model, where LiteRT runs it),
-    ready for offline use.
+    """Download a model and convert it for offline use.
+
+    The cached SavedModel, and its LiteRT model where LiteRT runs it.
 
     [bold]Example[/bold]
 
@@ -66,13 +83,13 @@ def models_convert(
     overwrite: bool,
     ui: Ui,
 ) -> None:
-    """Convert any supported model to a TensorFlow SavedModel with posenet's serving signature."""
-    check_output(out, overwrite, folder=True)
-    path = replace(model, backend="tensorflow", int8=False).resolve(ui).path  # the SavedModel alone
-    from ..models.savedmodel import copy_savedmodel
+    """Convert any supported model to a SavedModel for TensorFlow.
 
+    A TensorFlow SavedModel with posenet's serving signature, from any model posenet reads."""
+    check_output(out, overwrite, folder=True)
+    ref = replace(model, backend="tensorflow", int8=False).resolve(ui)  # the SavedModel alone
     try:
-        copy_savedmodel(Path(path), out)  # type: ignore[arg-type]
+        copy_savedmodel(Path(ref.path or ""), out)
     except OSError as e:
         fail(f"cannot write {out}: {e.strerror or e}")
     typer.echo(str(out))
@@ -81,8 +98,10 @@ def models_convert(
 @app.command("info")
 @command(model=MODEL_ARGUMENT, ui=UI)
 def models_info(*, model: ModelRef, ui: Ui) -> None:
-    """The model's serving signature, output stride and source, the backend that runs it, and what is cached
-    of it (the SavedModel, its LiteRT models)."""
+    """A model's signature, stride, source, backend and cached files.
+
+    The serving signature, output stride and source, the backend that runs it, and what is cached of it
+    (the SavedModel, its LiteRT models)."""
     from ..models.environment import tensorflow_version
     from ..models.litert_runner import PRECISIONS, cached_model, read_model_metadata
     from ..models.sources import cache_root
@@ -120,17 +139,20 @@ def models_quantize(
     job: JobOptions,
     ui: Ui,
 ) -> None:
-    """Make the int8 LiteRT model that --int8 runs: full-integer quantisation calibrated on your photos or
-    videos, prepared as estimation prepares them (the same input sizing).
+    """Make the int8 LiteRT model that --int8 runs, from your photos.
+
+    Full-integer quantisation calibrated on your photos or videos, prepared as estimation prepares them
+    (the same input sizing). It replaces the model's int8 model made before, with a note saying what that
+    was calibrated on.
 
     [bold]Example[/bold]
 
-      posenet models quantize mobilenet-v1-075 --calibration photos/ --calibration clip.mp4
+      posenet models quantize mobilenet-v1-075 -c photos/ -c clip.mp4
     """
     from ..jobs.calibration import calibration_inputs, describe
     from ..media.inputs import IMAGE, VIDEO, expand_inputs
     from ..models.backend import quantize_model
-    from ..models.litert_runner import DEFAULT_FLOAT_LAYERS
+    from ..models.litert_runner import DEFAULT_FLOAT_LAYERS, cached_model, read_model_metadata
     from ..models.sources import cache_root
 
     layers = DEFAULT_FLOAT_LAYERS if float_layers is None else _layer_list(float_layers)
@@ -138,6 +160,10 @@ def models_quantize(
     ref = replace(model, backend="tensorflow", int8=False).resolve(ui)  # the SavedModel is what gets quantised
     with ui.step(f"preparing calibration inputs from {len(paths)} files"):
         inputs = calibration_inputs(paths, job.sizing, ref.known_stride() or DEFAULT_STRIDE)
+    if (previous := cached_model(Path(ref.path or ""), cache_root(model.cache_dir), "int8")) is not None:
+        made = read_model_metadata(previous.parent)
+        ui.note(f"replacing the int8 model of {model.name} calibrated on {made.get('calibration') or 'unknown inputs'}"
+                f" (float32: {made.get('float_layers', 'unknown')}): {previous}")
     out = quantize_model(Path(ref.path or ""), cache_root(model.cache_dir), inputs, layers,
                          calibration=describe(paths), reporter=ui)
     typer.echo(str(out))

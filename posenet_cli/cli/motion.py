@@ -14,10 +14,12 @@ from ..jobs import JobOptions
 from ..jobs.analysis import AnalysedWriter
 from ..motion import ANGLE_NAMES, FILTERS, AnalysisOptions, parse_person
 from ..motion.filtering import butterworth_sos
+from ..output.plan import OutputPlan
 from ..output.plots import plot_format
-from ..output.writers import VIDEO, Writer, open_writer
+from ..output.writers import VIDEO, Writer
 from .common import check_output
 from .errors import fail
+from .help import number
 from .options import ACROSS_FRAMES, DECODER, INFERENCE, OUTPUT, SIZING, Group, Job, Opt, choices
 
 Filter = choices("Filter", FILTERS)
@@ -40,18 +42,20 @@ ANALYSIS = Group(
                                             "(against the horizontal, counter-clockwise) to each pose; null where "
                                             "a keypoint scores under --min-part-score.")], AnalysisOptions.angles),
     person=Opt(Annotated[str | None, typer.Option("--person", show_default=False, rich_help_panel=_MOTION_PANEL,
-                                                  metavar="largest|centre|ID",
-                                                  help="Keep one person in every output: the largest or the "
-                                                  "most central in the first frame anyone is tracked, or a track "
-                                                  "id. Turns on --track.")], None),
+                                                  metavar="WHO",
+                                                  help="Keep one person in every output: largest or centre (the "
+                                                  "largest or most central in the first frame anyone is tracked), "
+                                                  "or a track id. Turns on --track.")], None),
     filter=Opt(Annotated[Filter | None, typer.Option("--filter", show_default=False, rich_help_panel=_MOTION_PANEL,
                                                      help="Zero-phase low-pass filter of each person's keypoints "
                                                      "over the whole clip (raw positions kept as \"raw\"); "
                                                      "written when the run ends.")], None),
-    filter_cutoff=Opt(Annotated[float, typer.Option("--filter-cutoff", min=1e-6, rich_help_panel=_MOTION_PANEL,
+    filter_cutoff=Opt(Annotated[float, typer.Option("--filter-cutoff", parser=number(float, 0, above=True),
+                                                    metavar="HZ", rich_help_panel=_MOTION_PANEL,
                                                     help="The filter's cut-off frequency (Hz).")],
                       AnalysisOptions.filter_cutoff),
-    fill_gaps=Opt(Annotated[int, typer.Option("--fill-gaps", min=0, rich_help_panel=_MOTION_PANEL, metavar="N",
+    fill_gaps=Opt(Annotated[int, typer.Option("--fill-gaps", parser=number(int, 0), rich_help_panel=_MOTION_PANEL,
+                                              metavar="N",
                                               help="Interpolate gaps of up to N frames in a person's keypoints "
                                               "(marked \"filled\"; a frame they are missing from gets a pose "
                                               "marked filled).")], AnalysisOptions.fill_gaps),
@@ -75,22 +79,16 @@ def check_analysis(opts: JobOptions, fmt: str, plot: Path | None, resume: bool) 
              "'posenet analyse' on the finished file")
 
 
-def results_writer(fmt: str, out: Path | None | bool, opts: JobOptions, settings: dict[str, Any], fps: float, *,
-                   plot: Path | None = None, append: bool = False, stem: str | None = None) -> Writer | None:
-    """The writer of a stream's results at `fps` (to `out`, None: stdout; False: none) behind motion analysis
-    (analysed); a filter cut-off that rate cannot carry fails first, before any file is made."""
+def results_writer(plan: OutputPlan, opts: JobOptions, settings: dict[str, Any], fps: float, *,
+                   plot: Path | None = None) -> Writer | None:
+    """The writer of a stream's results at `fps` where `plan` puts them, with the columns motion analysis
+    adds to CSV, behind motion analysis (analysed); a filter cut-off that rate cannot carry fails first,
+    before any file is made."""
     if opts.analysis.filter is not None and math.isfinite(fps):
         butterworth_sos(opts.analysis.filter_cutoff, opts.analysis.filter_order, 1000.0 / fps)
-    writer = None if out is False else open_results(fmt, out or None, opts, settings, append=append, stem=stem)
+    writer = plan.writer(VIDEO, settings, min_part_score=opts.output.min_part_score, precision=opts.output.precision,
+                         angles=ANGLE_NAMES if opts.analysis.angles else (), filled=opts.analysis.fill_gaps > 0)
     return analysed(writer, opts, plot)
-
-
-def open_results(fmt: str, out: Path | None, opts: JobOptions, settings: dict[str, Any], *, append: bool = False,
-                 stem: str | None = None) -> Writer:
-    """The writer of a stream's results, with the columns motion analysis adds to CSV."""
-    return open_writer(fmt, out, kind=VIDEO, settings=settings, append=append, stem=stem,
-                       min_part_score=opts.output.min_part_score, precision=opts.output.precision,
-                       angles=ANGLE_NAMES if opts.analysis.angles else (), filled=opts.analysis.fill_gaps > 0)
 
 
 def analysed(writer: Writer | None, opts: JobOptions, plot: Path | None) -> Writer | None:

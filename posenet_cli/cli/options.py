@@ -8,6 +8,8 @@ the options; the command sees the objects). A `Job` names the parts of a JobOpti
 others keep the core's defaults) and is checked against the command's model (its stride, where that is known
 before loading), so a bad option fails before any model is loaded. Defaults come from the core's dataclasses,
 so a default lives in one place.
+
+Longer than most modules on purpose: every option the commands share is declared here, once, with its help.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ..stream.frames import FrameSpan
 from ..stream.smoothing import SmoothOptions
 from ..stream.temporal import AcrossFramesOptions
 from ..stream.tracking import MIN_TRACKED_POSE_SCORE, TrackOptions
+from .help import number, unwrapped
 from .ui import Ui
 
 T = TypeVar("T")
@@ -141,7 +144,7 @@ class Command:
         self.own = [name for name in own if name not in parts]
         self.__signature__ = inspect.Signature(params)  # what Typer reads the options from
         self.__annotations__ = {p.name: p.annotation for p in params}
-        self.__name__, self.__qualname__, self.__doc__ = body.__name__, body.__qualname__, body.__doc__
+        self.__name__, self.__qualname__, self.__doc__ = body.__name__, body.__qualname__, unwrapped(body.__doc__)
         self.__module__ = body.__module__
 
     def __call__(self, **values: Any) -> Any:
@@ -199,9 +202,10 @@ BASE_URL = Opt(Annotated[str | None, typer.Option("--base-url", envvar="POSENET_
                                                   help="Mirror of the official weights (URL or folder).",
                                                   rich_help_panel="Model")], ModelRef.base_url)
 BACKEND = Opt(Annotated[Backend, typer.Option("--backend", envvar="POSENET_BACKEND", rich_help_panel="Model",
-                                          help="What runs the model: LiteRT (a .tflite converted from the "
-                                          "SavedModel once, then no TensorFlow: fast start-up), TensorFlow, or "
-                                          "auto (LiteRT where it is installed).")], Backend(ModelRef.backend))
+                                          metavar="NAME", help="What runs the model: litert (a .tflite converted "
+                                          "from the SavedModel once, then no TensorFlow: fast start-up), "
+                                          "tensorflow, or auto (LiteRT where it is installed).")],
+              Backend(ModelRef.backend))
 INT8 = Opt(Annotated[bool, typer.Option("--int8", rich_help_panel="Model", help="Run the int8 LiteRT model made "
                                         "by 'posenet models quantize': faster, slightly less accurate.")],
            ModelRef.int8)
@@ -260,7 +264,8 @@ INFERENCE = Group(
     flip=Opt(Annotated[bool | None, typer.Option("--flip/--no-flip", show_default=False, rich_help_panel="Accuracy",
                                                  help="Also run each input mirrored (in the same batch) and "
                                                  "average its outputs in: twice the network time.")], None),
-    decode_stride=Opt(Annotated[int | None, typer.Option("--decode-stride", show_default=False, min=1,
+    decode_stride=Opt(Annotated[int | None, typer.Option("--decode-stride", show_default=False,
+                                                         parser=number(int, 1), metavar="N",
                                                          rich_help_panel="Accuracy",
                                                          help="Decode on a finer grid than the output stride "
                                                          "(e.g. 8 at stride 16; the outputs are upsampled): a "
@@ -275,23 +280,29 @@ DECODER = Group(
     multi=Opt(Annotated[bool, typer.Option("--multi/--single", help="Find everyone (multi-pose decoding), or the "
                                            "one best pose (single-pose, arg-max; also dropped below "
                                            "--min-pose-score).", rich_help_panel="Decoding")], DecoderOptions.multi),
-    max_poses=Opt(Annotated[int, typer.Option("--max-poses", min=1, help="Most poses per image (multi-pose).",
+    max_poses=Opt(Annotated[int, typer.Option("--max-poses", parser=number(int, 1), metavar="N",
+                                              help="Most poses per image (multi-pose).",
                                               rich_help_panel="Decoding")], DecoderOptions.max_poses),
-    score_threshold=Opt(Annotated[float, typer.Option("--score-threshold", min=0.0, max=1.0,
+    score_threshold=Opt(Annotated[float, typer.Option("--score-threshold", parser=number(float, 0.0, 1.0),
+                                                      metavar="SCORE",
                                                       rich_help_panel="Decoding", help="Smallest part score that "
                                                       "can start a pose (multi-pose).")],
                         DecoderOptions.score_threshold),
-    nms_radius=Opt(Annotated[float, typer.Option("--nms-radius", min=0.0, rich_help_panel="Decoding",
+    nms_radius=Opt(Annotated[float, typer.Option("--nms-radius", parser=number(float, 0.0), metavar="PX",
+                                                 rich_help_panel="Decoding",
                                                  help="Poses whose same part lies within this many network-input "
                                                  "pixels are suppressed.")], DecoderOptions.nms_radius),
-    refine_steps=Opt(Annotated[int, typer.Option("--refine-steps", min=1, max=10, rich_help_panel="Decoding",
+    refine_steps=Opt(Annotated[int, typer.Option("--refine-steps", parser=number(int, 1, 10), metavar="N",
+                                                 rich_help_panel="Decoding",
                                                  help="Offset refinement steps (2: tfjs 2.x, 1: tfjs 1.x).")],
                      DecoderOptions.refine_steps),
-    duplicate_oks=Opt(Annotated[float, typer.Option("--duplicate-oks", min=0.0, max=1.0, rich_help_panel="Decoding",
+    duplicate_oks=Opt(Annotated[float, typer.Option("--duplicate-oks", parser=number(float, 0.0, 1.0), metavar="OKS",
+                                                    rich_help_panel="Decoding",
                                                     help="Drop a pose whose keypoints match a higher-scoring "
                                                     "pose's with an OKS above this (1: keep all).")],
                       DecoderOptions.duplicate_oks),
-    min_pose_score=Opt(Annotated[float, typer.Option("--min-pose-score", min=0.0, max=1.0, rich_help_panel="Output",
+    min_pose_score=Opt(Annotated[float, typer.Option("--min-pose-score", parser=number(float, 0.0, 1.0),
+                                                     metavar="SCORE", rich_help_panel="Output",
                                                      help="Drop poses scoring below this.")],
                        DecoderOptions.min_pose_score),
     mirror=Opt(Annotated[bool, typer.Option("--mirror", rich_help_panel="Output", help="Mirror left-right (a selfie "
@@ -317,23 +328,28 @@ ACROSS_FRAMES = Group(
                                            "that stays while they are in view (matched by keypoint similarity, "
                                            f"OKS); poses scoring under {MIN_TRACKED_POSE_SCORE} (faint duplicates) "
                                            "get no id.")], False),
-    track_max_age=Opt(Annotated[int, typer.Option("--track-max-age", min=0, rich_help_panel=_FRAMES_PANEL,
+    track_max_age=Opt(Annotated[int, typer.Option("--track-max-age", parser=number(int, 0), metavar="FRAMES",
+                                                  rich_help_panel=_FRAMES_PANEL,
                                                   help="Frames a lost person's id is kept for their return.")],
                       TrackOptions.max_age),
-    track_min_similarity=Opt(Annotated[float, typer.Option("--track-min-similarity", min=0.0, max=1.0,
+    track_min_similarity=Opt(Annotated[float, typer.Option("--track-min-similarity", parser=number(float, 0.0, 1.0),
+                                                           metavar="OKS",
                                                            rich_help_panel=_FRAMES_PANEL,
                                                            help="Lowest OKS (or box IoU) that continues a "
                                                            "track.")], TrackOptions.min_similarity),
     smooth=Opt(Annotated[bool, typer.Option("--smooth", rich_help_panel=_FRAMES_PANEL, help="Steady keypoints with "
                                             "a One Euro filter (raw positions kept as \"raw\"); with --multi it "
                                             "implies --track.")], False),
-    smooth_min_cutoff=Opt(Annotated[float, typer.Option("--smooth-min-cutoff", min=1e-6, rich_help_panel=_FRAMES_PANEL,
+    smooth_min_cutoff=Opt(Annotated[float, typer.Option("--smooth-min-cutoff", parser=number(float, 0, above=True),
+                                                        metavar="HZ", rich_help_panel=_FRAMES_PANEL,
                                                         help="One Euro min cutoff (Hz): lower is steadier when "
                                                         "still.")], SmoothOptions.min_cutoff),
-    smooth_beta=Opt(Annotated[float, typer.Option("--smooth-beta", min=0.0, rich_help_panel=_FRAMES_PANEL,
+    smooth_beta=Opt(Annotated[float, typer.Option("--smooth-beta", parser=number(float, 0.0), metavar="BETA",
+                                                  rich_help_panel=_FRAMES_PANEL,
                                                   help="One Euro speed coefficient: higher lags less when "
                                                   "moving.")], SmoothOptions.beta),
-    smooth_d_cutoff=Opt(Annotated[float, typer.Option("--smooth-d-cutoff", min=1e-6, rich_help_panel=_FRAMES_PANEL,
+    smooth_d_cutoff=Opt(Annotated[float, typer.Option("--smooth-d-cutoff", parser=number(float, 0, above=True),
+                                                      metavar="HZ", rich_help_panel=_FRAMES_PANEL,
                                                       help="One Euro cutoff (Hz) of the speed estimate.")],
                         SmoothOptions.d_cutoff),
 )
@@ -349,11 +365,14 @@ def _frames(*, start: float, end: float | None, every: int) -> FrameSpan:
 
 FRAMES = Group(
     _frames,
-    start=Opt(Annotated[float, typer.Option("--start", min=0.0, help="Start at this second.",
+    start=Opt(Annotated[float, typer.Option("--start", parser=number(float, 0.0), metavar="SEC",
+                                            help="Start at this second.",
                                             rich_help_panel="Video frames")], FrameSpan.start),
-    end=Opt(Annotated[float | None, typer.Option("--end", min=0.0, help="Stop at this second.", show_default=False,
+    end=Opt(Annotated[float | None, typer.Option("--end", parser=number(float, 0.0), metavar="SEC",
+                                                 help="Stop at this second.", show_default=False,
                                                  rich_help_panel="Video frames")], FrameSpan.end),
-    every=Opt(Annotated[int, typer.Option("--every", min=1, help="Process every Nth frame.",
+    every=Opt(Annotated[int, typer.Option("--every", parser=number(int, 1), metavar="N",
+                                          help="Process every Nth frame.",
                                           rich_help_panel="Video frames")], FrameSpan.every),
 )
 
@@ -375,19 +394,21 @@ def _output(*, format: Enum | None = None, overwrite: bool, min_part_score: floa
 
 
 _FORMAT = Opt(Annotated[Format | None, typer.Option("--format", "-f", show_default=False, rich_help_panel="Output",
-                                                 help="json, jsonl, csv, coco (COCO keypoint results) or "
-                                                 "openpose (OpenPose's JSON: a <name>_keypoints.json per image "
-                                                 "or frame in the --out folder). Default: from --out's "
+                                                 metavar="FORMAT", help="json, jsonl, csv, coco (COCO keypoint "
+                                                 "results) or openpose (OpenPose's JSON: a <name>_keypoints.json "
+                                                 "per image or frame in the --out folder). Default: from --out's "
                                                  "extension.")], OutputOptions.format)
 _WRITING = dict(
-    min_part_score=Opt(Annotated[float, typer.Option("--min-part-score", min=0.0, max=1.0, rich_help_panel="Output",
+    min_part_score=Opt(Annotated[float, typer.Option("--min-part-score", parser=number(float, 0.0, 1.0),
+                                                     metavar="SCORE", rich_help_panel="Output",
                                                      help="Leave parts scoring below this out of drawings (and "
                                                      "out of OpenPose files: 0, 0, 0).")],
                        OutputOptions.min_part_score),
-    precision=Opt(Annotated[int, typer.Option("--precision", min=0, max=17, rich_help_panel="Output",
+    precision=Opt(Annotated[int, typer.Option("--precision", parser=number(int, 0, 17), metavar="N",
+                                              rich_help_panel="Output",
                                               help="Decimals of positions in results (2: 0.01 px; scores keep "
                                               "4).")], OutputOptions.precision),
-    draw_style=Opt(Annotated[DrawStyle, typer.Option("--draw-style", rich_help_panel="Output",
+    draw_style=Opt(Annotated[DrawStyle, typer.Option("--draw-style", rich_help_panel="Output", metavar="STYLE",
                                                help="How --draw draws: posenet (a colour per person) or openpose "
                                                "(OpenPose's 18-point skeleton and limb colours, as ControlNet "
                                                "takes).")], DrawStyle(OutputOptions.draw_style)),

@@ -13,6 +13,7 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+        self.resumable = False  # whether the run's outputs can be continued with --resume
 
 
 class Signals:

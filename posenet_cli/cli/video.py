@@ -8,18 +8,18 @@ from typing import Annotated
 
 import typer
 
-from ..files import close_all
 from ..jobs import JobOptions, resume_span, run_video
+from ..media.images import read_image
+from ..media.inputs import IMAGE, MediaError, kind_of
 from ..media.video import VideoReader, VideoWriter
 from ..media.window import Window, display_problem
 from ..models import ModelRef
-from ..output.openpose import last_openpose_frame
-from ..output.resume import read_jsonl_resume
+from ..output.plan import File, Folder, OutputPlan, Results, Stdout
 from ..output.writers import FOLDER_FORMATS, format_for
 from ..stream.frames import FrameSpan
 from ..stream.temporal import AcrossFrames
-from .common import check_output, load_net, make_folder
-from .errors import ExitStatus, fail
+from .common import check_plan, load_net, run_job
+from .errors import ExitStatus, echo_error, fail
 from .motion import PLOT_HELP, VIDEO_JOB, check_analysis, results_writer
 from .options import FRAMES, MODEL, STREAM_JOB, UI, command, resume_option
 from .signals import signals
@@ -47,7 +47,9 @@ def video(
     job: JobOptions,
     ui: Ui,
 ) -> int:
-    """Poses in every frame of a video: JSON lines {"frame", "time_ms", "poses"} and/or an annotated video.
+    """Poses in every frame of a video: JSON lines and/or a drawn video.
+
+    A JSON line per frame, {"frame", "time_ms", "poses"}, and/or an annotated video.
 
     [bold]Examples[/bold]
 
@@ -55,8 +57,12 @@ def video(
 
       posenet video in.mp4 --draw annotated.mp4 --start 10 --end 20
 
-      posenet video squats.mp4 --person largest --angles --filter butterworth --out angles.csv --plot angles.png
+      posenet video squats.mp4 --person largest --angles --out angles.csv
+
+      posenet video squats.mp4 --angles --filter butterworth --plot angles.png
     """
+    if _is_image(Path(source)):
+        fail(f"cannot read video {source!r}: it is an image; use 'posenet image' (or 'posenet batch')")
     return stream(source, out, draw, job, model, ui, frames=frames, resume=resume, plot=plot)
 
 
@@ -73,7 +79,7 @@ def webcam(
     job: JobOptions,
     ui: Ui,
 ) -> int:
-    """Live poses from a camera, with skeletons and an FPS counter in a window.
+    """Live poses from a camera, drawn in a window with an FPS counter.
 
     [bold]Examples[/bold]
 
@@ -85,6 +91,17 @@ def webcam(
     return stream(source, out, draw, job, model, ui, display=display, stdout=False)
 
 
+def _is_image(path: Path) -> bool:
+    """Whether `path` is a still image (by its name, and it reads as one; a .gif may be an animation)."""
+    if kind_of(path) != IMAGE or path.suffix.lower() == ".gif" or not path.is_file():
+        return False
+    try:
+        read_image(path)
+    except MediaError:
+        return False
+    return True
+
+
 def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOptions, model: ModelRef, ui: Ui, *,
            frames: FrameSpan = FrameSpan(), display: bool = False,
            resume: bool = False, stdout: bool = True, plot: Path | None = None) -> int:
@@ -92,25 +109,13 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     nothing else is asked for."""
     if display and (problem := display_problem()):
         fail(f"cannot open a window: {problem}; use --no-display")
-    fmt = format_for(out, opts.output.format, "jsonl")
-    to_dir = fmt in FOLDER_FORMATS
     stem = f"camera{source}" if isinstance(source, int) else Path(source.split("?", 1)[0]).stem or "stream"
-    if to_dir and out is None:
-        fail(f"--format {fmt} writes a folder of files: give --out FOLDER/")
-    across = AcrossFrames(opts.across)
+    fmt = format_for(out, opts.output.format, "jsonl")
+    plan = _plan(out, draw, opts, fmt, stem, resume, stdout and plot is None)
     check_analysis(opts, fmt, plot, resume)
+    across = AcrossFrames(opts.across)
     if resume:
-        if out is None or fmt not in ("jsonl", *FOLDER_FORMATS):
-            fail("--resume continues a JSON lines file or an OpenPose folder: give --out FILE.jsonl or "
-                 "--format openpose --out FOLDER/")
-        if draw is not None:
-            fail("--resume cannot continue an annotated video; leave out --draw")
-        if to_dir and opts.across.settings():
-            fail("--resume cannot rebuild tracking or smoothing from OpenPose files; use --out FILE.jsonl")
-        if to_dir:
-            records, last = [], last_openpose_frame(out, stem)  # type: ignore[arg-type]
-        else:
-            records, last = read_jsonl_resume(out)  # type: ignore[arg-type]  # a cut-off last line is removed
+        records, last = plan.frames_done()
         left = resume_span(source, last, frames)
         if left is None:
             ui.say(f"{out} is already complete")
@@ -118,43 +123,57 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
         if last is not None:
             across.replay(records)  # tracking and smoothing continue as if never interrupted
         frames = left
-    elif to_dir:
-        _check_frames_folder(out, stem, opts.output.overwrite)  # type: ignore[arg-type]
-    else:
-        check_output(out, opts.output.overwrite)
-    if to_dir:
-        make_folder(out, "output folder")  # type: ignore[arg-type]
-    check_output(draw, opts.output.overwrite)
+    check_plan(plan)
     net = load_net(model, ui)
     settings = opts.settings(net.output_stride, model.name, model.int8)
     with VideoReader(source, start=frames.start, end=frames.end, every=frames.every) as reader:
-        writer = results_writer(fmt, out if out is not None or (stdout and draw is None and plot is None) else False,
-                                opts, settings, reader.fps / frames.every, plot=plot, append=resume, stem=stem)
-        video = VideoWriter(draw, reader.fps / frames.every, reader.width, reader.height) if draw else None
-        if video is not None and video.fallback_reason and not video.browser_playable:
-            ui.say(f"note: {draw} is {video.codec}, which browsers do not play ({video.fallback_reason}; "
-                   f"'pip install av' gives H.264)")
+        if plan.results is None and draw is None and plot is None and not display:  # once the source opens
+            echo_error("warning: nothing will be written or shown; give --out, --draw or --display")
+        writer = results_writer(plan, opts, settings, reader.fps / frames.every, plot=plot)
+        video = _video_writer(draw, reader, frames, ui)
         window = Window() if display else None
         bar = ui.bar(reader.frame_count or None, "frame")
-        outputs = (bar, writer, video, window)
-        try:
-            with signals.deferred():
-                summary = run_video(net, reader, writer, opts, video=video, window=window, live=reader.live,
-                                    across=across, stop=signals.requested,
-                                    on_frame=bar.update if bar else lambda n: None)
-        except BaseException as e:
-            close_all(outputs, e)  # each output finished (or removed) with the frames so far, and said so
-            raise
-        close_all(outputs)
+        summary = run_job(plan, writer, lambda: run_video(
+            net, reader, writer, opts, video=video, window=window, live=reader.live, across=across,
+            stop=signals.requested, on_frame=bar.update if bar else lambda n: None),
+            others=(video, window, bar), resumable=plan.resumable and draw is None)
     ui.summary("frame", summary)
     if summary.errors:
         fail(f"{summary.errors} frames could not be processed")
     return ExitStatus.SUCCESS
 
 
-def _check_frames_folder(folder: Path, stem: str, overwrite: bool) -> None:
-    """An OpenPose folder for a video: not a file, and without that video's frames unless `overwrite`."""
-    if folder.exists() and not folder.is_dir():
-        fail(f"{folder} is a file; --format openpose writes a folder")
-    if not overwrite and folder.is_dir() and last_openpose_frame(folder, stem) is not None:
-        fail(f"{folder} holds OpenPose files of {stem}; pass --overwrite to replace them (or --resume to continue)")
+def _plan(out: Path | None, draw: Path | None, opts: JobOptions, fmt: str, stem: str, resume: bool, stdout: bool
+          ) -> OutputPlan:
+    """Where a stream's results in `fmt` go: --out a JSON lines (or JSON, CSV) file, an OpenPose folder of a
+    file per frame, or `-` (stdout); without --out, stdout when `stdout` and nothing is drawn."""
+    to_stdout = out == Path("-") or (out is None and stdout and draw is None)
+    results: Results
+    if fmt in FOLDER_FORMATS:
+        if out is None or out == Path("-"):
+            fail(f"--format {fmt} writes a folder of files: give --out FOLDER/")
+        results = Folder(out, fmt, stem=stem)
+    else:
+        results = Stdout(fmt) if to_stdout else File(out, fmt) if out is not None else None
+    plan = OutputPlan(results, File(draw) if draw is not None else None, overwrite=opts.output.overwrite,
+                      resume=resume)
+    if resume:
+        if not plan.resumable:
+            fail("--resume continues a JSON lines file or an OpenPose folder: give --out FILE.jsonl or "
+                 "--format openpose --out FOLDER/")
+        if draw is not None:
+            fail("--resume cannot continue an annotated video; leave out --draw")
+        if isinstance(results, Folder) and opts.across.settings():
+            fail("--resume cannot rebuild tracking or smoothing from OpenPose files; use --out FILE.jsonl")
+    return plan
+
+
+def _video_writer(draw: Path | None, reader: VideoReader, frames: FrameSpan, ui: Ui) -> VideoWriter | None:
+    """The annotated video, at the rate of the frames kept; a note when browsers will not play it."""
+    if draw is None:
+        return None
+    video = VideoWriter(draw, reader.fps / frames.every, reader.width, reader.height)
+    if video.fallback_reason and not video.browser_playable:
+        ui.say(f"note: {draw} is {video.codec}, which browsers do not play ({video.fallback_reason}; "
+               f"'pip install av' gives H.264)")
+    return video

@@ -18,10 +18,13 @@ from ..stream.pipeline import Pipeline
 from .options import JobOptions, Summary
 
 
-def read_images(paths: list[Path], net: PoseNet, opts: JobOptions) -> Iterator[Frame | BrokenFrame]:
+def read_images(paths: list[Path], net: PoseNet, opts: JobOptions, stop: Callable[[], bool] = lambda: False
+                ) -> Iterator[Frame | BrokenFrame]:
     """Each image as a Frame (its index in `paths`), or a BrokenFrame saying why it cannot be estimated (it
-    cannot be read, or the sizing cannot take its size), in order."""
+    cannot be read, or the sizing cannot take its size), in order; none once `stop()` is true."""
     for i, path in enumerate(paths):
+        if stop():
+            return
         try:
             image = read_image(path)
             opts.inference.plans(opts.sizing, image.shape[0], image.shape[1], net.output_stride)
@@ -51,10 +54,11 @@ def run_images(
     summary = Summary()
     start = clock()
     pipeline = Pipeline(net, opts.sizing, opts.decoder, opts.inference)
-    results = pipeline.run(read_images(paths, net, opts), should_stop=stop)
+    # a stop ends the reading, and the images already read are finished: Ctrl-C loses no work in hand
+    results = pipeline.run(read_images(paths, net, opts, stop))
     try:
         for path in progress(paths):
-            result = next(results, None) if not stop() else None
+            result = next(results, None)
             if result is None:  # only a stop ends the results before the paths
                 summary.stopped = True
                 break

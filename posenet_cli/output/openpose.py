@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..keypoints import PART_IDS
-from ..pose import Pose
+from ..pose import SCORE_DECIMALS, Pose
 
 VERSION = 1.3
 # OpenPose's COCO-18 body parts, in its order (row i of pose_keypoints_2d), by PoseNet's names.
@@ -36,23 +36,29 @@ _EMPTY = ("face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2
           "face_keypoints_3d", "hand_left_keypoints_3d", "hand_right_keypoints_3d")
 
 
-def openpose_keypoints(pose: Pose, min_part_score: float) -> np.ndarray:
+def openpose_keypoints(pose: Pose, min_part_score: float, decimals: int | None = None) -> np.ndarray:
     """The pose as OpenPose's 18 points, an (18, 3) array of x, y, score: unseen parts (score below
-    `min_part_score`, or not finite) are 0, 0, 0; the neck is the shoulders' midpoint when both are seen."""
+    `min_part_score`, or not finite) are 0, 0, 0; the neck is the shoulders' midpoint when both are seen,
+    rounded as the other points are (`decimals` for its position, SCORE_DECIMALS for its score) when given."""
     kp = pose.keypoints
     seen = (kp[:, 2] >= min_part_score) & np.isfinite(kp).all(axis=1)
     out = np.where(seen[:, None], kp, 0.0)[_SOURCE]
     out[NECK] = kp[_SHOULDERS].mean(axis=0) if seen[_SHOULDERS].all() else 0.0
+    if decimals is not None:
+        neck = out[NECK]
+        out[NECK] = (round(neck[0], decimals), round(neck[1], decimals), round(neck[2], SCORE_DECIMALS))
     return out
 
 
-def openpose_document(poses: Sequence[Pose], min_part_score: float, width: int, height: int) -> dict[str, Any]:
-    """One image's (or frame's) OpenPose JSON: a person per pose, `person_id` the track id or -1."""
+def openpose_document(poses: Sequence[Pose], min_part_score: float, width: int, height: int,
+                      decimals: int | None = None) -> dict[str, Any]:
+    """One image's (or frame's) OpenPose JSON: a person per pose, `person_id` the track id or -1; `decimals`:
+    those of the (rounded) poses' positions, which the neck gets too."""
     people = []
     for pose in poses:
         person: dict[str, Any] = {
             "person_id": [-1 if pose.id is None else int(pose.id)],
-            "pose_keypoints_2d": [float(v) for v in openpose_keypoints(pose, min_part_score).reshape(-1)],
+            "pose_keypoints_2d": [float(v) for v in openpose_keypoints(pose, min_part_score, decimals).reshape(-1)],
         }
         person.update((key, []) for key in _EMPTY)
         people.append(person)

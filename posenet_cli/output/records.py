@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import PoseNetError
 from ..keypoints import PART_IDS, PART_NAMES
-from ..pose import Pose
+from ..pose import BOX_MIN_PART_SCORE, Pose
 
 # The 17 keypoints of COCO's "person" category, in COCO's order.
 COCO_KEYPOINT_NAMES: tuple[str, ...] = (
@@ -53,9 +53,11 @@ def _pose_dict(pose: Pose, where: str) -> dict[str, Any]:
     arrays = [pose.keypoints] if pose.raw is None else [pose.keypoints, np.asarray(pose.raw, dtype=np.float64)]
     if not (np.isfinite(pose.score) and all(np.isfinite(a).all() for a in arrays)):
         raise FormatError(f"{where}: a pose has non-finite values (NaN or infinity), which JSON cannot hold")
-    out = pose.to_dict()
-    if "id" in out:
-        out["id"] = int(out["id"])
+    out: dict[str, Any] = {}
+    for key, value in pose.to_dict().items():  # the tfjs keys in their order, the box after the score
+        out[key] = int(value) if key == "id" else value
+        if key == "score":
+            out["bbox"] = list(pose.box())
     return out
 
 
@@ -221,10 +223,11 @@ def validate_record(record: Any) -> bool:
 
 
 def csv_header(angles: Sequence[str] = (), filled: bool = False) -> list[str]:
-    """item, pose_index, pose_id, pose_score, then x, y, score for each part (nose_x, nose_y, nose_score, ...);
-    with `angles`, a column angle_<name> for each; with `filled`, pose_filled (1: the pose was interpolated)
-    and filled_parts (the parts filled in, space-separated)."""
-    return ["item", "pose_index", "pose_id", "pose_score"] + [
+    """item, pose_index, pose_id, pose_score, the pose's box (bbox_x, bbox_y, bbox_width, bbox_height: Pose.box),
+    then x, y, score for each part (nose_x, nose_y, nose_score, ...); with `angles`, a column angle_<name> for
+    each; with `filled`, pose_filled (1: the pose was interpolated) and filled_parts (the parts filled in,
+    space-separated)."""
+    return ["item", "pose_index", "pose_id", "pose_score", "bbox_x", "bbox_y", "bbox_width", "bbox_height"] + [
         f"{name}_{field}" for name in PART_NAMES for field in ("x", "y", "score")] + [
         f"angle_{name}" for name in angles] + (["pose_filled", "filled_parts"] if filled else [])
 
@@ -236,7 +239,7 @@ def csv_rows(item: str | int | os.PathLike[str], poses: Sequence[Pose], angles: 
     label: Any = int(item) if isinstance(item, (int, np.integer)) else valid_text(os.fspath(item))
     rows = []
     for i, pose in enumerate(poses):
-        row: list[Any] = [label, i, "" if pose.id is None else int(pose.id), float(pose.score)]
+        row: list[Any] = [label, i, "" if pose.id is None else int(pose.id), float(pose.score), *pose.box()]
         row.extend(float(v) for v in pose.keypoints.reshape(-1))
         values = pose.angles or {}
         row.extend("" if values.get(name) is None else float(values[name]) for name in angles)
@@ -250,7 +253,8 @@ def csv_rows(item: str | int | os.PathLike[str], poses: Sequence[Pose], angles: 
 # ------------------------------------------------------------------------------------------------ COCO
 
 
-def coco_results(image_id: int, poses: Iterable[Pose], bbox_min_score: float = 0.5) -> list[dict[str, Any]]:
+def coco_results(image_id: int, poses: Iterable[Pose], bbox_min_score: float = BOX_MIN_PART_SCORE) \
+        -> list[dict[str, Any]]:
     """COCO keypoint detection results for one image, ready for pycocotools' `COCO.loadRes`.
 
     Each pose gives {"image_id", "category_id": 1, "keypoints": [x, y, score] * 17 in COCO order,
@@ -262,15 +266,11 @@ def coco_results(image_id: int, poses: Iterable[Pose], bbox_min_score: float = 0
         kp = pose.keypoints[list(COCO_ORDER)]
         if not (np.isfinite(kp).all() and np.isfinite(pose.score)):
             raise FormatError(f"image {image_id}: a pose has non-finite values (NaN or infinity)")
-        sure = kp[kp[:, 2] >= bbox_min_score]
-        box = sure if len(sure) else kp
-        x0, y0 = box[:, 0].min(), box[:, 1].min()
-        x1, y1 = box[:, 0].max(), box[:, 1].max()
         out.append({
             "image_id": int(image_id),
             "category_id": COCO_PERSON_CATEGORY,
             "keypoints": [float(v) for v in kp.reshape(-1)],
             "score": float(pose.score),
-            "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+            "bbox": list(pose.box(bbox_min_score)),
         })
     return out

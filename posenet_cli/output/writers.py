@@ -254,10 +254,24 @@ class OpenPoseWriter(FolderWriter):
         return self.folder / openpose_name(item, self.stem)
 
     def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
-        self._save(item, records.dumps(openpose_document(poses, self.min_part_score, width, height)) + "\n")
+        document = openpose_document(poses, self.min_part_score, width, height, self.precision)
+        self._save(item, records.dumps(document) + "\n")
 
     def error(self, item: str | int, message: str) -> None:
         """OpenPose's layout has no error records: a failed item has no file."""
+
+
+class SummaryWriter(_LineWriter):
+    """For a person at a terminal: one line per item, `<item>: N poses (scores)`, best first; results are
+    kept elsewhere, or not at all (drawings only)."""
+
+    def __init__(self, kind: str, settings: dict[str, Any], stream: TextIO | None = None) -> None:
+        super().__init__(None, kind=kind, settings=settings, stream=stream)
+
+    def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
+        scores = sorted((p.score for p in poses), reverse=True)
+        line = f"{item}: {len(poses)} {'pose' if len(poses) == 1 else 'poses'}"
+        self.emit(line + (f" ({', '.join(f'{s:.2f}' for s in scores)})" if scores else "") + "\n")
 
 
 def result_name(item: str | int | Path) -> str:
@@ -280,7 +294,7 @@ def open_writer(fmt: str, path: Path | None, *, kind: str, settings: dict[str, A
     add motion analysis columns to CSV (the other formats write what the poses carry)."""
     if fmt in FOLDER_FORMATS:
         if path is None:
-            raise OutputError(f"--format {fmt} writes a folder of files: give --out FOLDER/")
+            raise OutputError(f"`fmt={fmt!r}` writes a folder of files: give `path=FOLDER/`")
         return OpenPoseWriter(path, kind=kind, min_part_score=min_part_score, stem=stem, precision=precision)
     if fmt not in _CLASSES:
         raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
