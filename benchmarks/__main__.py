@@ -17,6 +17,7 @@ SECTIONS = [
     ("bench_temporal", "Tracking and smoothing"),
     ("bench_batch", "Batch: workers and Ray"),
     ("bench_accuracy", "Accuracy: COCO keypoint AP on the shared labelled photos"),
+    ("bench_int8", "int8 on held-out photos (coco-keypoints halves A/B, both directions)"),
     ("bench_duplicates", "Duplicate poses: --duplicate-oks and --min-pose-score chosen held out"),
 ]
 

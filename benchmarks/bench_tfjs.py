@@ -25,16 +25,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.common import REPO, bench_net, model_env, shared_dir
+from benchmarks.common import CACHE, REPO, bench_net, model_env, shared_dir
 from posenet_cli.decode import TFJS_MULTI
 from posenet_cli.estimator import PoseNet
 from posenet_cli.media.images import read_image
 from posenet_cli.models.litert_runner import LiteRTRunner
+from posenet_cli.output.writers import open_writer
 from posenet_cli.pose import Pose
 from posenet_cli.sizing import SizingOptions
 from posenet_cli.stream.pipeline import Pipeline
@@ -89,12 +91,19 @@ class Tfjs:
         self.process.wait(timeout=30)
 
 
-def default_int8() -> PoseNet | None:
-    """The int8 model of MODEL (None when none is cached in the benchmark cache)."""
+def default_int8() -> PoseNet:
+    """The int8 model of MODEL as `posenet models quantize` makes it (the default recipe), calibrated on the
+    shared photos and clips as bench_litert does; made once into the benchmark cache."""
+    from benchmarks.bench_litert import calibration, calibration_paths
+    from posenet_cli.jobs.calibration import describe
+    from posenet_cli.models.backend import quantize_model
+
     try:
         return bench_net(MODEL, 16, "litert", True)[0]
-    except Exception:  # noqa: BLE001 - no int8 model made yet
-        return None
+    except Exception:  # noqa: BLE001 - no int8 model made yet: make it
+        savedmodel = Path(bench_net(MODEL, 16, "litert")[0].runner.metadata["savedmodel"])
+        quantize_model(savedmodel, CACHE, calibration(), calibration=describe(calibration_paths()))
+        return bench_net(MODEL, 16, "litert", True)[0]
 
 
 def one_at_a_time(net: PoseNet, images: list[np.ndarray]) -> list[list[Pose]]:
@@ -239,10 +248,42 @@ def threads(int8_net: PoseNet | None = None, rounds: int = ROUNDS) -> list[dict[
             for name in cases]
 
 
+def stages(int8_net: PoseNet | None = None, rounds: int = 3) -> list[dict[str, Any]]:
+    """Where an image's time goes, one stage after another on one thread (the model on every core): reading
+    (JPEG decoding), sizing (the bilinear resize), the model, pose decoding and writing the JSON lines record;
+    wall and process CPU ms per image, medians over the photos and rounds."""
+    paths = photos()
+    nets = {"model, float32": bench_net(MODEL, 16, "litert")[0], **({"model, int8": int8_net} if int8_net else {})}
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in ("read", "resize", *nets, "decode", "write")}
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = open_writer("jsonl", Path(tmp) / "poses.jsonl", kind="image", settings={})
+        for net in nets.values():
+            one_at_a_time(net, [read_image(p) for p in paths[:2]])  # allocate the interpreters
+        for _ in range(rounds):
+            for path in paths:
+                image, *t = timed(read_image, path)
+                times["read"].append(tuple(t))
+                plan = SIZING.plan(image.shape[0], image.shape[1], 16)
+                x, *t = timed(plan.prepare, image)
+                times["resize"].append(tuple(t))
+                for name, net in nets.items():
+                    outputs, *t = timed(net.runner, x)
+                    times[name].append(tuple(t))
+                outputs = {k: v[0] for k, v in outputs.items()}
+                poses, *t = timed(net.decode, plan, outputs, TFJS_MULTI)
+                times["decode"].append(tuple(t))
+                _, *t = timed(partial(writer.write, str(path), poses, width=image.shape[1], height=image.shape[0]))
+                times["write"].append(tuple(t))
+        writer.close()
+    return [{"stage (641x481, multi-pose)": name, "ms/image": f"{statistics.median(w for w, _ in v) * 1e3:.2f}",
+             "CPU ms/image": f"{statistics.median(c for _, c in v) * 1e3:.2f}"} for name, v in times.items()]
+
+
 def tables() -> dict[str, list[dict[str, Any]]]:
     int8_net = default_int8()
     return {"The browser reference: tfjs WASM against the API and posenet image (start-up excluded)": run(int8_net),
-            "Threads: LiteRT's against the pipeline's (17 photos, 641x481)": threads(int8_net)}
+            "Threads: LiteRT's against the pipeline's (17 photos, 641x481)": threads(int8_net),
+            "Where an image's time goes (stages one after another)": stages(int8_net)}
 
 
 if __name__ == "__main__":

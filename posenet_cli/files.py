@@ -19,10 +19,29 @@ from typing import IO, Any
 
 from .errors import PoseNetError, WriteError
 
+TEMP_SUFFIX = ".tmp"
+# The names `temp_path` and `part_path` make, as globs: what an interrupted run leaves (`remove_leftovers`).
+LEFTOVERS = (f".*{TEMP_SUFFIX}", ".*.part*of*")
 
-def temp_path(path: Path, suffix: str = ".tmp") -> Path:
+
+def temp_path(path: Path, suffix: str = TEMP_SUFFIX) -> Path:
     """A fresh hidden name beside `path` for its content in the making: `.<name>.<random><suffix>`."""
     return path.parent / f".{path.name}.{secrets.token_hex(4)}{suffix}"
+
+
+def part_path(path: Path, part: int, parts: int) -> Path:
+    """Where part `part` of `parts` of a file written in parts (by several processes) waits, hidden beside
+    it, until the parts are joined: `.<name>.part0001of0004`."""
+    return path.parent / f".{path.name}.part{part:04d}of{parts:04d}"
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Remove the temporary files and parts (LEFTOVERS) an interrupted run left in `folder`, never a complete
+    output; what cannot be removed (a read-only folder) is left."""
+    for pattern in LEFTOVERS:
+        for path in folder.glob(pattern):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
 
 
 def publish(tmp: Path, path: Path) -> None:

@@ -4,6 +4,7 @@ into another's private names, and modules stay a readable size."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -206,10 +207,57 @@ def test_function_lengths_are_counted():
     assert ("function_lengths", 15) in function_lengths(Path(__file__))  # this very function, counted by hand
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("posenet_cli.cli")))
-def test_cli_functions_stay_short_and_untyped_escapes_absent(module):
-    """Each command a thin adapter: no function over MAX_FUNCTION_LINES, and no `type: ignore` (what an
-    output needs, a folder's path say, is in the types of output.plan)."""
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_functions_stay_short(module):
+    """No function in the package over MAX_FUNCTION_LINES: each command a thin adapter, and a longer step of
+    the core is several named ones."""
     long = [f"{name}: {n} lines" for name, n in function_lengths(MODULES[module]) if n > MAX_FUNCTION_LINES]
     assert not long
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("posenet_cli.cli")))
+def test_cli_has_no_untyped_escapes(module):
+    """No `type: ignore` in cli/ (what an output needs, a folder's path say, is in the types of output.plan)."""
     assert "type: ignore" not in MODULES[module].read_text()
+
+
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def flags_in_messages(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, flag) for each command-line flag named in a message: a string in a `raise`, or in a call to
+    an error (`SomethingError(...)`, `write_error(...)`) or to a reporter's `note`, or an `error=` argument."""
+    found: dict[int, list[tuple[int, str]]] = {}  # by the string's node, met once however deep
+    for node in ast.walk(tree):
+        callee = ""
+        if isinstance(node, ast.Call):
+            func = node.func
+            callee = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        message_args: list[ast.AST] = []
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            message_args = [node.exc]
+        elif isinstance(node, ast.Call) and (callee.lower().endswith("error") or callee == "note"):
+            message_args = [*node.args, *(k.value for k in node.keywords)]
+        elif isinstance(node, ast.Call):
+            message_args = [k.value for k in node.keywords if k.arg == "error"]
+        for arg in message_args:
+            for sub in ast.walk(arg):
+                if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                    found[id(sub)] = [(sub.lineno, flag) for flag in FLAG.findall(sub.value)]
+    return sorted(hit for hits in found.values() for hit in hits)
+
+
+def test_the_flag_check_finds_flags():
+    sample = ast.parse('raise ModelError("--int8 needs LiteRT")\nfailure = write_error(p, e, f"{x} --resume")\n'
+                       'reporter.note(f"use --backend {b}")\nTaskResult(1, error="see --workers")\n'
+                       'raise ModelError("`int8=True` needs LiteRT")\nsubprocess.run(["npm", "--silent"])\n')
+    assert flags_in_messages(sample) == [(1, "--int8"), (2, "--resume"), (3, "--backend"), (4, "--workers")]
+
+
+def test_library_messages_name_parameters_not_flags():
+    """Outside cli/, messages say what a Python caller passed (`int8=True`); cli/errors.as_flags shows them as
+    flags. A flag in a library message would be wrong for every caller but the CLI."""
+    wrong = [f"{module}:{line} names {flag}" for module, path in MODULES.items()
+             if not module.startswith("posenet_cli.cli")
+             for line, flag in flags_in_messages(ast.parse(path.read_text()))]
+    assert not wrong

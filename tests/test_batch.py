@@ -18,8 +18,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posenet_cli.batch import BatchError, BatchJob, default_workers, plan_items, plan_tasks, threads_per_worker
+from posenet_cli.batch import (
+    BatchError,
+    BatchJob,
+    InlineBackend,
+    default_workers,
+    make_job,
+    plan_items,
+    plan_tasks,
+    run_batch,
+    threads_per_worker,
+)
 from posenet_cli.batch.worker import part_reader
+from posenet_cli.files import part_path, remove_leftovers, temp_path
 from posenet_cli.jobs import JobOptions
 from posenet_cli.media.inputs import IMAGE, VIDEO, MediaError
 from posenet_cli.media.inputs import expand_inputs as expand
@@ -187,6 +198,34 @@ def test_one_worker_equals_image_and_video(module_env, shared, reference, tmp_pa
     assert {i["output"]: i["parts"] for i in m["items"]}["walking-street.jsonl"] == 5
 
 
+def test_progress_counts_every_frame_once(module_env, shared, tmp_path):
+    """What a progress bar is shown: never a frame backwards, and at the end every planned item and frame
+    done, as many frames as the manifest counts (3 photos + 30 + 5 frames); a split video's frames are
+    counted as they are done and once more never when its result comes."""
+    job = make_job(plan_items(inputs(shared)), tmp_path / "out", ModelRef().resolve(),
+                   JobOptions(), end=1.0, chunk_frames=7)
+    seen: list[tuple[int, int, int, int]] = []
+    report = run_batch(job, InlineBackend(), on_progress=lambda p: seen.append(
+        (p.items, p.frames, p.items_total, p.frames_total)))
+    assert [frames for _, frames, _, _ in seen] == sorted(frames for _, frames, _, _ in seen)
+    assert seen[0] == (0, 0, 5, 38) and seen[-1] == (5, 38, 5, 38)
+    assert report.frames == manifest(tmp_path / "out")["frames"] == 38
+    assert len(seen) > 5  # the frames of the task in hand are shown as they are done, not per task only
+
+
+def test_leftovers_are_the_names_temp_files_and_parts_get(tmp_path):
+    """An interrupted run's temporary files and parts are what remove_leftovers removes, and nothing else:
+    not complete outputs, nor hidden files of other tools."""
+    target = tmp_path / "clip.jsonl"
+    leftovers = [temp_path(target), temp_path(target, ".tmp"), part_path(target, 0, 2), part_path(target, 1, 2)]
+    kept = [target, tmp_path / "photo.json", tmp_path / ".hidden", tmp_path / "manifest.json"]
+    for path in leftovers + kept:
+        path.write_text("x")
+    assert all(p.name.startswith(".clip.jsonl.") for p in leftovers)
+    remove_leftovers(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept)
+
+
 def test_worker_processes_equal_image_and_video(module_env, shared, reference, tmp_path):
     """Two spawned workers, each writing straight to the folder (--write-by workers): parts merged in order."""
     out = tmp_path / "out"
@@ -328,7 +367,8 @@ def test_failed_inputs_are_recorded_and_exit_1(module_env, shared, tmp_path):
 def test_ray_missing_is_one_line(module_env, shared, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
     code, _, err = posenet("batch", shared / PHOTOS[0], "--out-dir", tmp_path, "--ray", "--quiet")
-    assert code == 1 and err == "posenet: error: --ray needs Ray: pip install 'posenet-cli[ray]' (or 'ray>=2.9')\n"
+    assert code == 1 and err == ("posenet: error: the Ray backend needs Ray: pip install 'posenet-cli[ray]' "
+                                 "(or 'ray>=2.9')\n")
 
 
 def test_a_broken_frame_at_a_part_boundary_is_recorded_as_unsplit(module_env, tmp_path):

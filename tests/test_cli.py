@@ -219,6 +219,29 @@ def test_models_list_info_and_convert(env, tmp_path):
                                  "(leave out --stride to use the model's own)\n")
 
 
+
+def test_library_errors_name_parameters_and_the_command_shows_flags(tmp_path):
+    """A Python caller is told the parameters it passed; the same error on the command line names the flags
+    (cli/errors.FLAGS), and the run stops before any model is fetched."""
+    from posenet_cli.models.backend import choose_backend
+    from posenet_cli.models.base import ModelError
+
+    with pytest.raises(ModelError) as raised:
+        choose_backend("tensorflow", int8=True)
+    assert str(raised.value) == ("`int8=True` runs on LiteRT only; leave out `backend='tensorflow'` (and install "
+                                 "ai-edge-litert)")
+    code, out, err = posenet("image", SAMPLE, "--backend", "tensorflow", "--int8", "--out", tmp_path / "p.json")
+    assert (code, out, err) == (1, "", "posenet: error: --int8 runs on LiteRT only; leave out --backend tensorflow "
+                                       "(and install ai-edge-litert)\n")
+    code, _, err = posenet("analyse", tmp_path / "p.jsonl", "--person", "tallest")
+    assert (code, err) == (1, "posenet: error: --person takes largest, centre or a track id (a positive integer), "
+                              "got 'tallest'\n")
+    assert not (tmp_path / "p.json").exists()
+    from posenet_cli.cli.errors import as_flags
+
+    assert as_flags("`workers` must be 1 or more; `fmt='openpose'`, `path=FOLDER/`, `filter_order` 2, `x`") == \
+        "--workers must be 1 or more; --format openpose, --out FOLDER/, `filter_order` 2, `x`"
+
 def test_console_script_runs(env, tmp_path):
     exe = Path(sys.executable).parent / "posenet"
     proc = subprocess.run([str(exe), "image", str(SAMPLE), "--quiet"], capture_output=True, text=True,

@@ -103,6 +103,13 @@ def test_descriptions_have_room(rendered):
     assert narrow == [], f"descriptions narrower than {MIN_DESCRIPTION} characters: {narrow}"
 
 
+def test_each_example_is_one_line(rendered):
+    """The examples (a docstring's indented lines) print whole, ready to copy."""
+    command, lines = rendered
+    examples = [line.strip() for line in (command.help or "").splitlines() if line.startswith(" ") and line.strip()]
+    assert [e for e in examples if not any(e in line for line in lines)] == []
+
+
 def test_prose_fills_its_lines(rendered):
     """A paragraph outside the panels breaks a line only where its next word would not fit."""
     _, lines = rendered

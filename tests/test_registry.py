@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from posenet_cli.cli.errors import as_flags
 from posenet_cli.models import registry, sources
 from posenet_cli.models.registry import MODELS, ModelError, create_model, ensure_savedmodel
 from posenet_cli.models.signature import METADATA_PATH
@@ -42,7 +43,8 @@ def test_offline_with_nothing_cached_says_what_was_tried(tmp_path):
         ensure_savedmodel("mobilenet-v1-050", 16, cache_dir=tmp_path, base_url="http://127.0.0.1:1/")
     message = str(err.value)
     assert "http://127.0.0.1:1/weights/posenet/mobilenet_v1_050/" in message
-    assert "POSENET_BASE_URL" in message and "--model PATH" in message
+    assert "POSENET_BASE_URL" in message and "`model=PATH`" in message  # the parameter a Python caller passes
+    assert "or pass --model PATH to a downloaded model folder" in as_flags(message)  # the flag the CLI shows
     assert "\n" not in message
 
 

@@ -103,7 +103,7 @@ class LocalBackend:
 
     def __init__(self, workers: int, threads: int | None = None, retries: int = 2) -> None:
         if workers < 1:
-            raise BatchError(f"--workers must be 1 or more (got {workers})")
+            raise BatchError(f"`workers` must be 1 or more (got {workers})")
         self._workers = workers
         self.threads = threads  # None: cores // the processes started (fewer tasks than workers: more each)
         self.retries = retries
@@ -184,7 +184,7 @@ class RayBackend:
         try:
             import ray
         except ImportError:
-            raise BatchError("--ray needs Ray: pip install 'posenet-cli[ray]' (or 'ray>=2.9')") from None
+            raise BatchError("the Ray backend needs Ray: pip install 'posenet-cli[ray]' (or 'ray>=2.9')") from None
         self.ray = ray
         self.threads, self.retries = max(1, threads), retries
         self.started = False

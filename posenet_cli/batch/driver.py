@@ -4,7 +4,6 @@ that is renamed at the end), and keep a manifest of what was done, skipped and f
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import io
 import json
@@ -16,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WriteError, write_error
-from ..files import atomic_write, close_all, publish, temp_path
+from ..files import atomic_write, close_all, part_path, publish, remove_leftovers, temp_path
 from ..media.inputs import IMAGE, VIDEO
 from ..output.plan import Folder, OutputPlan
 from ..output.records import dumps, path_fields
 from .backends import Backend
 from .plan import MANIFEST, BatchError, BatchJob, WriteBy, output_complete, plan_tasks
-from .worker import part_name
+from .worker import TaskResult
 
 MANIFEST_VERSION = 1
 
@@ -82,9 +81,14 @@ class JobProgress:
 
     items: int = 0
     items_total: int = 0
-    frames: int = 0  # of finished tasks, plus `live`
     frames_total: int = 0
-    live: int = 0  # frames of the tasks in hand (where the backend reports them)
+    finished_frames: int = 0  # of finished tasks, as their results count them
+    live: int = 0  # of the task in hand, where the backend reports them; its result replaces them
+
+    @property
+    def frames(self) -> int:
+        """Frames done: each counted once, live while its task runs, then from the task's result."""
+        return self.finished_frames + self.live
 
 
 class _Assembler:
@@ -140,8 +144,8 @@ def check_outputs(job: BatchJob, plan: OutputPlan) -> None:
         except (OSError, ValueError, AttributeError):
             before = None
         if before is not None and before != json.loads(json.dumps(job.manifest_settings())):
-            raise BatchError(f"--resume with other settings than {manifest} records; use the same options, "
-                             f"or --overwrite to start again")
+            raise BatchError(f"`resume` with other settings than {manifest} records; use the same options, "
+                             f"or `overwrite` to start again")
     plan.check([item.output for item in job.items], [item.draw for item in job.items if item.draw])
 
 
@@ -191,6 +195,34 @@ def run_batch(job: BatchJob, backend: Backend, *, resume: bool = False,
     freed, --resume does only what is missing."""
     t0 = clock()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    out = _make_folders(job)
+    remove_leftovers(out)
+    run = _JobRun(job, backend, resume, on_progress)
+    ending: BaseException | None = None
+    try:
+        for result in backend.run(job, run.tasks, stop, run.frame_done):
+            written = run.take(result)
+            if run.failure is not None or (written and stop()):
+                break
+        ending = run.failure
+    except BaseException as e:
+        ending = e
+        raise
+    finally:
+        run.discard_unfinished()
+        report = run.report
+        report.stopped = stop() or run.failure is not None or any(r.status == "pending" for r in report.items)
+        if not report.stopped or run.failure is not None:
+            remove_leftovers(out)  # parts of a video that failed (write_by="workers"); space, after a failure
+        report.seconds = clock() - t0
+        close_all((_Manifest(job, report, started),), ending)  # the manifest's own failure added to the ending's
+    if run.failure is not None:
+        raise run.failure
+    return report
+
+
+def _make_folders(job: BatchJob) -> Path:
+    """The job's results folder (returned) and drawings folder, made if missing."""
     out = Path(job.out_dir)
     for folder in (out, Path(job.draw_dir) if job.draw_dir else None):
         try:
@@ -198,104 +230,99 @@ def run_batch(job: BatchJob, backend: Backend, *, resume: bool = False,
                 folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise write_error(folder, e) from None
-    _clean_leftovers(out)
-    reports = [ItemReport(it.source, it.kind, it.output) for it in job.items]
-    pending = []
-    for i, item in enumerate(job.items):
-        if resume and output_complete(job, item):
-            reports[i].status = "skipped"
-        else:
-            pending.append(i)
-    report = BatchReport(reports, backend.name, backend.workers)
-    tasks, failed, counts = plan_tasks(job, pending, backend.workers)
-    for i, message in failed.items():
-        reports[i].status, reports[i].error = "failed", message
-    progress = JobProgress(items=len(failed), items_total=len(pending),
-                        frames_total=sum(counts.values()) + sum(1 for i in pending if job.items[i].kind == IMAGE))
-    on_progress(progress)
-    parts_left = {}
-    for t in tasks:
-        parts_left[t.item] = t.parts
-        reports[t.item].parts = t.parts
-    assemblers: dict[int, _Assembler] = {}
+    return out
 
-    shown = 0.0  # when on_progress was last called from frame_done: at most ten times a second
 
-    def frame_done(n: int) -> None:
-        nonlocal shown
-        progress.live += n
-        progress.frames += n
+class _JobRun:
+    """One run of a job: the items' reports, the tasks planned, the progress (counted once: frames from each
+    finished task's result, plus the frames of the task in hand as the backend reports them), and the
+    outputs being put together from their parts. `failure`: the write that ended the job."""
+
+    def __init__(self, job: BatchJob, backend: Backend, resume: bool,
+                 on_progress: Callable[[JobProgress], None]) -> None:
+        self.job, self.on_progress = job, on_progress
+        self.out = Path(job.out_dir)
+        reports = [ItemReport(it.source, it.kind, it.output) for it in job.items]
+        pending = []
+        for i, item in enumerate(job.items):
+            if resume and output_complete(job, item):
+                reports[i].status = "skipped"
+            else:
+                pending.append(i)
+        self.report = BatchReport(reports, backend.name, backend.workers)
+        self.tasks, failed, counts = plan_tasks(job, pending, backend.workers)
+        for i, message in failed.items():
+            reports[i].status, reports[i].error = "failed", message
+        images = sum(1 for i in pending if job.items[i].kind == IMAGE)
+        self.progress = JobProgress(items=len(failed), items_total=len(pending),
+                                    frames_total=sum(counts.values()) + images)
+        on_progress(self.progress)
+        self.parts_left = {}
+        for t in self.tasks:
+            self.parts_left[t.item] = reports[t.item].parts = t.parts
+        self.assemblers: dict[int, _Assembler] = {}
+        self.failure: WriteError | None = None
+        self.shown = 0.0  # when on_progress was last called from frame_done: at most ten times a second
+
+    def frame_done(self, n: int) -> None:
+        """`n` more frames of the task in hand are done (where the backend can tell)."""
+        self.progress.live += n
         now = time.monotonic()
-        if now - shown > 0.1:
-            shown = now
-            on_progress(progress)
+        if now - self.shown > 0.1:
+            self.shown = now
+            self.on_progress(self.progress)
 
-    failure: WriteError | None = None
-    try:
-        for result in backend.run(job, tasks, stop, frame_done):
-            progress.frames -= progress.live  # the finished task's frames are counted from its result
-            progress.live = 0
-            rep, item = reports[result.item], job.items[result.item]
-            if rep.status == "failed":
-                continue  # another part of this video failed already
-            if not result.ok:
-                if result.error is None:  # stopped
-                    continue
-                rep.status, rep.error = "failed", result.error
-                if result.item in assemblers:
-                    assemblers.pop(result.item).discard()
-                progress.items += 1
-                on_progress(progress)
-                if result.write_failed:
-                    failure = WriteError(result.error)
-                    break
-                continue
-            rep.frames += result.frames
-            rep.poses += result.poses
-            rep.frame_errors += result.frame_errors
-            rep.seconds += result.seconds
-            progress.frames += result.frames
-            parts_left[result.item] -= 1
-            try:
-                if item.kind == VIDEO and (rep.parts > 1 or job.write_by == WriteBy.driver):
-                    asm = assemblers.setdefault(result.item, _Assembler(out / item.output, rep.parts))
-                    piece: str | Path = result.text if result.text is not None else \
-                        out / part_name(item, result.part, rep.parts)
-                    if asm.add(result.part, piece):
-                        del assemblers[result.item]
-                elif result.text is not None:
-                    atomic_write(out / item.output, result.text)
-            except OSError as e:
-                failure = write_error(out / item.output, e, "not written; the outputs before it are whole")
-                rep.status, rep.error = "failed", str(failure)
-                break
-            if parts_left[result.item] == 0:
-                rep.status = "done"
-                progress.items += 1
-            on_progress(progress)
-            if stop():
-                break
-    except BaseException as e:
-        ending: BaseException | None = e
-        raise
-    else:
-        ending = failure
-    finally:
-        for asm in assemblers.values():
+    def take(self, result: TaskResult) -> bool:
+        """Count one task's result and write what it completes; True when its output (or part) was written."""
+        self.progress.live = 0  # the task's frames are counted from its result from here on
+        report = self.report.items[result.item]
+        if report.status == "failed":
+            return False  # another part of this video failed already
+        if not result.ok:
+            if result.error is not None:  # None: stopped
+                self._failed(result, report)
+            return False
+        report.frames += result.frames
+        report.poses += result.poses
+        report.frame_errors += result.frame_errors
+        report.seconds += result.seconds
+        self.progress.finished_frames += result.frames
+        self.parts_left[result.item] -= 1
+        output = self.out / self.job.items[result.item].output
+        try:
+            self._write(result, report)
+        except OSError as e:
+            self.failure = write_error(output, e, "not written; the outputs before it are whole")
+            report.status, report.error = "failed", str(self.failure)
+            return False
+        if self.parts_left[result.item] == 0:
+            report.status = "done"
+            self.progress.items += 1
+        self.on_progress(self.progress)
+        return True
+
+    def _failed(self, result: TaskResult, report: ItemReport) -> None:
+        report.status, report.error = "failed", result.error
+        if result.item in self.assemblers:
+            self.assemblers.pop(result.item).discard()
+        self.progress.items += 1
+        self.on_progress(self.progress)
+        if result.write_failed:
+            self.failure = WriteError(result.error)
+
+    def _write(self, result: TaskResult, report: ItemReport) -> None:
+        """A whole output written, or a video's part added to it (the output written when it is the last)."""
+        item = self.job.items[result.item]
+        output = self.out / item.output
+        if item.kind == VIDEO and (report.parts > 1 or self.job.write_by == WriteBy.driver):
+            asm = self.assemblers.setdefault(result.item, _Assembler(output, report.parts))
+            piece = result.text if result.text is not None else part_path(output, result.part, report.parts)
+            if asm.add(result.part, piece):
+                del self.assemblers[result.item]
+        elif result.text is not None:
+            atomic_write(output, result.text)
+
+    def discard_unfinished(self) -> None:
+        """Remove the temp files of outputs whose parts are not all in."""
+        for asm in self.assemblers.values():
             asm.discard()
-        report.stopped = stop() or failure is not None or any(r.status == "pending" for r in reports)
-        if not report.stopped or failure is not None:
-            _clean_leftovers(out)  # parts of a video that failed (write_by="workers"); space, after a failure
-        report.seconds = clock() - t0
-        close_all((_Manifest(job, report, started),), ending)  # the manifest's own failure added to the ending's
-    if failure is not None:
-        raise failure
-    return report
-
-
-def _clean_leftovers(out: Path) -> None:
-    """Remove the temp files and parts an interrupted run left (never a complete output); what cannot be
-    removed (a read-only folder) is left."""
-    for p in [*out.glob(".*.part*of*"), *out.glob(".*.tmp")]:  # .tmp: files.temp_path's names
-        with contextlib.suppress(OSError):
-            p.unlink(missing_ok=True)

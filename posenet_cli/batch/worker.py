@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import WriteError, first_line, write_error
 from ..estimator import PoseNet
-from ..files import atomic_write, close_all
+from ..files import atomic_write, close_all, part_path
 from ..jobs import run_images, run_video
 from ..media.inputs import IMAGE
 from ..media.video import NoFramesError, VideoReader, annotated_video
@@ -47,11 +47,6 @@ def worker_net(ref: ModelRef, threads: int | None = None) -> PoseNet:
     return _NETS[ref]
 
 
-def part_name(item: Item, part: int, parts: int) -> str:
-    """Where a worker leaves one part of a split video (WriteBy.workers), next to the output."""
-    return f".{item.output}.part{part:04d}of{parts:04d}"
-
-
 def part_reader(job: BatchJob, task: Task, source: str) -> VideoReader:
     """The frames of a task's part of a video: those shown in [task.start, task.end) within the job's range,
     on the unsplit run's --every grid, so the joined parts are the frames (indices, times, pixels) of the
@@ -79,7 +74,8 @@ def run_task(job: BatchJob, task: Task, threads: int | None = None, stop: Callab
         result = TaskResult(task.item, task.part, False, error=first_line(e))
     result.seconds = time.perf_counter() - t0
     if result.ok and result.text is not None and job.write_by == WriteBy.workers:
-        path = Path(job.out_dir) / (item.output if task.parts == 1 else part_name(item, task.part, task.parts))
+        path = Path(job.out_dir) / item.output  # a part of a split video (WriteBy.workers) waits beside it
+        path = path if task.parts == 1 else part_path(path, task.part, task.parts)
         try:
             atomic_write(path, result.text)
         except OSError as e:

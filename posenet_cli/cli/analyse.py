@@ -62,9 +62,11 @@ def analyse(
 
     The same results as giving these options to 'posenet video', without running the model again.
 
-    [bold]Example[/bold]
+    [bold]Examples[/bold]
 
-      posenet analyse poses.jsonl --person largest --angles --filter butterworth --out angles.csv --plot angles.png
+      posenet analyse poses.jsonl --person largest --angles --out angles.csv
+
+      posenet analyse poses.jsonl --angles --filter butterworth --plot angles.png
     """
     job = JobOptions(output=output, analysis=analysis)
     fmt = format_for(out, job.output.format, "jsonl")

@@ -134,9 +134,9 @@ def batch(
 
       posenet batch @inputs.txt --out-dir results/ --workers 2 --resume
 
-      posenet batch clips/ --out-dir results/ --ray            # a local Ray runtime
+      posenet batch clips/ --out-dir results/ --ray   # a local Ray runtime
 
-      posenet batch clips/ --out-dir /shared/results --ray-address ray://head:10001 --write-by workers
+      posenet batch clips/ -o /nfs/out --ray-address head:6379 --write-by workers
     """
     if out_dir is None:
         fail("give --out-dir DIR: the folder for one output per input and the manifest")

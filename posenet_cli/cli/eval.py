@@ -37,7 +37,9 @@ def evaluate_results(
 
     [bold]Example[/bold]
 
-      posenet image val2017/ --format coco --out results.json && posenet eval results.json person_keypoints.json
+      posenet image val2017/ --format coco --out results.json
+
+      posenet eval results.json person_keypoints.json
     """
     from rich.console import Console
     from rich.table import Table

@@ -147,7 +147,7 @@ def models_quantize(
 
     [bold]Example[/bold]
 
-      posenet models quantize mobilenet-v1-075 --calibration photos/ --calibration clip.mp4
+      posenet models quantize mobilenet-v1-075 -c photos/ -c clip.mp4
     """
     from ..jobs.calibration import calibration_inputs, describe
     from ..media.inputs import IMAGE, VIDEO, expand_inputs

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 import typer
 
+from .errors import as_flags
+
 T = TypeVar("T")
 
 
@@ -30,7 +32,7 @@ class Ui:
     def say(self, message: str) -> None:
         """A line on stderr, unless quiet."""
         if not self.quiet:
-            typer.echo(message, err=True)
+            typer.echo(as_flags(message), err=True)
 
     def bar(self, total: int | None, unit: str, **kwargs: Any) -> Any:
         """A tqdm bar on stderr, or None when bars are off."""

@@ -59,7 +59,9 @@ def video(
 
       posenet video in.mp4 --draw annotated.mp4 --start 10 --end 20
 
-      posenet video squats.mp4 --person largest --angles --filter butterworth --out angles.csv --plot angles.png
+      posenet video squats.mp4 --person largest --angles --out angles.csv
+
+      posenet video squats.mp4 --angles --filter butterworth --plot angles.png
     """
     if _is_image(Path(source)):
         fail(f"cannot read video {source!r}: it is an image; use 'posenet image' (or 'posenet batch')")

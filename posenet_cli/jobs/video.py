@@ -93,7 +93,7 @@ def resume_span(source: str | int, last: int | None, frames: FrameSpan) -> Frame
     try:
         with VideoReader(source, start=left.start, end=left.end, every=left.every, first=left.first) as probe:
             if probe.live:
-                raise MediaError("--resume needs a video file, not a live source")
+                raise MediaError("a live source cannot be resumed: only a video file can be continued")
     except NoFramesError:
         return None
     return left

@@ -23,14 +23,15 @@ def choose_backend(backend: str, int8: bool = False) -> str:
     """The runtime that runs a model: "litert" or "tensorflow". "auto" is LiteRT where its wheel is
     installed, TensorFlow elsewhere; int8 models exist only for LiteRT."""
     if backend not in BACKENDS:
-        raise ModelError(f"backend must be one of {', '.join(BACKENDS)} (got {backend!r})")
+        raise ModelError(f"`backend` must be one of {', '.join(BACKENDS)} (got {backend!r})")
     if backend == "auto":
         backend = "litert" if have_litert() else "tensorflow"
     if backend == "litert" and not have_litert():
         raise ModelError("the LiteRT backend needs the ai-edge-litert package (pip install 'ai-edge-litert>=2.3'); "
-                         "or use --backend tensorflow")
+                         "or use `backend='tensorflow'`")
     if int8 and backend != "litert":
-        raise ModelError("--int8 runs on LiteRT only; leave out --backend tensorflow (and install ai-edge-litert)")
+        raise ModelError("`int8=True` runs on LiteRT only; leave out `backend='tensorflow'` (and install "
+                         "ai-edge-litert)")
     return backend
 
 
@@ -73,8 +74,8 @@ def litert_model(savedmodel: Path, cache: Path, precision: str = "float32", repo
     if found is not None:
         return found
     if precision == "int8":
-        raise ModelError(f"no int8 model of {savedmodel.name} is cached; make one with 'posenet models quantize "
-                         f"MODEL --calibration PHOTOS' (photos or videos like yours, not the ones you evaluate on)")
+        raise ModelError(f"no int8 model of {savedmodel.name} is cached; make one with `quantize_model` "
+                         f"(calibrated on photos or videos like yours, not the ones you evaluate on)")
     if tensorflow_version() is None:
         raise ModelError(f"{savedmodel.name} has no LiteRT model in the cache and TensorFlow, which makes one, "
                          f"is not installed")

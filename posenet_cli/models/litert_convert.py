@@ -50,11 +50,13 @@ def convert_float(savedmodel: Path) -> bytes:
 
 
 def quantize_int8(savedmodel: Path, inputs: Iterable[np.ndarray],
-                  float_layers: Sequence[int] | None = DEFAULT_FLOAT_LAYERS, float_model: bytes | None = None) -> bytes:
+                  float_layers: Sequence[int] | None = DEFAULT_FLOAT_LAYERS, float_model: bytes | None = None,
+                  *, int16: bool = False) -> bytes:
     """The int8 `.tflite` of a SavedModel, calibrated on `inputs` (float32 network inputs [h, w, 3] or
     [1, h, w, 3], as sizing prepares them). `float_layers`: None quantises every layer; a list keeps the four
     output heads, the sigmoid and those backbone layers (`float_nodes`) in float32, found in `float_model`
-    (the float32 `.tflite`; converted here when not given)."""
+    (the float32 `.tflite`; converted here when not given). `int16`: 16-bit activations (int16x8) in every
+    layer instead (`float_layers` is then not used)."""
     samples = [np.asarray(x, np.float32).reshape(1, *np.shape(x)[-3:]) for x in inputs]
     if not samples:
         raise ModelError("int8 quantisation needs at least one calibration image")
@@ -66,6 +68,10 @@ def quantize_int8(savedmodel: Path, inputs: Iterable[np.ndarray],
     converter = _converter(savedmodel)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = dataset
+    if int16:  # the whole model: the debugger's quantiser (which keeps layers in float) is int8 only
+        ops = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        converter.target_spec.supported_ops = [ops]
+        return _convert(converter.convert, savedmodel)
     if float_layers is None:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         return _convert(converter.convert, savedmodel)
@@ -78,12 +84,8 @@ def quantize_int8(savedmodel: Path, inputs: Iterable[np.ndarray],
         return _convert(debugger.get_nondebug_quantized_model, savedmodel)
 
 
-def float_nodes(float_model: bytes, backbone_layers: Sequence[int]) -> list[str]:
-    """The output tensor names of the ops to keep in float32: the head convolutions (the ones reading the same
-    features as the convolution under the sigmoid), the sigmoid, and the backbone convolutions at
-    `backbone_layers` in the order they run (MobileNet: 0 Conv2d_0, 1 Conv2d_1_depthwise, 2 Conv2d_1_pointwise,
-    3 Conv2d_2_depthwise, ...). Found by graph structure, not by channel counts (a backbone layer may have as
-    many channels as a head)."""
+def _graph(float_model: bytes) -> tuple[dict[int, str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Tensor names, ops, and the four head convolutions of a PoseNet `.tflite`."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=float_model)
@@ -97,7 +99,27 @@ def float_nodes(float_model: bytes, backbone_layers: Sequence[int]) -> list[str]
     heads = [op for op in ops if op["op_name"] == "CONV_2D" and op["inputs"][0] == features]
     if len(heads) != 4:
         raise ModelError(f"expected 4 output heads reading the backbone's features, found {len(heads)}")
-    backbone = [op for op in ops if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D") and op not in heads]
+    return names, ops, [*heads, *sigmoid]
+
+
+def _backbone(ops: list[dict[str, Any]], heads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [op for op in ops if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D") and op not in heads]
+
+
+def backbone_tensors(float_model: bytes) -> list[str]:
+    """The output tensor names of the backbone convolutions, in the order they run (see `float_nodes`)."""
+    names, ops, heads = _graph(float_model)
+    return [names[op["outputs"][0]] for op in _backbone(ops, heads)]
+
+
+def float_nodes(float_model: bytes, backbone_layers: Sequence[int]) -> list[str]:
+    """The output tensor names of the ops to keep in float32: the head convolutions (the ones reading the same
+    features as the convolution under the sigmoid), the sigmoid, and the backbone convolutions at
+    `backbone_layers` in the order they run (MobileNet: 0 Conv2d_0, 1 Conv2d_1_depthwise, 2 Conv2d_1_pointwise,
+    3 Conv2d_2_depthwise, ...). Found by graph structure, not by channel counts (a backbone layer may have as
+    many channels as a head)."""
+    names, ops, heads = _graph(float_model)
+    backbone = _backbone(ops, heads)
     if any(not 0 <= i < len(backbone) for i in backbone_layers):
         raise ModelError(f"backbone layers to keep in float32 must be 0..{len(backbone) - 1}")
-    return [names[op["outputs"][0]] for op in [*heads, *sigmoid, *(backbone[i] for i in backbone_layers)]]
+    return [names[op["outputs"][0]] for op in [*heads, *(backbone[i] for i in backbone_layers)]]

@@ -19,8 +19,8 @@ from .signature import INPUT_NAME, OUTPUT_CHANNELS, OUTPUT_NAMES
 from .weights import WeightsError
 
 RESNET_MEAN_OFFSET = (-123.15, -115.90, -103.06)  # added to RGB 0..255 before ResNet50
-# Whether `serve` is compiled with XLA: off, since on CPU it measured several times slower than TensorFlow's
-# own kernels and compiles again for every new input shape (docs/benchmarks.md, "XLA").
+# Whether `serve` is compiled with XLA: off, since on CPU it ran slower than TensorFlow's own kernels and
+# compiles again for every new input shape (the measurements: docs/benchmarks.md, "XLA").
 JIT_COMPILE = False
 
 # MobileNetV1 body after Conv2d_0 (stride 2): the 13 depthwise-separable blocks' strides (1.00 / 1.01).
@@ -83,8 +83,8 @@ def depthwise_conv(x: tf.Tensor, w: tf.Tensor, strides: tuple[int, int], padding
                    dilations: tuple[int, int] = (1, 1)) -> tf.Tensor:
     """A depthwise convolution (NHWC, filter [h, w, in, multiplier]). A dilated one is the native op with its
     dilation, not tf.nn's space-to-batch rewrite: that rewrite computes paddings from the dynamic input
-    shape, which LiteRT runs as some 140 extra ops (10 % slower at stride 8), and TensorFlow's CPU kernel
-    runs the native op faster too (docs/benchmarks.md, "Runtimes")."""
+    shape, which LiteRT runs as extra shape ops, slower, and TensorFlow's CPU kernel runs the native op
+    faster too (the measurements: docs/benchmarks.md, "Runtimes")."""
     if dilations == (1, 1):
         return tf.nn.depthwise_conv2d(x, w, [1, *strides, 1], padding)
     return tf.raw_ops.DepthwiseConv2dNative(input=x, filter=w, strides=[1, *strides, 1], padding=padding,

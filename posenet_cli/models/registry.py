@@ -108,7 +108,7 @@ def _check_stride_matches(name: str, actual: int | None, asked: int | None) -> N
     """A SavedModel is what it is: a stride asked for explicitly must be its own."""
     if asked is not None and actual is not None and actual != asked:
         raise ModelError(f"SavedModel {name} has output stride {actual}, not {asked} "
-                         f"(leave out --stride to use the model's own)")
+                         f"(leave out `stride` to use the model's own)")
 
 
 @dataclass(frozen=True)
@@ -245,7 +245,7 @@ def _check_cache(cache: Path) -> None:
     else:
         reason = unwritable(cache)
     if reason:
-        raise ModelError(f"cannot write the model cache {cache}: {reason}; point --cache-dir or "
+        raise ModelError(f"cannot write the model cache {cache}: {reason}; point `cache_dir` or "
                          f"{sources.ENV_CACHE_DIR} at a writable folder")
 
 
@@ -277,8 +277,8 @@ def _fetch_named(spec: ModelSpec, output_stride: int, cache: Path, base: str | N
 
 def _offline_message(spec: ModelSpec, url: str, cache: Path, *reasons: str) -> str:
     return (f"cannot get model {spec.name}: {'; '.join(reasons)}. Tried {url}{spec.path}. Without it: "
-            f"{offline_options(cache)}; or set POSENET_BASE_URL (or --base-url) to a mirror or folder with the "
-            f"official layout, or pass --model PATH to a downloaded model folder")
+            f"{offline_options(cache)}; or set POSENET_BASE_URL (or `base_url`) to a mirror or folder with the "
+            f"official layout, or pass `model=PATH` to a downloaded model folder")
 
 
 def fetch_model_files(folder: ModelFolder, spec: ModelSpec, output_stride: int, _retry: bool = True) -> dict[str, Path]:

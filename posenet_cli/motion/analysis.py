@@ -13,7 +13,7 @@ from ..keypoints import NUM_KEYPOINTS
 from ..pose import Pose
 from .angles import pose_angles
 from .filtering import AnalysisError, butterworth, butterworth_sos, fill_gaps, frame_step_ms
-from .selection import PERSON_CHOICES, PersonSelector
+from .selection import PersonSelector, check_person
 
 FILTERS = ("butterworth",)
 DEFAULT_CUTOFF_HZ = 6.0  # human movement is mostly under 6 Hz: the usual cut-off for gait and exercise
@@ -36,11 +36,12 @@ class AnalysisOptions:
 
     def __post_init__(self) -> None:
         if self.filter is not None and self.filter not in FILTERS:
-            raise AnalysisError(f"--filter takes {', '.join(FILTERS)}, got {self.filter!r}")
-        if isinstance(self.person, str) and self.person not in PERSON_CHOICES:
-            raise AnalysisError(f"--person takes largest, centre or a track id, got {self.person!r}")
+            raise AnalysisError(f"`filter` takes {', '.join(FILTERS)}, got {self.filter!r}")
+        if self.person is not None:
+            check_person(self.person)
         if self.fill_gaps < 0 or self.filter_order < 1 or self.filter_cutoff <= 0:
-            raise AnalysisError("--fill-gaps must be >= 0 and --filter-cutoff above 0")
+            raise AnalysisError(f"`fill_gaps` must be >= 0, `filter_cutoff` above 0 and `filter_order` 1 or more (got "
+                                f"{self.fill_gaps}, {self.filter_cutoff:g} and {self.filter_order})")
 
     @property
     def offline(self) -> bool:

@@ -53,7 +53,7 @@ def _signal() -> Any:
     try:
         from scipy import signal
     except ImportError:
-        raise AnalysisError("--filter needs SciPy: pip install 'posenet-cli[analysis]'") from None
+        raise AnalysisError("`filter='butterworth'` needs SciPy: pip install 'posenet-cli[analysis]'") from None
     return signal
 
 
@@ -68,7 +68,7 @@ def butterworth_sos(cutoff_hz: float, order: int, step_ms: float) -> np.ndarray:
     cut-off is not below half that rate (the highest frequency the frames can carry)."""
     rate = 1000.0 / step_ms
     if not 0 < cutoff_hz < rate / 2:
-        raise AnalysisError(f"--filter-cutoff must be above 0 and under half the frame rate ({rate / 2:.3g} Hz "
+        raise AnalysisError(f"`filter_cutoff` must be above 0 and under half the frame rate ({rate / 2:.3g} Hz "
                             f"here), got {cutoff_hz:g}")
     return _signal().butter(order, cutoff_hz, fs=rate, output="sos")
 

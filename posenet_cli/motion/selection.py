@@ -17,25 +17,25 @@ from .filtering import AnalysisError
 PERSON_CHOICES = ("largest", "centre")
 
 
+def check_person(person: str | int) -> str | int:
+    """`person` itself when it is `largest`, `centre` or a track id (a positive integer); AnalysisError
+    otherwise."""
+    if person in PERSON_CHOICES or (isinstance(person, int) and not isinstance(person, bool) and person > 0):
+        return person
+    raise AnalysisError(f"`person` takes largest, centre or a track id (a positive integer), got {person!r}")
+
+
 def parse_person(text: str) -> str | int:
-    """`largest`, `centre` (or `center`), or a track id (a positive integer); AnalysisError otherwise."""
+    """`largest`, `centre` (or `center`), or a track id, from text; AnalysisError otherwise."""
     value = text.strip().lower()
-    if value == "center":
-        return "centre"
-    if value in PERSON_CHOICES:
-        return value
-    if value.isdigit() and int(value) > 0:
-        return int(value)
-    raise AnalysisError(f"--person takes largest, centre or a track id (a positive integer), got {text!r}")
+    return check_person(int(value) if value.isdigit() else "centre" if value == "center" else value)
 
 
 class PersonSelector:
     """Keeps only the main person's pose in each frame; fed one frame at a time."""
 
     def __init__(self, person: str | int, min_part_score: float) -> None:
-        if isinstance(person, str) and person not in PERSON_CHOICES:
-            raise AnalysisError(f"--person takes largest, centre or a track id, got {person!r}")
-        self.person = person
+        self.person = check_person(person)
         self.min_part_score = min_part_score
         self.chosen: int | None = person if isinstance(person, int) else None
 
@@ -49,7 +49,7 @@ class PersonSelector:
             area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
             return tracked[int(np.argmax(area))].id
         if width is None or height is None:
-            raise AnalysisError("--person centre needs the frame size (posenet analyse: give --frame-size WxH)")
+            raise AnalysisError("`person='centre'` needs the frame size (the frames' width and height)")
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2  # (P, 2)
         distance = np.hypot(centres[:, 0] - (width - 1) / 2, centres[:, 1] - (height - 1) / 2)
         return tracked[int(np.argmin(distance))].id

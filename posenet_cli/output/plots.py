@@ -25,7 +25,7 @@ def plot_format(path: Path) -> str:
     """The image format a plot path names (png, svg, pdf); OutputError for another extension."""
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in PLOT_FORMATS:
-        raise OutputError(f"--plot writes {', '.join('.' + f for f in PLOT_FORMATS)}, not {path.name!r}")
+        raise OutputError(f"`plot` writes {', '.join('.' + f for f in PLOT_FORMATS)}, not {path.name!r}")
     return fmt
 
 
@@ -78,7 +78,7 @@ def plot_angles(path: Path, frames: Sequence[tuple[float, list[Pose]]], min_part
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise OutputError("--plot needs matplotlib: pip install 'posenet-cli[analysis]'") from None
+        raise OutputError("`plot` needs matplotlib: pip install 'posenet-cli[analysis]'") from None
     fmt = plot_format(path)
     series = _series(frames, min_part_score)
     people = sorted(series, key=lambda k: -len(series[k][0]))[:MAX_PEOPLE]

@@ -294,7 +294,7 @@ def open_writer(fmt: str, path: Path | None, *, kind: str, settings: dict[str, A
     add motion analysis columns to CSV (the other formats write what the poses carry)."""
     if fmt in FOLDER_FORMATS:
         if path is None:
-            raise OutputError(f"--format {fmt} writes a folder of files: give --out FOLDER/")
+            raise OutputError(f"`fmt={fmt!r}` writes a folder of files: give `path=FOLDER/`")
         return OpenPoseWriter(path, kind=kind, min_part_score=min_part_score, stem=stem, precision=precision)
     if fmt not in _CLASSES:
         raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -164,10 +164,8 @@ class PoseTracker:
     track. The multi-pose decoder returns faint, partial duplicates of people it has already found
     (their parts overlap the real pose's, which the pose score discounts: typically 0.03-0.25);
     tracked, they start tracks of their own and take a person's track over in frames where they
-    happen to match it better. Measured on walking-street.mp4 (MobileNet 0.75, up to 5 poses a
-    frame, 144 frames): with every pose tracked, 27 tracks and the walking man's ID changes 20
-    times; at 0.15 / 0.2, 22 / 14 tracks and his ID changes once; at 0.25, 7 tracks and each of
-    the people keeps one ID throughout (checked by eye). Real people there mostly score 0.3-0.8.
+    happen to match it better. The default leaves them out and keeps real people in (how it was chosen:
+    docs/benchmarks.md, "Tracking and smoothing").
     `predict` matches against each track's constant-velocity prediction rather than its last pose
     (a lost track: the better of the two).
     """
