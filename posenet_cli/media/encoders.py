@@ -49,11 +49,13 @@ CODEC_OPTIONS = {
 CODEC_NAMES = {"libx264": "h264", "libvpx-vp9": "vp9", "mp4v": "mp4v", "VP80": "vp8", "MJPG": "mjpg"}
 BROWSER_PLAYABLE = {"h264", "vp9", "vp8"}
 # MP4/MOV in fragments (moov first, a fragment at each key frame): what a killed run leaves still plays.
+# frag_duration: a fragment at least every 0.5 s, so a kill loses at most that much of the picture.
 # global_sidx: the finished file gets an index of its fragments after the moov, which browsers need for its
 # duration and seeking (FFmpeg moves the fragments up to make room when the file is finished).
 KILL_SAFE_EXTENSIONS = (".mp4", ".m4v", ".mov")
-KEY_FRAME_S: float | None = 1.0  # seconds between key frames: what a kill loses at most (None: the codec's own)
-KILL_SAFE = {"movflags": "+frag_keyframe+empty_moov+default_base_moof+global_sidx", "flush_packets": "1"}
+KEY_FRAME_S: float | None = 1.0  # seconds between key frames, where seeks land (None: the codec's own)
+KILL_SAFE = {"movflags": "+frag_keyframe+empty_moov+default_base_moof+global_sidx", "frag_duration": "500000",
+             "flush_packets": "1"}
 
 
 @contextlib.contextmanager
@@ -121,7 +123,7 @@ class PyAVEncoder(Encoder):
     With a `time_base` each frame keeps its time (`write(rgb, time_ms)`, from the first frame's), so a
     variable-rate source keeps its timing; without, frames are 1/fps apart. MP4 and MOV are written
     fragmented (FFmpeg's frag_keyframe+empty_moov: the index first, a fragment at each key frame, one a
-    second), so a killed run leaves a file that plays to its last fragment; the finished file has an
+    second, and every 0.5 s), so a killed run leaves a file that plays to its last fragment; the finished file has an
     index of its fragments (sidx) after the moov, and seeks."""
 
     def __init__(self, av: Any, path: Path, fps: float, width: int, height: int, codecs: tuple[str, ...], *,
