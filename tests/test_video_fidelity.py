@@ -203,3 +203,19 @@ def test_json_results_say_how_the_source_is_timed_and_its_upright_size(env, shar
             time_base, fps = str(stream.time_base), float(stream.average_rate)
         assert source == {"width": size[0], "height": size[1], "time_base": time_base,
                           "fps": pytest.approx(fps), "variable_rate": variable}
+
+
+def test_posenet_video_draw_keeps_times_and_sound_and_no_audio_drops_it(env, shared, phone_clip, tmp_path):
+    out, drawn, silent = tmp_path / "p.jsonl", tmp_path / "a.mp4", tmp_path / "b.mp4"
+    code, _, err = posenet("video", phone_clip, "--single", "--out", out, "--draw", drawn, "--quiet")
+    assert code == 0, err
+    frames = [json.loads(line) for line in out.read_text().splitlines()]
+    assert max(abs(r["time_ms"] - t) for r, t in zip(frames, INTENDED_MS)) < 1 and len(frames) == 40
+    times = stored_times(drawn)
+    assert len(times) == 40 and max(abs(a - b) for a, b in zip(times, INTENDED_MS)) < 2
+    source = [data for t, data in audio_packets(phone_clip) if t >= 0]
+    assert [data for _, data in audio_packets(drawn)] == source
+    code, _, err = posenet("video", phone_clip, "--single", "--draw", silent, "--no-audio", "--quiet")
+    assert code == 0, err
+    with av.open(str(silent)) as container:
+        assert not container.streams.audio and len(stored_times(silent)) == 40
