@@ -73,3 +73,28 @@ def test_json_lines_carry_the_presentation_times(env, shared, phone_clip, tmp_pa
     assert [r["frame"] for r in frames] == list(range(40))
     assert all(abs(r["time_ms"] - t) < 1 for r, t in zip(frames, INTENDED_MS))
     assert sum(len(r["poses"]) > 0 for r in frames) > 30
+
+
+def test_json_lines_are_headed_by_how_the_source_is_timed(env, shared, phone_clip, tmp_path):
+    import av
+
+    with av.open(str(phone_clip)) as container:  # the facts, read independently of the reader
+        stream = container.streams.video[0]
+        facts = {"width": stream.codec_context.width, "height": stream.codec_context.height,
+                 "time_base": str(stream.time_base)}
+    out = tmp_path / "poses.jsonl"
+    code, _, err = posenet("video", phone_clip, "--out", out, "--quiet")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    source = records[0]["settings"]["source"]
+    assert {k: source[k] for k in facts} == facts
+    assert source["variable_rate"] is True  # 33 ms then 100 ms steps
+    assert list(records[0])[:3] == ["frame", "time_ms", "settings"]
+    assert all("settings" not in r for r in records[1:])
+    # a continued file keeps its one header
+    out.write_text("".join(line + "\n" for line in out.read_text().splitlines()[:10]))
+    code, _, err = posenet("video", phone_clip, "--out", out, "--resume", "--quiet")
+    assert code == 0, err
+    resumed = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["frame"] for r in resumed] == list(range(40))
+    assert [i for i, r in enumerate(resumed) if "settings" in r] == [0]

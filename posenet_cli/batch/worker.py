@@ -114,7 +114,10 @@ def _video_task(net: PoseNet, job: BatchJob, task: Task, item: Item, stop: Calla
     with reader:
         video = annotated_video(Path(job.draw_dir) / item.draw, reader) if job.draw_dir and item.draw else None
         try:
-            writer = JsonLinesWriter(None, kind=VIDEO, settings=job.settings(net.output_stride), stream=buf,
+            settings = job.settings(net.output_stride)
+            if task.part == 0:  # the joined parts are headed as `posenet video` heads its file
+                settings = {**settings, "source": reader.settings()}
+            writer = JsonLinesWriter(None, kind=VIDEO, settings=settings, stream=buf,
                                      precision=job.opts.output.precision)
             summary = run_video(net, reader, writer, job.opts, video=video,
                                 stop=stop, on_frame=on_frame)

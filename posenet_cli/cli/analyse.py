@@ -38,7 +38,8 @@ def read_frames(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         records = [document]  # a file of one JSON line
     if not all(isinstance(r, dict) and "frame" in r for r in records):
         raise FormatError(f"{path}: not the frames of a video ('posenet video' results: records with \"frame\")")
-    return {}, records
+    headed = next((r for r in records if isinstance(r.get("settings"), dict)), None)  # JsonLinesWriter's header
+    return dict(headed.pop("settings")) if headed else {}, records
 
 
 @command(output=RESULTS_OUTPUT, analysis=ANALYSIS, ui=UI)
@@ -80,7 +81,8 @@ def analyse(
     if job.analysis.person == "centre" and width is None:
         fail("--person centre needs the video's frame size: give --frame-size WxH")
     settings, records = read_frames(results)
-    settings.update(job.analysis.settings())
+    settings = {**{k: v for k, v in settings.items() if k != "source"}, **job.analysis.settings(),
+                **({"source": settings["source"]} if "source" in settings else {})}  # posenet video's order
     fps = _frame_rate(records) if job.analysis.filter else math.inf
     writer = results_writer(plan, job, settings, fps, plot=plot)
     selector = job.analysis.selector(job.output.min_part_score)

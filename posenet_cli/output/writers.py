@@ -116,10 +116,21 @@ class _LineWriter(Writer):
 
 
 class JsonLinesWriter(_LineWriter):
-    """One compact JSON record per line; failures as {"image"|"frame", "error"} records in their place."""
+    """One compact JSON record per line; failures as {"image"|"frame", "error"} records in their place.
+    A new file of frames whose settings say how the source is timed ("source") is headed by them: its first
+    frame record carries "settings", so the file alone is enough to re-sync (a continued file has them)."""
+
+    def __init__(self, path: Path | None, **kwargs: Any) -> None:
+        super().__init__(path, **kwargs)
+        self.header_due = self.kind == VIDEO and "source" in self.settings and not self.appending
 
     def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
-        self.emit(records.dumps(self.record(item, poses, width, height, time_ms)) + "\n")
+        record = self.record(item, poses, width, height, time_ms)
+        if self.header_due:
+            record = {"frame": record.pop("frame"), "time_ms": record.pop("time_ms"), "settings": self.settings,
+                      **record}
+        self.emit(records.dumps(record) + "\n")
+        self.header_due = False
 
     def error(self, item: str | int, message: str) -> None:
         self.emit(records.dumps(records.error_record(item, message)) + "\n")
