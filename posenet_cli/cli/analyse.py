@@ -81,8 +81,10 @@ def analyse(
     if job.analysis.person == "centre" and width is None:
         fail("--person centre needs the video's frame size: give --frame-size WxH")
     settings, records = read_frames(results)
-    settings = {**{k: v for k, v in settings.items() if k != "source"}, **job.analysis.settings(),
-                **({"source": settings["source"]} if "source" in settings else {})}  # posenet video's order
+    source = settings.pop("source", None)
+    settings.update(job.analysis.settings())
+    if source is not None:
+        settings["source"] = source  # last, as posenet video records it
     fps = _frame_rate(records) if job.analysis.filter else math.inf
     writer = results_writer(plan, job, settings, fps, plot=plot)
     selector = job.analysis.selector(job.output.min_part_score)

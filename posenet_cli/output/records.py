@@ -100,12 +100,15 @@ def image_record(path: str | None, width: int, height: int, poses: Sequence[Pose
             "height": int(height), "settings": dict(settings), "poses": [_pose_dict(p, where) for p in poses]}
 
 
-def frame_record(frame: int, time_ms: float, poses: Sequence[Pose]) -> dict[str, Any]:
-    """One video frame's result: {"frame", "time_ms", "poses"}."""
+def frame_record(frame: int, time_ms: float, poses: Sequence[Pose], settings: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """One video frame's result: {"frame", "time_ms", "poses"}; with `settings`, {"frame", "time_ms",
+    "settings", "poses"} (the header of a JSON lines file)."""
     if not np.isfinite(time_ms):
         raise FormatError(f"frame {frame}: time_ms is {time_ms}")
     where = f"frame {frame}"
-    return {"frame": int(frame), "time_ms": float(time_ms), "poses": [_pose_dict(p, where) for p in poses]}
+    header = {} if settings is None else {"settings": dict(settings)}
+    return {"frame": int(frame), "time_ms": float(time_ms), **header, "poses": [_pose_dict(p, where) for p in poses]}
 
 
 def error_record(item: str | int | os.PathLike[str] | None, message: str) -> dict[str, Any]:

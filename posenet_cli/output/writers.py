@@ -125,10 +125,8 @@ class JsonLinesWriter(_LineWriter):
         self.header_due = self.kind == VIDEO and "source" in self.settings and not self.appending
 
     def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
-        record = self.record(item, poses, width, height, time_ms)
-        if self.header_due:
-            record = {"frame": record.pop("frame"), "time_ms": record.pop("time_ms"), "settings": self.settings,
-                      **record}
+        record = (records.frame_record(int(item), time_ms, poses, self.settings) if self.header_due
+                  else self.record(item, poses, width, height, time_ms))
         self.emit(records.dumps(record) + "\n")
         self.header_due = False
 
