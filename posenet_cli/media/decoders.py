@@ -124,9 +124,6 @@ class PyAVFrames:
         start = float((self.start_pts or 0) * self.time_base)
         return AudioSource(self.source, start, end_ms)
 
-    def timing(self) -> Timing:
-        return Timing(self.time_base, self.fps, self.variable_rate)
-
     def time_ms(self, pts: int | None) -> float | None:
         """A timestamp in ms from the stream's start (exact to the float: computed as a fraction)."""
         if pts is None:
