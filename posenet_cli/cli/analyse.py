@@ -87,27 +87,22 @@ def analyse(
         settings["source"] = source  # last, as posenet video records it
     fps = _frame_rate(records) if job.analysis.filter else math.inf
     writer = results_writer(plan, job, settings, fps, plot=plot)
+    assert writer is not None  # without results there is a plot, which analysed() writes
     selector = job.analysis.selector(job.output.min_part_score)
     try:
         for record in records:
             if "error" in record:
-                if writer is not None:
-                    writer.error(int(record["frame"]), str(record["error"]))
+                writer.error(int(record["frame"]), str(record["error"]))
                 continue
             poses = [Pose.from_dict(p) for p in record.get("poses", [])]
             if selector is not None:
                 poses = selector(poses, width, height)
-            if writer is not None:
-                writer.write(int(record["frame"]), poses, width=width or 0, height=height or 0,
-                             time_ms=float(record["time_ms"]))
-    except PoseNetError as e:
-        close_all([writer], e)
-        raise
-    except (KeyError, TypeError, ValueError) as e:
-        close_all([writer], e)
-        raise FormatError(f"{results}: a frame record is not in the shape 'posenet video' writes ({e})") from None
+            writer.write(int(record["frame"]), poses, width=width or 0, height=height or 0,
+                         time_ms=float(record["time_ms"]))
     except BaseException as e:
         close_all([writer], e)
+        if isinstance(e, (KeyError, TypeError, ValueError)) and not isinstance(e, PoseNetError):
+            raise FormatError(f"{results}: a frame record is not in the shape 'posenet video' writes ({e})") from None
         raise
     close_all([writer])
     ui.say(f"{len(records)} frames analysed" + (f"; plot: {plot}" if plot else ""))

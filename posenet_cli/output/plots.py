@@ -87,10 +87,11 @@ def plot_angles(path: Path, frames: Sequence[tuple[float, list[Pose]]], min_part
     axes = figure.subplots(max(len(people), 1), 2, squeeze=False)
     for row, key in enumerate(people):
         t, angles, filled, interpolated = series[key]
+        half = 0.5 * _step(t)  # an interpolated frame is shaded a frame wide
         for ax, names, label in ((axes[row, 0], JOINTS, "joint angle (deg, 180 = straight)"),
                                  (axes[row, 1], SEGMENTS, "segment angle (deg, ccw from horizontal)")):
             for start in t[interpolated]:
-                ax.axvspan(start - 0.5 * _step(t), start + 0.5 * _step(t), color="0.85", lw=0)
+                ax.axvspan(start - half, start + half, color="0.85", lw=0)
             _panel(ax, t, angles, filled, list(names))
             ax.set_title(f"person {key}" if isinstance(key, int) else str(key), fontsize=9, loc="left")
             ax.set_ylabel(label, fontsize=8)
