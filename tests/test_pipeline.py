@@ -64,6 +64,9 @@ class _FakeRunner:
         self.batches: list[int] = []
         self.shapes: list[tuple[int, int]] = []
 
+    def workers(self) -> list[_FakeRunner]:
+        return [self]
+
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
         time.sleep(self.delay)
         self.batches.append(len(images))
@@ -170,6 +173,55 @@ def test_live_sources_drop_stale_frames_instead_of_lagging():
     assert out == sorted(out) and out[-1] == 59  # the newest frame is never the one dropped
 
 
+class _Workers(_FakeRunner):
+    """A runner whose workers take different times, so batches finish out of the order they started in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = [_FakeRunner(delay=0.03), _FakeRunner(delay=0.0)]
+
+    def workers(self) -> list[_FakeRunner]:
+        return self.pool
+
+
+def test_several_workers_share_the_batches_and_the_results_keep_their_order():
+    net = PoseNet(runner=_Workers())  # type: ignore[arg-type]
+    frames: list = _frames(9)
+    frames[3:3] = [BrokenFrame(100)]
+    out = list(Pipeline(net, SizingOptions(long_edge=97), batch_size=2).run(frames))
+    assert [r.index if isinstance(r, BrokenFrame) else r[0].index for r in out] == [0, 1, 2, 100, 3, 4, 5, 6, 7, 8]
+    slow, fast = net.runner.pool  # type: ignore[attr-defined]
+    assert slow.batches and fast.batches and sum(slow.batches + fast.batches) == 9
+    assert not net.runner.batches  # type: ignore[attr-defined] - the runner itself ran none
+    expected = [net.estimate(f.image, SizingOptions(long_edge=97)) for f in _frames(9)]
+    for (_, poses), want in zip([r for r in out if not isinstance(r, BrokenFrame)], expected):
+        np.testing.assert_array_equal(poses[0].keypoints, want[0].keypoints)
+
+
+def test_live_sources_run_on_the_runner_itself():
+    net = PoseNet(runner=_Workers())  # type: ignore[arg-type]
+    assert len(list(Pipeline(net, SizingOptions(long_edge=97), batch_size=1, parallel=False).run(_frames(4)))) == 4
+    assert net.runner.batches == [1, 1, 1, 1]  # type: ignore[attr-defined]
+    assert all(not w.batches for w in net.runner.pool)  # type: ignore[attr-defined]
+
+
+def test_a_worker_error_reaches_the_caller_after_the_frames_before_it():
+    class Failing(_FakeRunner):
+        def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+            if round(float(images[0, 0, 0, 0])) == 4:  # frame 4 (see _frames)
+                raise RuntimeError("model failed")
+            return super().__call__(images)
+
+    runner = _Workers()
+    runner.pool = [Failing(), Failing()]
+    seen = []
+    with pytest.raises(RuntimeError, match="model failed"):
+        for frame, _ in Pipeline(PoseNet(runner=runner), SizingOptions(long_edge=97),  # type: ignore[arg-type]
+                                 batch_size=1).run(_frames(10)):
+            seen.append(frame.index)
+    assert seen == [0, 1, 2, 3]  # whichever worker ran frame 4, the frames before it came through
+
+
 def test_bad_batch_size():
     with pytest.raises(ValueError, match="at least 1"):
         Pipeline(_fake_net(), batch_size=0)
@@ -204,7 +256,9 @@ def test_images_pipelined_equal_one_at_a_time(shared: Path, posenet_factory):
     net = posenet_factory("mobilenet-v1-075", 16, "litert")
     images = [read_image(p) for p in sorted((shared / "data/images").glob("*/*.jpg"))[:8]]
     sizing = SizingOptions(resolution="641x481")
-    got = list(Pipeline(net, sizing).estimate_images(images))
+    pipeline = Pipeline(net, sizing)
+    assert len(pipeline.runners) == net.runner.threads  # type: ignore[attr-defined] - one interpreter per thread
+    got = list(pipeline.estimate_images(images))
     assert len(got) == len(images)
     for poses, image in zip(got, images):
         _assert_same_poses(poses, net.estimate(image, sizing))

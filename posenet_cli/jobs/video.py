@@ -38,12 +38,12 @@ def run_video(
     A broken frame gets an error record in its place and counts in `Summary.errors`.
 
     `batch_size`: frames per model call (None: the runner's `preferred_batch`). `live` (a camera) runs
-    batch 1 and drops stale frames. `across` carries tracking and smoothing state
-    in (a resumed run); by default it starts afresh. `stop()` is asked between frames: once true the run
+    batch 1 on the runner itself (the least latency) and drops stale frames. `across` carries tracking and
+    smoothing state in (a resumed run); by default it starts afresh. `stop()` is asked between frames: once true the run
     ends, and every frame it wrote is whole in every output (its JSON line and its video frame).
     """
     pipeline = Pipeline(net, opts.sizing, opts.decoder, opts.inference, batch_size=1 if live else batch_size,
-                        drop_stale=live)
+                        drop_stale=live, parallel=not live)
     across = across or AcrossFrames(opts.across)
     selector = opts.analysis.selector(opts.output.min_part_score)  # one main person, in every output
     summary = Summary()

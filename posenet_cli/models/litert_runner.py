@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ DEFAULT_FLOAT_LAYERS = (0, 1, 3, 5, 7)
 MAX_SHAPES = 4  # interpreters kept allocated at once: each holds its activations, which grow with the input size
 MODEL_FILE = "model.tflite"
 METADATA_FILE = "posenet.json"
+_ALLOCATING = threading.Lock()  # allocations silence fd 2, which threads share: one at a time
 
 
 class LiteRTError(ModelError, ValueError):
@@ -120,6 +122,7 @@ class LiteRTRunner:
         self._input = inputs[INPUT_NAME]["index"]
         self._outputs = {name: outputs[name]["index"] for name in OUTPUT_NAMES}
         self._spare: Any = interpreter  # made before any shape is known: the first shape takes it
+        self._workers: list[LiteRTRunner] | None = None
         self.metadata = dict(metadata if metadata is not None else read_model_metadata(self.path.parent))
         self.metadata.setdefault("path", str(self.path))
         self.output_stride = output_stride(self, self.metadata, LiteRTError)
@@ -141,11 +144,23 @@ class LiteRTRunner:
                 del self._interpreters[next(iter(self._interpreters))]
             interpreter, self._spare = self._spare or self._new_interpreter(), None
             interpreter.resize_tensor_input(self._input, list(shape), strict=True)
-            # The first allocation applies the XNNPACK delegate, which announces itself on fd 2 from C++.
-            with quiet_stderr("LITERT_VERBOSE", "1"):
+            # The first allocation applies the XNNPACK delegate, which announces itself on fd 2 from C++;
+            # one at a time, as workers (below) allocate from their own threads and fd 2 is the process's.
+            with _ALLOCATING, quiet_stderr("LITERT_VERBOSE", "1"):
                 interpreter.allocate_tensors()
         self._interpreters[shape] = interpreter
         return interpreter
+
+    def workers(self) -> list[LiteRTRunner]:
+        """Runners to call at the same time from separate threads, for the most frames a second: one
+        single-threaded interpreter per thread this one has (itself when it has one). LiteRT's own threads
+        split each op and wait for the slowest part; interpreters on separate frames never wait for each
+        other, and leave a core's share to reading and decoding (docs/benchmarks.md, "Threads")."""
+        if self.threads == 1:
+            return [self]
+        if self._workers is None:
+            self._workers = [LiteRTRunner(self.path, 1, self.metadata) for _ in range(self.threads)]
+        return self._workers
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """The four outputs for float32 images [b, h, w, 3] (or one [h, w, 3], run as a batch of 1)."""

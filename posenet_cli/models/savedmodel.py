@@ -90,6 +90,10 @@ class ModelRunner:
         self.path = path
         self.output_stride = output_stride(self, metadata, SavedModelError)
 
+    def workers(self) -> list[ModelRunner]:
+        """Itself alone: TensorFlow's ops already spread each call over every core (see LiteRTRunner)."""
+        return [self]
+
     @classmethod
     def load(cls, path: Path) -> ModelRunner:
         """Load and check a SavedModel directory (raises SavedModelError if it is not a PoseNet one)."""

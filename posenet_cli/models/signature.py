@@ -87,3 +87,7 @@ class Runner(Protocol):
     preferred_batch: int  # the batch size that runs fastest per frame
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
+
+    def workers(self) -> list[Runner]:
+        """Runners of this model to call at the same time, one per thread, for the most frames a second."""
+        ...

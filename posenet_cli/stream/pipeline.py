@@ -2,8 +2,10 @@
 
     Reader        (a thread)       frames -> network inputs (resize/pad; one per scale), grouped into
                                    batches of one frame size
-    Inferer       (a thread)       batches -> the model runner, one call per scale with any mirrored inputs
-                                   in the same batch (TensorFlow and LiteRT release the GIL while they compute)
+    Inferer       (a thread, and   batches -> the model runner, one call per scale with any mirrored inputs
+                   one per worker)  in the same batch (TensorFlow and LiteRT release the GIL while they
+                                   compute); with several workers (`Runner.workers`: LiteRT's single-threaded
+                                   interpreters) a batch each at once, passed on in order
     DecoderStage  (caller's thread) outputs -> fused (InferenceOptions) -> poses, yielded in frame order (the
                                    caller writes JSON, draws, ...)
 
@@ -20,7 +22,9 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -29,6 +33,7 @@ import numpy as np
 from ..decode import DecoderOptions
 from ..estimator import PoseNet, as_rgb
 from ..inference import InferenceOptions, Outputs
+from ..models.signature import Runner
 from ..pose import Pose
 from ..sizing import InputPlan, SizingOptions
 from .frames import BrokenFrame, Frame
@@ -135,11 +140,15 @@ class Reader:
     then END, or a Failure when reading raised."""
 
     def __init__(self, frames: Iterable[Frame | BrokenFrame], plan: Callable[[int, int], Plans], batch_size: int,
-                 out: Channel[Batch]) -> None:
+                 out: Channel[Batch], yield_to_inference: bool = True) -> None:
+        """`yield_to_inference`: run at a lower priority than the runner's threads (see `_lower_priority`):
+        for one runner with threads of its own, not for single-threaded workers, which wait for no one."""
         self.frames, self.plan, self.batch_size, self.out = frames, plan, batch_size, out
+        self.yield_to_inference = yield_to_inference
 
     def __call__(self) -> None:
-        _lower_priority()
+        if self.yield_to_inference:
+            _lower_priority()
         try:
             if self._read():
                 self.out.put(END)
@@ -174,30 +183,54 @@ def _prepared(batch: Batch) -> list[Prepared]:
 
 
 class Inferer:
-    """Stage 2: each batch through the model runner (all its frames at once, per scale); END and Failure
-    passed on."""
+    """Stage 2: each batch through a model runner (all its frames at once, per scale), one batch in flight
+    per runner in `runners`, each on a thread of its own, the results passed on in order; then END, or the
+    Failure it was given."""
 
-    def __init__(self, net: PoseNet, inference: InferenceOptions, inbox: Channel[Batch],
+    def __init__(self, runners: list[Runner], inference: InferenceOptions, inbox: Channel[Batch],
                  out: Channel[Inferred]) -> None:
-        self.net, self.inference, self.inbox, self.out = net, inference, inbox, out
+        self.runners, self.inference, self.inbox, self.out = runners, inference, inbox, out
+        self.free: queue.SimpleQueue[Runner] = queue.SimpleQueue()  # the runners not running a batch now
+        for runner in runners:
+            self.free.put(runner)
 
     def __call__(self) -> None:
         try:
-            while True:
-                batch = self.inbox.get()
-                if isinstance(batch, (End, Failure)):
-                    self.out.put(batch)
-                    return
-                if not self.out.put(Inferred(batch, self.infer(batch))):
-                    return
+            with ThreadPoolExecutor(len(self.runners), thread_name_prefix="posenet-infer") as pool:
+                self._run(pool)
         except BaseException as e:  # noqa: BLE001 - carried to the caller
             self.out.put(Failure(e))
 
+    def _run(self, pool: ThreadPoolExecutor) -> None:
+        pending: deque[tuple[Batch, Future[list[Outputs]]]] = deque()  # oldest first
+        while True:
+            batch = self.inbox.get()
+            if isinstance(batch, (End, Failure)):
+                break
+            pending.append((batch, pool.submit(self.infer, batch)))
+            if len(pending) == len(self.runners) and not self._pass_oldest(pending):
+                return
+        while pending:
+            if not self._pass_oldest(pending):
+                return
+        self.out.put(batch)
+
+    def _pass_oldest(self, pending: deque[tuple[Batch, Future[list[Outputs]]]]) -> bool:
+        """Wait for the oldest batch in flight and pass it on; False when stopped first."""
+        batch, outputs = pending.popleft()
+        return self.out.put(Inferred(batch, outputs.result()))
+
     def infer(self, batch: Batch) -> list[Outputs]:
         """[n, H, W, 3] per scale -> the fused-to-be outputs [n, h, w, C] per scale (none for a batch of
-        broken frames only)."""
+        broken frames only), on whichever runner is free."""
         inputs = [p.inputs for p in _prepared(batch)]
-        return self.inference.run(self.net.runner, [np.stack(scale) for scale in zip(*inputs)]) if inputs else []
+        if not inputs:
+            return []
+        runner = self.free.get()
+        try:
+            return self.inference.run(runner, [np.stack(scale) for scale in zip(*inputs)])
+        finally:
+            self.free.put(runner)
 
 
 class DecoderStage:
@@ -233,10 +266,13 @@ class Pipeline:
         batch_size: int | None = None,
         queue_batches: int = 2,
         drop_stale: bool = False,
+        parallel: bool = True,
     ) -> None:
         """`batch_size`: frames per model call (None: the runner's `preferred_batch`). `drop_stale`
         (live cameras): when inference falls behind, the oldest waiting frame is dropped rather than queued,
-        so what is shown stays current; use it with batch_size=1."""
+        so what is shown stays current; use it with batch_size=1. `parallel`: batches go to each of the
+        runner's `workers()` in turn, for the most frames a second; False (live cameras): to the runner
+        itself, each frame through as soon as it can be."""
         if batch_size is None:
             batch_size = net.runner.preferred_batch
         if batch_size < 1:
@@ -245,6 +281,7 @@ class Pipeline:
         self.batch_size = batch_size
         self.queue_batches = queue_batches
         self.drop_stale = drop_stale
+        self.runners = net.runner.workers() if parallel else [net.runner]
         self.dropped = 0
         self._plans: dict[tuple[int, int], Plans] = {}
 
@@ -270,9 +307,10 @@ class Pipeline:
         stop = threading.Event()
         prepared: Channel[Batch] = Channel(self.queue_batches, stop, self.drop_stale)
         inferred: Channel[Inferred] = Channel(self.queue_batches, stop)
-        threads = [threading.Thread(target=Reader(frames, self._plan, self.batch_size, prepared),
+        threads = [threading.Thread(target=Reader(frames, self._plan, self.batch_size, prepared,
+                                                  yield_to_inference=len(self.runners) == 1),
                                     name="posenet-read", daemon=True),
-                   threading.Thread(target=Inferer(self.net, self.inference, prepared, inferred),
+                   threading.Thread(target=Inferer(self.runners, self.inference, prepared, inferred),
                                     name="posenet-infer", daemon=True)]
         for t in threads:
             t.start()
