@@ -110,8 +110,8 @@ def one_at_a_time(net: PoseNet, images: list[np.ndarray]) -> list[list[Pose]]:
     return [net.estimate(image, SIZING, TFJS_MULTI) for image in images]
 
 
-def pipelined(net: PoseNet, images: list[np.ndarray]) -> list[list[Pose]]:
-    return list(Pipeline(net, SIZING, TFJS_MULTI).estimate_images(images))
+def pipelined(net: PoseNet, images: list[np.ndarray], parallel: bool = True) -> list[list[Pose]]:
+    return list(Pipeline(net, SIZING, TFJS_MULTI, parallel=parallel).estimate_images(images))
 
 
 def timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
@@ -224,7 +224,8 @@ def table(wall: dict[str, list[float]], cpu: dict[str, list[float]], same: dict[
 
 def threads(int8_net: PoseNet | None = None, rounds: int = ROUNDS) -> list[dict[str, Any]]:
     """Interpreter threads against pipeline threads on 2 cores: LiteRT on 1 or 2 threads, one image at a time
-    or pipelined (reading, resizing and decoding on threads beside the model), interleaved rounds."""
+    or pipelined (reading, resizing and decoding on threads beside the model), the pipeline's images on the
+    one interpreter or on one single-threaded interpreter per thread (`Runner.workers`), interleaved rounds."""
     images = [read_image(p) for p in photos()]
     base = bench_net(MODEL, 16, "litert")[0]
     precisions = {"float32": base.runner.path, **({"int8": int8_net.runner.path} if int8_net else {})}
@@ -232,8 +233,10 @@ def threads(int8_net: PoseNet | None = None, rounds: int = ROUNDS) -> list[dict[
     for precision, path in precisions.items():
         for n in (1, 2):
             net = PoseNet(runner=LiteRTRunner(path, n, metadata=base.runner.metadata))
-            for how, fn in (("one at a time", one_at_a_time), ("pipelined", pipelined)):
-                cases[f"{precision}, {n} interpreter thread{'s' if n > 1 else ''}, {how}"] = (net, fn)
+            label = f"{precision}, 1 interpreter of {n} thread{'s' if n > 1 else ''}"
+            cases[f"{label}, one at a time"] = (net, one_at_a_time)
+            cases[f"{label}, pipelined"] = (net, partial(pipelined, parallel=False))
+        cases[f"{precision}, 2 interpreters of 1 thread, pipelined (the default)"] = (net, pipelined)
     wall: dict[str, list[float]] = {k: [] for k in cases}
     cpu: dict[str, list[float]] = {k: [] for k in cases}
     for net, fn in cases.values():
