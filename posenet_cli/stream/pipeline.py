@@ -248,9 +248,11 @@ class Pipeline:
         self.dropped = 0
         self._plans: dict[tuple[int, int], Plans] = {}
 
-    def _plan(self, height: int, width: int) -> Plans:
+    def plan(self, height: int, width: int) -> Plans:
+        """A frame size's input plan at each scale, computed once per size (SizingError when the sizing cannot
+        take it): a video has one frame size, so it is planned once, not per frame."""
         key = (height, width)
-        if key not in self._plans:  # a video has one frame size: plan once, not per frame
+        if key not in self._plans:
             self._plans[key] = self.inference.plans(self.sizing, height, width, self.net.output_stride)
         return self._plans[key]
 
@@ -270,7 +272,7 @@ class Pipeline:
         stop = threading.Event()
         prepared: Channel[Batch] = Channel(self.queue_batches, stop, self.drop_stale)
         inferred: Channel[Inferred] = Channel(self.queue_batches, stop)
-        threads = [threading.Thread(target=Reader(frames, self._plan, self.batch_size, prepared),
+        threads = [threading.Thread(target=Reader(frames, self.plan, self.batch_size, prepared),
                                     name="posenet-read", daemon=True),
                    threading.Thread(target=Inferer(self.net, self.inference, prepared, inferred),
                                     name="posenet-infer", daemon=True)]
