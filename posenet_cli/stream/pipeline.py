@@ -149,6 +149,8 @@ class Reader:
     def _read(self) -> bool:
         """Put every batch; False when stopped first."""
         batch: Batch = []
+        size: Plans = ()  # the plans of the batch's prepared frames (all alike), and how many there are
+        count = 0
         for frame in self.frames:
             if self.out.stop.is_set():
                 return False
@@ -157,15 +159,16 @@ class Reader:
                 continue
             image = as_rgb(frame.image)
             plans = self.plan(image.shape[0], image.shape[1])
-            if any(p.plans != plans for p in _prepared(batch)):  # a size change ends the batch
+            if count and plans != size:  # a size change ends the batch
                 if not self.out.put(batch):
                     return False
-                batch = []
+                batch, count = [], 0
             batch.append(Prepared(frame, plans, [p.prepare(image) for p in plans]))
-            if len(_prepared(batch)) == self.batch_size:
+            size, count = plans, count + 1
+            if count == self.batch_size:
                 if not self.out.put(batch):
                     return False
-                batch = []
+                batch, count = [], 0
         return not batch or self.out.put(batch)
 
 
