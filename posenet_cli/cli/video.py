@@ -184,6 +184,6 @@ def _video_writer(draw: Path | None, reader: VideoReader, ui: Ui, sound: bool) -
     if video.fallback_reason and not video.browser_playable:
         ui.say(f"note: {draw} is {video.codec}, which browsers do not play ({video.fallback_reason}; "
                f"'pip install av' gives H.264)")
-    if sound and not video.sound and reader.sound() is not None:
+    if video.audio is not None and not video.sound:
         ui.say(f"note: {draw} has no sound: {video.codec} is written by OpenCV, which writes none")
     return video

@@ -332,6 +332,7 @@ class VideoWriter:
         self.browser_playable = self._encoder.browser_playable
         self.fallback_reason = self._encoder.fallback_reason  # why not PyAV, where PyAV would have written it
         self.kill_safe, self.sound = self._encoder.kill_safe, self._encoder.sound
+        self.audio = audio  # the sound asked for: not in the file (`sound` False) where the encoder writes none
 
     def write(self, rgb: np.ndarray, time_ms: float | None = None) -> None:
         """Append one RGB uint8 frame of the writer's size, shown at `time_ms` (where frames keep times)."""
