@@ -290,7 +290,7 @@ class _JobRun:
         self.parts_left[result.item] -= 1
         output = self.out / self.job.items[result.item].output
         try:
-            self._write(result, report)
+            self._write(result, report, output)
         except OSError as e:
             self.failure = write_error(output, e, "not written; the outputs before it are whole")
             report.status, report.error = "failed", str(self.failure)
@@ -310,10 +310,9 @@ class _JobRun:
         if result.write_failed:
             self.failure = WriteError(result.error)
 
-    def _write(self, result: TaskResult, report: ItemReport) -> None:
-        """A whole output written, or a video's part added to it (the output written when it is the last)."""
+    def _write(self, result: TaskResult, report: ItemReport, output: Path) -> None:
+        """The whole `output` written, or a video's part added to it (the output written when it is the last)."""
         item = self.job.items[result.item]
-        output = self.out / item.output
         if item.kind == VIDEO and (report.parts > 1 or self.job.write_by == WriteBy.driver):
             asm = self.assemblers.setdefault(result.item, _Assembler(output, report.parts))
             piece = result.text if result.text is not None else part_path(output, result.part, report.parts)
