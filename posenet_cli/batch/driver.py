@@ -134,9 +134,9 @@ def output_plan(job: BatchJob, *, resume: bool, overwrite: bool) -> OutputPlan:
     return OutputPlan(Folder(Path(job.out_dir), None), draw, overwrite=overwrite, resume=resume)
 
 
-def check_outputs(job: BatchJob, plan: OutputPlan) -> None:
-    """Refuse to start over existing outputs unless `plan` overwrites or resumes them (OutputExists), and
-    to resume with other settings than the manifest's."""
+def check_resume(job: BatchJob, plan: OutputPlan) -> None:
+    """Refuse to resume with other settings than the manifest's (BatchError); `plan.check` with the items'
+    outputs then refuses to start over existing outputs unless `plan` overwrites or resumes them."""
     manifest = Path(job.out_dir) / MANIFEST
     if plan.resume and manifest.is_file():
         try:
@@ -146,7 +146,6 @@ def check_outputs(job: BatchJob, plan: OutputPlan) -> None:
         if before is not None and before != json.loads(json.dumps(job.manifest_settings())):
             raise BatchError(f"`resume` with other settings than {manifest} records; use the same options, "
                              f"or `overwrite` to start again")
-    plan.check([item.output for item in job.items], [item.draw for item in job.items if item.draw])
 
 
 def write_manifest(job: BatchJob, report: BatchReport, started: str) -> Path:
