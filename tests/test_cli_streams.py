@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
+from posenet_cli.media.video import VideoReader
+
 from conftest import posenet
 
 CLIP = "data/videos/walking-street.mp4"  # 144 frames, several people walking through
@@ -80,16 +82,25 @@ def test_smooth_with_multi_tracks(env, shared, tmp_path):
 
 
 @pytest.mark.parametrize("extra", [[], ["--multi", "--track", "--smooth"]], ids=["plain", "track+smooth"])
-def test_resume_after_a_cut_equals_an_uninterrupted_run(env, shared, tmp_path, extra):
+def test_resume_after_a_cut_equals_an_uninterrupted_run(env, shared, tmp_path, monkeypatch, extra):
     args = ["video", shared / CLIP, "--end", "1", "--every", "2", "--scale-factor", "0.5", "--quiet", *extra]
     whole, cut = tmp_path / "whole.jsonl", tmp_path / "cut.jsonl"
     assert posenet(*args, "--out", whole)[0] == 0
     text = whole.read_text()
     keep = text.splitlines(keepends=True)[:6]
     cut.write_text("".join(keep) + text.splitlines()[6][:40])  # 6 whole lines, then half of one
+    opened = []
+    open_reader = VideoReader.__init__
+
+    def counted(self, source, **kwargs):
+        opened.append(source)
+        open_reader(self, source, **kwargs)
+
+    monkeypatch.setattr(VideoReader, "__init__", counted)
     code, _, err = posenet(*args, "--out", cut, "--resume")
     assert code == 0, err
     assert cut.read_text() == text  # byte for byte, ids and smoothing state included
+    assert len(opened) == 1  # the reader that found what is left reads it: the source is opened once
     code, _, err = posenet(*args, "--out", cut, "--resume")  # nothing left to do
     assert code == 0 and cut.read_text() == text
 

@@ -284,3 +284,29 @@ def test_exercise_clip_person_filter_and_analyse_equal_video(env, shared, tmp_pa
             assert jitter(filtered) < 0.6 * jitter(raw), (part, axis)
             assert cross_correlation_lag(raw, filtered) == 0
     assert (tmp_path / "v.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_offline_analysis_writes_error_records_in_their_place(tmp_path: Path) -> None:
+    """Frames held for the whole clip (gap filling) are written when the writer closes, in stream order: a
+    broken frame's error record between the frames around it, a frame with no one filled from its neighbours."""
+    from posenet_cli.jobs.analysis import AnalysedWriter
+    from posenet_cli.output.writers import VIDEO, open_writer
+
+    times = np.arange(6) * 40.0
+    frames = track(times, np.column_stack([100 + 3.0 * np.arange(6), 200 - 2.0 * np.arange(6)]))
+    frames[4] = []
+    inner = open_writer("jsonl", tmp_path / "a.jsonl", kind=VIDEO, settings={})
+    writer = AnalysedWriter(inner, AnalysisOptions(fill_gaps=1), kind=VIDEO, min_part_score=0.5, precision=None)
+    for i, (t, poses) in enumerate(zip(times, frames)):
+        if i == 2:
+            writer.error(i, "the frame could not be decoded")
+        else:
+            writer.write(i, poses, width=640, height=480, time_ms=float(t))
+    assert (tmp_path / "a.jsonl").read_text() == ""  # held until the clip is whole
+    writer.close()
+    records = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert [r["frame"] for r in records] == list(range(6))
+    assert records[2] == {"frame": 2, "error": "the frame could not be decoded"}
+    assert [r["time_ms"] for r in records if "error" not in r] == [0, 40, 120, 160, 200]
+    filled = records[4]["poses"][0]
+    assert filled["filled"] is True and filled["keypoints"][0]["position"] == {"x": 112.0, "y": 192.0}

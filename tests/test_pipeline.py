@@ -58,6 +58,7 @@ class _FakeRunner:
     """Outputs whose heatmap peak sits at a position given by the first pixel: poses encode the frame."""
 
     output_stride = 16
+    preferred_batch = 4
 
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
@@ -291,3 +292,23 @@ def test_run_images_reports_failures_in_place(shared: Path, posenet_factory, tmp
             _assert_same_poses(got[0], want[0])  # type: ignore[index]
             assert got[1:] == want[1:]  # type: ignore[index]
     assert (summary.items, summary.errors) == (len(photos), 2)
+
+
+def test_run_images_plans_each_image_size_once(tmp_path: Path, monkeypatch):
+    """Each image's size is checked against the sizing by the plan the pipeline then uses: one per size."""
+    paths = []
+    for i, size in enumerate([(65, 97)] * 4 + [(49, 49)] * 2):
+        paths.append(tmp_path / f"{i}.png")
+        cv2.imwrite(str(paths[-1]), np.full((*size, 3), i % 5, np.uint8))
+    planned = []
+    plans = InferenceOptions.plans
+
+    def counted(self, sizing, height, width, output_stride):
+        planned.append((height, width))
+        return plans(self, sizing, height, width, output_stride)
+
+    monkeypatch.setattr(InferenceOptions, "plans", counted)
+    writer = _Recorder()
+    summary = run_images(_fake_net(), paths, writer, JobOptions(SizingOptions(long_edge=97)))  # type: ignore[arg-type]
+    assert (summary.items, summary.errors) == (6, 0) and [item for item, _ in writer.items] == [str(p) for p in paths]
+    assert sorted(planned) == [(49, 49), (65, 97)]

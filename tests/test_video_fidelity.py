@@ -219,3 +219,14 @@ def test_posenet_video_draw_keeps_times_and_sound_and_no_audio_drops_it(env, sha
     assert code == 0, err
     with av.open(str(silent)) as container:
         assert not container.streams.audio and len(stored_times(silent)) == 40
+
+
+def test_a_drawn_video_without_the_sources_sound_says_so(env, shared, phone_clip, tmp_path):
+    note = "has no sound: mjpg is written by OpenCV, which writes none"
+    code, _, err = posenet("video", phone_clip, "--single", "--end", "0.3", "--draw", tmp_path / "a.avi")
+    assert code == 0 and note in err
+    silent = shared / "data/videos/street-5frames.mp4"  # a clip without sound
+    for source, extra in ((phone_clip, ["--no-audio"]), (silent, [])):  # no sound asked for, or none to keep
+        code, _, err = posenet("video", source, "--single", "--end", "0.3", "--draw", tmp_path / "b.avi",
+                               "--overwrite", *extra)
+        assert code == 0 and "has no sound" not in err and (tmp_path / "b.avi").is_file()

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from posenet_cli.errors import WriteError
+from posenet_cli.media import encoders
 from posenet_cli.media.video import VideoReader, VideoWriter
 
 from clips import boxes
@@ -76,6 +77,17 @@ def test_without_pyav_mp4_falls_back_to_opencv_mp4v(tmp_path, no_pyav):
     assert (writer.codec, writer.browser_playable) == ("mp4v", False)
     assert mp4_summary(tmp_path / "a.mp4")[1] == ["mp4v"]
     assert len(frames_of(tmp_path / "a.mp4")) == 10
+
+
+def test_a_pyav_without_its_encoders_falls_back_to_opencv_under_a_temporary_name(tmp_path, monkeypatch):
+    monkeypatch.setitem(encoders.PYAV_CODECS, ".mp4", ("no-such-encoder",))  # a PyAV built without H.264/VP9
+    target = tmp_path / "a.mp4"
+    with VideoWriter(target, 10.0, 64, 48) as writer:
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+        assert (writer.codec, writer.kill_safe) == ("mp4v", False) and "no-such-encoder" in writer.fallback_reason
+        assert not target.exists()  # not fragmented, so made under a hidden name and renamed once whole
+    assert mp4_summary(target)[1] == ["mp4v"] and len(frames_of(target)) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["a.mp4"]
 
 
 def test_opencv_can_be_asked_for(tmp_path):

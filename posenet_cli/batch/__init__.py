@@ -9,10 +9,10 @@
 """
 
 from .backends import Backend, InlineBackend, LocalBackend, RayBackend, cpu_count, default_workers, threads_per_worker
-from .driver import BatchReport, JobProgress, check_outputs, output_plan, run_batch
+from .driver import BatchReport, JobProgress, check_resume, output_plan, run_batch
 from .plan import BatchError, BatchJob, Item, Task, WriteBy, make_job, plan_items, plan_tasks
 from .worker import TaskResult, run_task
 
 __all__ = ["Backend", "BatchError", "BatchJob", "BatchReport", "InlineBackend", "Item", "JobProgress", "LocalBackend",
-           "RayBackend", "Task", "TaskResult", "WriteBy", "check_outputs", "cpu_count", "default_workers",
+           "RayBackend", "Task", "TaskResult", "WriteBy", "check_resume", "cpu_count", "default_workers",
            "make_job", "output_plan", "plan_items", "plan_tasks", "run_batch", "run_task", "threads_per_worker"]

@@ -134,9 +134,9 @@ def output_plan(job: BatchJob, *, resume: bool, overwrite: bool) -> OutputPlan:
     return OutputPlan(Folder(Path(job.out_dir), None), draw, overwrite=overwrite, resume=resume)
 
 
-def check_outputs(job: BatchJob, plan: OutputPlan) -> None:
-    """Refuse to start over existing outputs unless `plan` overwrites or resumes them (OutputExists), and
-    to resume with other settings than the manifest's."""
+def check_resume(job: BatchJob, plan: OutputPlan) -> None:
+    """Refuse to resume with other settings than the manifest's (BatchError); `plan.check` with the items'
+    outputs then refuses to start over existing outputs unless `plan` overwrites or resumes them."""
     manifest = Path(job.out_dir) / MANIFEST
     if plan.resume and manifest.is_file():
         try:
@@ -146,7 +146,6 @@ def check_outputs(job: BatchJob, plan: OutputPlan) -> None:
         if before is not None and before != json.loads(json.dumps(job.manifest_settings())):
             raise BatchError(f"`resume` with other settings than {manifest} records; use the same options, "
                              f"or `overwrite` to start again")
-    plan.check([item.output for item in job.items], [item.draw for item in job.items if item.draw])
 
 
 def write_manifest(job: BatchJob, report: BatchReport, started: str) -> Path:
@@ -290,7 +289,7 @@ class _JobRun:
         self.parts_left[result.item] -= 1
         output = self.out / self.job.items[result.item].output
         try:
-            self._write(result, report)
+            self._write(result, report, output)
         except OSError as e:
             self.failure = write_error(output, e, "not written; the outputs before it are whole")
             report.status, report.error = "failed", str(self.failure)
@@ -310,10 +309,9 @@ class _JobRun:
         if result.write_failed:
             self.failure = WriteError(result.error)
 
-    def _write(self, result: TaskResult, report: ItemReport) -> None:
-        """A whole output written, or a video's part added to it (the output written when it is the last)."""
+    def _write(self, result: TaskResult, report: ItemReport, output: Path) -> None:
+        """The whole `output` written, or a video's part added to it (the output written when it is the last)."""
         item = self.job.items[result.item]
-        output = self.out / item.output
         if item.kind == VIDEO and (report.parts > 1 or self.job.write_by == WriteBy.driver):
             asm = self.assemblers.setdefault(result.item, _Assembler(output, report.parts))
             piece = result.text if result.text is not None else part_path(output, result.part, report.parts)

@@ -17,7 +17,7 @@ from ..batch import (
     LocalBackend,
     RayBackend,
     WriteBy,
-    check_outputs,
+    check_resume,
     cpu_count,
     default_workers,
     make_job,
@@ -29,9 +29,9 @@ from ..batch import (
 from ..jobs import JobOptions
 from ..media.inputs import IMAGE, VIDEO, expand_inputs
 from ..models import ModelRef
-from ..output.plan import Folder, OutputExists, OutputPlan
+from ..output.plan import Folder, OutputPlan
 from ..stream.frames import FrameSpan
-from .common import check_plan, exists_advice, run_job
+from .common import check_plan, run_job
 from .errors import ExitStatus, echo_error, fail
 from .help import number
 from .options import (
@@ -152,10 +152,8 @@ def batch(
                          end=frames.end, every=frames.every, chunk_frames=scale.chunk_frames,
                          write_by=scale.write_by)
     plan = output_plan(batch_job, resume=resume, overwrite=job.output.overwrite)
-    try:
-        check_outputs(batch_job, plan)
-    except OutputExists as e:
-        fail(exists_advice(e))
+    check_resume(batch_job, plan)
+    check_plan(plan, [item.output for item in batch_job.items], [item.draw for item in batch_job.items if item.draw])
     backend = _backend(len(items), scale)
     bars = _Bars(len(items), ui)
     try:

@@ -3,12 +3,13 @@ and/or a live window."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..jobs import JobOptions, resume_span, run_video
+from ..jobs import JobOptions, open_span, resume_reader, run_video
 from ..media.images import read_image
 from ..media.inputs import IMAGE, MediaError, kind_of
 from ..media.video import VideoReader, VideoWriter, annotated_video
@@ -116,20 +117,22 @@ def stream(source: str | int, out: Path | None, draw: Path | None, opts: JobOpti
     plan = _plan(out, draw, opts, fmt, stem, resume, stdout and plot is None)
     check_analysis(opts, fmt, plot, resume)
     across = AcrossFrames(opts.across)
-    if resume:
-        records, last = plan.frames_done()
-        left = resume_span(source, last, frames)
-        if left is None:
-            ui.say(f"{out} is already complete")
-            return ExitStatus.SUCCESS
-        if last is not None:
-            across.replay(records)  # tracking and smoothing continue as if never interrupted
-        frames = left
-    check_plan(plan)
-    net = load_net(model, ui)
-    settings = opts.settings(net.output_stride, model.name, model.int8)
-    with VideoReader(source, start=frames.start, end=frames.end, every=frames.every,
-                     first=frames.first) as reader:
+    with contextlib.ExitStack() as held:
+        reader: VideoReader | None = None
+        if resume:
+            records, last = plan.frames_done()
+            if last is not None:
+                reader = resume_reader(source, last, frames)
+                if reader is None:
+                    ui.say(f"{out} is already complete")
+                    return ExitStatus.SUCCESS
+                held.enter_context(reader)
+                across.replay(records)  # tracking and smoothing continue as if never interrupted
+        check_plan(plan)
+        net = load_net(model, ui)
+        if reader is None:  # a run from the start opens its source once the model is in hand
+            reader = held.enter_context(open_span(source, frames))
+        settings = opts.settings(net.output_stride, model.name, model.int8)
         if plan.results is None and draw is None and plot is None and not display:  # once the source opens
             echo_error("warning: nothing will be written or shown; give --out, --draw or --display")
         writer = results_writer(plan, opts, {**settings, "source": reader.settings()}, reader.fps / frames.every,
@@ -181,6 +184,6 @@ def _video_writer(draw: Path | None, reader: VideoReader, ui: Ui, sound: bool) -
     if video.fallback_reason and not video.browser_playable:
         ui.say(f"note: {draw} is {video.codec}, which browsers do not play ({video.fallback_reason}; "
                f"'pip install av' gives H.264)")
-    if sound and not video.sound and reader.sound() is not None:
+    if video.audio is not None and not video.sound:
         ui.say(f"note: {draw} has no sound: {video.codec} is written by OpenCV, which writes none")
     return video

@@ -6,6 +6,6 @@ commands and `posenet batch` call these functions, and a script can make the sam
 
 from .images import run_images
 from .options import JobOptions, Summary
-from .video import resume_span, run_video
+from .video import open_span, resume_reader, run_video
 
-__all__ = ["JobOptions", "Summary", "resume_span", "run_images", "run_video"]
+__all__ = ["JobOptions", "Summary", "open_span", "resume_reader", "run_images", "run_video"]

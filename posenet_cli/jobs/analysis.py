@@ -3,12 +3,31 @@ whole clip (filtering, gap filling), the frames kept until the end and written t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..motion import AnalysisOptions, add_angles, analyse_clip
 from ..output.writers import Writer
 from ..pose import Pose
+
+
+@dataclass(frozen=True)
+class HeldFrame:
+    """A frame's poses held for offline analysis, with what its record needs."""
+
+    item: str | int
+    poses: list[Pose]
+    width: int
+    height: int
+    time_ms: float
+
+
+@dataclass(frozen=True)
+class HeldError:
+    """An error record held in its place among the frames."""
+
+    item: str | int
+    message: str
 
 
 class AnalysedWriter(Writer):
@@ -22,12 +41,12 @@ class AnalysedWriter(Writer):
         super().__init__(kind, inner.settings if inner is not None else {}, precision)
         self.inner, self.options, self.plot = inner, options, plot
         self.min_part_score = min_part_score
-        self.held: list[tuple[Any, ...]] = []  # ("poses", item, poses, width, height, time_ms) | ("error", item, msg)
+        self.held: list[HeldFrame | HeldError] = []  # in stream order, until `close` (offline analysis)
         self.seen: list[tuple[float, list[Pose]]] = []  # what was written, for the plot
 
     def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
         if self.options.offline:
-            self.held.append(("poses", item, poses, width, height, time_ms))
+            self.held.append(HeldFrame(item, poses, width, height, time_ms))
             return
         if self.options.angles:
             poses = add_angles(poses, self.min_part_score)
@@ -41,7 +60,7 @@ class AnalysedWriter(Writer):
 
     def error(self, item: str | int, message: str) -> None:
         if self.options.offline:
-            self.held.append(("error", item, message))
+            self.held.append(HeldError(item, message))
         elif self.inner is not None:
             self.inner.error(item, message)
 
@@ -58,23 +77,23 @@ class AnalysedWriter(Writer):
             if self.inner is not None:
                 self.inner.close()
 
-    def _release(self, held: list[tuple[Any, ...]]) -> None:
+    def _release(self, held: list[HeldFrame | HeldError]) -> None:
         """Analyse the held frames as a clip and write them, errors in their places; unanalysed if it fails."""
-        frames = [h for h in held if h[0] == "poses"]
+        frames = [h for h in held if isinstance(h, HeldFrame)]
         try:
-            analysed = analyse_clip([h[5] for h in frames], [h[2] for h in frames], self.options,
+            analysed = analyse_clip([f.time_ms for f in frames], [f.poses for f in frames], self.options,
                                     self.min_part_score)
         except BaseException:
-            self._write_held(held, [h[2] for h in frames])
+            self._write_held(held, [f.poses for f in frames])
             raise
         self._write_held(held, analysed)
 
-    def _write_held(self, held: list[tuple[Any, ...]], poses: list[list[Pose]]) -> None:
+    def _write_held(self, held: list[HeldFrame | HeldError], poses: list[list[Pose]]) -> None:
+        """The held records written in order, each frame with its poses in `poses` (the frames' order)."""
         frames = iter(poses)
         for entry in held:
-            if entry[0] == "error":
+            if isinstance(entry, HeldError):
                 if self.inner is not None:
-                    self.inner.error(entry[1], entry[2])
+                    self.inner.error(entry.item, entry.message)
                 continue
-            _, item, _, width, height, time_ms = entry
-            self._forward(item, next(frames), width, height, time_ms)
+            self._forward(entry.item, next(frames), entry.width, entry.height, entry.time_ms)

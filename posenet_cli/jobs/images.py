@@ -14,20 +14,20 @@ from ..output.draw import annotate
 from ..output.writers import Writer
 from ..sizing import SizingError
 from ..stream.frames import BrokenFrame, Frame
-from ..stream.pipeline import Pipeline
+from ..stream.pipeline import Pipeline, Plans
 from .options import JobOptions, Summary
 
 
-def read_images(paths: list[Path], net: PoseNet, opts: JobOptions, stop: Callable[[], bool] = lambda: False
+def read_images(paths: list[Path], plan: Callable[[int, int], Plans], stop: Callable[[], bool] = lambda: False
                 ) -> Iterator[Frame | BrokenFrame]:
     """Each image as a Frame (its index in `paths`), or a BrokenFrame saying why it cannot be estimated (it
-    cannot be read, or the sizing cannot take its size), in order; none once `stop()` is true."""
+    cannot be read, or `plan`, the pipeline's, cannot take its size), in order; none once `stop()` is true."""
     for i, path in enumerate(paths):
         if stop():
             return
         try:
             image = read_image(path)
-            opts.inference.plans(opts.sizing, image.shape[0], image.shape[1], net.output_stride)
+            plan(image.shape[0], image.shape[1])
         except (MediaError, SizingError) as e:
             yield BrokenFrame(i, str(e))
             continue
@@ -55,7 +55,7 @@ def run_images(
     start = clock()
     pipeline = Pipeline(net, opts.sizing, opts.decoder, opts.inference)
     # a stop ends the reading, and the images already read are finished: Ctrl-C loses no work in hand
-    results = pipeline.run(read_images(paths, net, opts, stop))
+    results = pipeline.run(read_images(paths, pipeline.plan, stop))
     try:
         for path in progress(paths):
             result = next(results, None)

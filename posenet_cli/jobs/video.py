@@ -83,17 +83,20 @@ def run_video(
     return summary
 
 
-def resume_span(source: str | int, last: int | None, frames: FrameSpan) -> FrameSpan | None:
-    """What is left of `frames` of a video file when a run already wrote every frame up to `last` (None:
-    none): the span from the next frame on the same `every` grid, or None when nothing is left. A live
-    source cannot be resumed (MediaError)."""
-    if last is None:
-        return frames
-    left = replace(frames, first=last + frames.every)
+def open_span(source: str | int, frames: FrameSpan) -> VideoReader:
+    """A reader of `frames` of `source` (MediaError when it cannot be read)."""
+    return VideoReader(source, start=frames.start, end=frames.end, every=frames.every, first=frames.first)
+
+
+def resume_reader(source: str | int, last: int, frames: FrameSpan) -> VideoReader | None:
+    """A reader of what is left of `frames` of a video file when a run already wrote every frame up to `last`:
+    the span from the next frame on the same `every` grid, or None when nothing is left. It is the reader the
+    run goes on with, so the source is opened once. A live source cannot be resumed (MediaError)."""
     try:
-        with VideoReader(source, start=left.start, end=left.end, every=left.every, first=left.first) as probe:
-            if probe.live:
-                raise MediaError("a live source cannot be resumed: only a video file can be continued")
+        reader = open_span(source, replace(frames, first=last + frames.every))
     except NoFramesError:
         return None
-    return left
+    if reader.live:
+        reader.close()
+        raise MediaError("a live source cannot be resumed: only a video file can be continued")
+    return reader

@@ -276,34 +276,32 @@ def frames_in(av: Any, path: Path) -> int:
         return 0
 
 
-def writes_kill_safe(path: Path, encoder: str = "auto") -> bool:
-    """Whether `path` will be written fragmented (PyAV's MP4/MOV): playable at any moment, so it is written
-    in place, not under a temporary name (FFmpeg also reopens the file by its name to finish it)."""
-    return path.suffix.lower() in KILL_SAFE_EXTENSIONS and encoder != "opencv" and pyav() is not None
-
-
 def open_encoder(path: Path, fps: float, width: int, height: int, encoder: str = "auto", *,
-                 time_base: Fraction | None = None, audio: AudioSource | None = None) -> Encoder:
+                 time_base: Fraction | None = None, audio: AudioSource | None = None,
+                 part: Path | None = None) -> Encoder:
     """The best encoder for `path`'s extension (`encoder`: "auto", or only "pyav" / only "opencv"), frames
     timed in `time_base` (None: 1/fps apart) with the sound of `audio`; ValueError (one line) when none
-    can write it."""
+    can write it. The encoder that opens writes in place at `path` when it writes fragmented (PyAV's
+    MP4/MOV: playable at any moment, and FFmpeg reopens the file by its name to finish it), else at `part`
+    (None: `path`), the name a file in the making has; its `path` says which."""
     ext = path.suffix.lower()
     reasons = []
     if encoder in ("auto", "pyav") and ext in PYAV_CODECS:
         av = pyav()
         if av is not None:
+            file = path if ext in KILL_SAFE_EXTENSIONS or part is None else part
             try:
-                return PyAVEncoder(av, path, fps, width, height, PYAV_CODECS[ext], time_base=time_base,
+                return PyAVEncoder(av, file, fps, width, height, PYAV_CODECS[ext], time_base=time_base,
                                    audio=audio)
             except (ValueError, av.FFmpegError) as e:
                 with contextlib.suppress(OSError):
-                    os.unlink(path)
+                    os.unlink(file)
                 reasons.append(str(e))
         else:
             reasons.append("PyAV is not installed")
     if encoder in ("auto", "opencv") and ext in OPENCV_FOURCC:
         try:
-            fallback = OpenCVEncoder(path, fps, width, height)
+            fallback = OpenCVEncoder(path if part is None else part, fps, width, height)
         except ValueError as e:
             reasons.append(str(e))
         else:

@@ -28,7 +28,7 @@ from ..files import publish, temp_path, unwritable  # noqa: E402
 from ..stream.frames import BrokenFrame, Frame  # noqa: E402
 from .audio import AudioSource  # noqa: E402
 from .decoders import Decoded, PyAVFrames, Timing  # noqa: E402
-from .encoders import Encoder, open_encoder, pyav, quiet_opencv, writes_kill_safe  # noqa: E402
+from .encoders import Encoder, open_encoder, pyav, quiet_opencv  # noqa: E402
 from .inputs import MediaError  # noqa: E402
 
 DEFAULT_FPS = 30.0
@@ -291,7 +291,7 @@ class VideoWriter:
 
     With a `time_base` (PyAV) each frame keeps the time given to `write` (a variable rate stays variable),
     else frames are 1/fps apart; `audio` is the source's sound to copy beside them (`sound`: whether it is
-    in the file). MP4/MOV are fragmented (`kill_safe`): written at `path` from the start, and a killed
+    in the file). MP4/MOV through PyAV are fragmented (`kill_safe`): written at `path` from the start, and a killed
     run leaves it playable to its last fragment. Other files are made under a hidden temporary
     name, renamed to `path` by `close()`. Used as a context manager it closes on any exit, an exception or
     Ctrl-C included, so the frames written so far are kept as a playable file. A writer closed with no
@@ -318,19 +318,21 @@ class VideoWriter:
         self.fps, self.width, self.height = float(fps), int(width), int(height)
         self.frames_written = 0
         self._failed = False  # a frame could not be written
-        # A fragmented file is written in place (it plays at any moment); others under a temporary name.
-        in_place = writes_kill_safe(self.path, encoder)
-        self._file = self.path if in_place else temp_path(self.path, f".part{ext}")  # extension: the container
+        # A fragmented file is written in place (it plays at any moment); others under a temporary name: the
+        # encoder that opens says which (an OpenCV fallback for .mp4 is not fragmented).
+        part = temp_path(self.path, f".part{ext}")  # the extension: the container
         try:
-            self._encoder: Encoder | None = open_encoder(self._file, self.fps, self.width, self.height, encoder,
-                                                         time_base=time_base, audio=audio)
+            self._encoder: Encoder | None = open_encoder(self.path, self.fps, self.width, self.height, encoder,
+                                                         time_base=time_base, audio=audio, part=part)
         except ValueError as e:
-            self._file.unlink(missing_ok=True)
+            part.unlink(missing_ok=True)
             raise MediaError(f"cannot write video '{self.path}': {e}") from None
+        self._file = self._encoder.path
         self.codec = self._encoder.codec
         self.browser_playable = self._encoder.browser_playable
         self.fallback_reason = self._encoder.fallback_reason  # why not PyAV, where PyAV would have written it
         self.kill_safe, self.sound = self._encoder.kill_safe, self._encoder.sound
+        self.audio = audio  # the sound asked for: not in the file (`sound` False) where the encoder writes none
 
     def write(self, rgb: np.ndarray, time_ms: float | None = None) -> None:
         """Append one RGB uint8 frame of the writer's size, shown at `time_ms` (where frames keep times)."""

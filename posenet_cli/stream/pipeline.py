@@ -158,6 +158,8 @@ class Reader:
     def _read(self) -> bool:
         """Put every batch; False when stopped first."""
         batch: Batch = []
+        size: Plans = ()  # the plans of the batch's prepared frames (all alike), and how many there are
+        count = 0
         for frame in self.frames:
             if self.out.stop.is_set():
                 return False
@@ -166,15 +168,16 @@ class Reader:
                 continue
             image = as_rgb(frame.image)
             plans = self.plan(image.shape[0], image.shape[1])
-            if any(p.plans != plans for p in _prepared(batch)):  # a size change ends the batch
+            if count and plans != size:  # a size change ends the batch
                 if not self.out.put(batch):
                     return False
-                batch = []
+                batch, count = [], 0
             batch.append(Prepared(frame, plans, [p.prepare(image) for p in plans]))
-            if len(_prepared(batch)) == self.batch_size:
+            size, count = plans, count + 1
+            if count == self.batch_size:
                 if not self.out.put(batch):
                     return False
-                batch = []
+                batch, count = [], 0
         return not batch or self.out.put(batch)
 
 
@@ -285,9 +288,11 @@ class Pipeline:
         self.dropped = 0
         self._plans: dict[tuple[int, int], Plans] = {}
 
-    def _plan(self, height: int, width: int) -> Plans:
+    def plan(self, height: int, width: int) -> Plans:
+        """A frame size's input plan at each scale, computed once per size (SizingError when the sizing cannot
+        take it): a video has one frame size, so it is planned once, not per frame."""
         key = (height, width)
-        if key not in self._plans:  # a video has one frame size: plan once, not per frame
+        if key not in self._plans:
             self._plans[key] = self.inference.plans(self.sizing, height, width, self.net.output_stride)
         return self._plans[key]
 
@@ -307,7 +312,7 @@ class Pipeline:
         stop = threading.Event()
         prepared: Channel[Batch] = Channel(self.queue_batches, stop, self.drop_stale)
         inferred: Channel[Inferred] = Channel(self.queue_batches, stop)
-        threads = [threading.Thread(target=Reader(frames, self._plan, self.batch_size, prepared,
+        threads = [threading.Thread(target=Reader(frames, self.plan, self.batch_size, prepared,
                                                   yield_to_inference=len(self.runners) == 1),
                                     name="posenet-read", daemon=True),
                    threading.Thread(target=Inferer(self.runners, self.inference, prepared, inferred),
