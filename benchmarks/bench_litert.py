@@ -114,8 +114,26 @@ def stride8() -> list[dict[str, Any]]:
             for name, ms in cpu.items()]
 
 
+class _Alone:
+    """A runner that is its own only worker: the pipeline as it ran LiteRT before `Runner.workers` (one
+    interpreter splitting each op over every core)."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.runner, name)
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        return self.runner(images)
+
+    def workers(self) -> list[Any]:
+        return [self]
+
+
 def video_path(runs: dict[str, PoseNet], rounds: int = 3) -> list[dict[str, Any]]:
-    """frames/s (median and best of rounds alternating the runtimes) and process CPU ms per frame."""
+    """frames/s (median and best of rounds alternating the runtimes) and process CPU ms per frame; LiteRT
+    float32 also on its one interpreter, as the pipeline ran it before it had workers."""
     import tensorflow as tf
 
     from posenet_cli import sizing
@@ -128,7 +146,9 @@ def video_path(runs: dict[str, PoseNet], rounds: int = 3) -> list[dict[str, Any]
     frames = int(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT))
     opts = JobOptions(SIZING, DecoderOptions(multi=True))
     tf_op = "TensorFlow float32, resizing with TensorFlow's op instead of numpy"
+    alone = "LiteRT float32 on one interpreter of every thread (no workers)"
     cases = {**{name: (net, resize_bilinear) for name, net in runs.items()},
+             alone: (PoseNet(runner=_Alone(runs["LiteRT float32"].runner)), resize_bilinear),
              tf_op: (runs["TensorFlow float32"], tf_resize)}  # the same values (tests/test_sizing.py)
     fps: dict[str, list[float]] = {k: [] for k in cases}
     cpu: dict[str, list[float]] = {k: [] for k in cases}
