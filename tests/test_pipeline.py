@@ -17,6 +17,7 @@ from posenet_cli.jobs import JobOptions, run_images
 from posenet_cli.media.images import read_image
 from posenet_cli.media.inputs import MediaError
 from posenet_cli.media.video import VideoReader
+from posenet_cli.models.litert_runner import MAX_WORKERS, LiteRTRunner
 from posenet_cli.sizing import SizingError, SizingOptions
 from posenet_cli.stream.frames import BrokenFrame, Frame
 from posenet_cli.stream.pipeline import Pipeline
@@ -252,13 +253,24 @@ def _assert_same_poses(got: list, want: list) -> None:
         assert p.score == q.score
 
 
+def test_litert_workers_share_out_the_threads(posenet_factory):
+    """One single-threaded interpreter per thread, at most MAX_WORKERS of them sharing the threads out."""
+    runner = posenet_factory("mobilenet-v1-075", 16, "litert").runner
+    alone = LiteRTRunner(runner.path, 1, runner.metadata)
+    assert alone.workers() == [alone]
+    for threads, shares in ((2, [1, 1]), (MAX_WORKERS + 2, [2, 2] + [1] * (MAX_WORKERS - 2))):
+        one = LiteRTRunner(runner.path, threads, runner.metadata)
+        assert [w.threads for w in one.workers()] == shares
+        assert one.workers() is one.workers()  # made once, kept
+
+
 def test_images_pipelined_equal_one_at_a_time(shared: Path, posenet_factory):
     """Pipeline.estimate_images gives, image by image, what PoseNet.estimate gives on each alone."""
     net = posenet_factory("mobilenet-v1-075", 16, "litert")
     images = [read_image(p) for p in sorted((shared / "data/images").glob("*/*.jpg"))[:8]]
     sizing = SizingOptions(resolution="641x481")
     pipeline = Pipeline(net, sizing)
-    assert len(pipeline.runners) == net.runner.threads  # type: ignore[attr-defined] - one interpreter per thread
+    assert len(pipeline.runners) == min(net.runner.threads, MAX_WORKERS)  # type: ignore[attr-defined]
     got = list(pipeline.estimate_images(images))
     assert len(got) == len(images)
     for poses, image in zip(got, images):

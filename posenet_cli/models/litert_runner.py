@@ -37,6 +37,9 @@ PRECISIONS = ("float32", "int8")
 # 2 Conv2d_1_pointwise, 3 Conv2d_2_depthwise, ...): the set chosen by measured AP and speed, in
 # docs/benchmarks.md ("int8").
 DEFAULT_FLOAT_LAYERS = (0, 1, 3, 5, 7)
+# The pipeline has one reader, whose resize takes a fraction of a model call (docs/benchmarks.md, "Threads"):
+# more interpreters than this would wait for it, each holding its own activations.
+MAX_WORKERS = 4
 MAX_SHAPES = 4  # interpreters kept allocated at once: each holds its activations, which grow with the input size
 MODEL_FILE = "model.tflite"
 METADATA_FILE = "posenet.json"
@@ -153,13 +156,16 @@ class LiteRTRunner:
 
     def workers(self) -> list[LiteRTRunner]:
         """Runners to call at the same time from separate threads, for the most frames a second: one
-        single-threaded interpreter per thread this one has (itself when it has one). LiteRT's own threads
-        split each op and wait for the slowest part; interpreters on separate frames never wait for each
-        other, and leave a core's share to reading and decoding (docs/benchmarks.md, "Threads")."""
-        if self.threads == 1:
+        single-threaded interpreter per thread this one has (itself when it has one), at most MAX_WORKERS,
+        this one's threads shared out between them. LiteRT's own threads split each op and wait for the
+        slowest part; interpreters on separate frames never wait for each other, and leave a core's share to
+        reading and decoding (docs/benchmarks.md, "Threads")."""
+        count = min(self.threads, MAX_WORKERS)
+        if count == 1:
             return [self]
         if self._workers is None:
-            self._workers = [LiteRTRunner(self.path, 1, self.metadata) for _ in range(self.threads)]
+            shares = [self.threads // count + (i < self.threads % count) for i in range(count)]
+            self._workers = [LiteRTRunner(self.path, n, self.metadata) for n in shares]
         return self._workers
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
