@@ -231,9 +231,14 @@ class Inferer:
             return []
         runner = self.free.get()
         try:
-            return self.inference.run(runner, [np.stack(scale) for scale in zip(*inputs)])
+            return self.inference.run(runner, [_stacked(scale) for scale in zip(*inputs)])
         finally:
             self.free.put(runner)
+
+
+def _stacked(arrays: tuple[np.ndarray, ...]) -> np.ndarray:
+    """n network inputs [H, W, 3] as one batch [n, H, W, 3]: a view for one (LiteRT's batch), not a copy."""
+    return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
 
 
 class DecoderStage:
