@@ -122,13 +122,13 @@ class JsonLinesWriter(_LineWriter):
 
     def __init__(self, path: Path | None, **kwargs: Any) -> None:
         super().__init__(path, **kwargs)
-        self.header_due = self.kind == VIDEO and "source" in self.settings and not self.appending
+        self.headed = self.kind == VIDEO and "source" in self.settings and not self.appending
 
     def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
-        record = (records.frame_record(int(item), time_ms, poses, self.settings) if self.header_due
+        header = self.headed and self.count == 0  # the first frame record (failures are not counted)
+        record = (records.frame_record(int(item), time_ms, poses, self.settings) if header
                   else self.record(item, poses, width, height, time_ms))
         self.emit(records.dumps(record) + "\n")
-        self.header_due = False
 
     def error(self, item: str | int, message: str) -> None:
         self.emit(records.dumps(records.error_record(item, message)) + "\n")
