@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -34,17 +33,26 @@ def test_no_json_on_stdout_without_out(env, shared):
 
 @pytest.fixture()
 def xvfb(tmp_path):
-    """A virtual X display for the test's window (skipped, with the reason, where Xvfb is not installed)."""
+    """A virtual X display for the test's window (skipped, with the reason, where Xvfb is not installed).
+
+    Xvfb picks a free display itself and writes its number once it accepts clients (-displayfd): a number
+    chosen here could be taken by another server, or a stale socket could pass for one not yet listening."""
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed (apt-get install xvfb x11-utils)")
-    display = f":{(os.getpid() % 400) + 100}"
-    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(50):
-        if Path(f"/tmp/.X11-unix/X{display[1:]}").exists():
-            break
-        time.sleep(0.1)
-    yield display
+    read_end, write_end = os.pipe()
+    log = tmp_path / "xvfb.log"
+    with log.open("w") as server_stderr:
+        server = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1600x1000x24",
+                                   "-nolisten", "tcp"], pass_fds=(write_end,),
+                                  stdout=subprocess.DEVNULL, stderr=server_stderr)
+    os.close(write_end)
+    with os.fdopen(read_end) as numbers:
+        number = numbers.readline().strip()  # empty when the server ended without opening a display
+    if not number:
+        server.kill()
+        server.wait()
+        pytest.fail(f"Xvfb did not start: {log.read_text().strip()}")
+    yield f":{number}"
     server.terminate()
     server.wait()
 
