@@ -4,16 +4,21 @@ same half; with the CPU time per 641x481 image beside.
 
     python -m benchmarks.bench_int8            # every recipe (converted models cached in .bench-cache/int8)
 
+    python -m benchmarks.bench_int8 equalis    # only the recipes whose names contain these words
+
 A recipe is a calibration set (which photos, at which long edges, mirrored or not) and the layers kept in
 float32 (beside the output heads, always float). AP at the product's defaults with every pose kept
 (min pose score 0). The halves are small (37-38 photos, ~97 people): differences under ~0.01 AP are noise,
-so each row gives both directions and their mean.
+so each row gives both directions and their mean, and beside them how closely the int8 outputs follow
+float32's on the held-out photos, which is far less noisy: the heatmaps' mean absolute difference and the
+offsets' (px) where float32's heatmap is over 0.5 (the keypoints decoding reads).
 """
 
 from __future__ import annotations
 
 import hashlib
 import statistics
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +58,7 @@ class Recipe:
     layers: Sequence[int] | str | None = DEFAULT_FLOAT_LAYERS
     int16: bool = False
     ranges: str = "minmax"  # activation ranges: calibration min/max, "p99.99" percentiles, "mse" (clipped_range)
+    equalise: bool = False  # cross-layer equalisation of the float model first (`equalised_savedmodel`)
 
 
 RECIPES = (
@@ -65,7 +71,12 @@ RECIPES = (
     Recipe("int16 activations, int8 weights (int16x8), every layer", (721,), False, None, True),
     Recipe("heads + layers 0-8, MSE-chosen activation ranges", (481, 721, 961), True, tuple(range(9)), ranges="mse"),
     Recipe("heads + 10 most sensitive layers (ranked on the calibration half)", (721,), False, "rank:10"),
+    Recipe("heads only (every backbone layer int8)", layers=()),
+    Recipe("heads only, cross-layer equalised", layers=(), equalise=True),
+    Recipe("default layers, cross-layer equalised", equalise=True),
 )
+WEIGHTS = "models/weights/posenet/mobilenet_v1_075"  # MODEL's checkpoint, for the equalised rebuild
+EQUALISE_DW, EQUALISE_CONV, MAX_SCALE = 1.0, 0.5, 32.0  # the exponents of the scales (below) and their cap
 
 
 @dataclass
@@ -222,13 +233,71 @@ def quantize_clipped(savedmodel: Path, inputs: list[np.ndarray], layers: Sequenc
                                  denylisted_nodes=nodes)
 
 
+def equalised_savedmodel(inputs: list[np.ndarray], folder: Path) -> Path:
+    """MODEL rebuilt from its checkpoint with each backbone layer's output channels rescaled so that every
+    channel of an activation tensor spans about the same range (cross-layer equalisation, Nagel et al. 2019),
+    written as a SavedModel into `folder`.
+
+    Channel c of layer k is multiplied by s = (6 / r_c) ** e, capped to 1..MAX_SCALE, where r_c is its largest
+    value on `inputs` (after ReLU6) and e is EQUALISE_DW when the next layer is depthwise (whose per-channel
+    int8 weights absorb 1 / s exactly) or EQUALISE_CONV when it is a convolution (whose input weights shrink
+    by 1 / s: a balance between its weights' precision and the activation's); the next layer's input channel
+    is divided by s. ReLU6 then clips channel c at 6 / s >= r_c: the float model is unchanged on values seen
+    in calibration."""
+    import tensorflow as tf
+
+    from posenet_cli.models.network import build_mobilenet_v1, depthwise_conv
+    from posenet_cli.models.savedmodel import export_savedmodel
+    from posenet_cli.models.weights import read_checkpoint
+
+    net = build_mobilenet_v1(read_checkpoint(lambda rel: shared_dir() / WEIGHTS / rel), 16)
+    peaks = [np.zeros(int(b.shape[0]), np.float32) for _, _, b, _, _ in net.layers]
+    for x in inputs:  # the forward pass of MobileNetV1.forward, keeping each layer's per-channel maximum
+        a = tf.constant(x) / 127.5 - 1.0
+        for k, (kind, w, b, stride, rate) in enumerate(net.layers):
+            a = (depthwise_conv(a, w, (stride, stride), "SAME", (rate, rate)) if kind == "depthwise"
+                 else tf.nn.conv2d(a, w, stride, "SAME"))
+            a = tf.nn.relu6(tf.nn.bias_add(a, b))
+            peaks[k] = np.maximum(peaks[k], tf.reduce_max(a, axis=(0, 1, 2)).numpy())
+    consumers = [layer[1] for layer in net.layers[1:]] + [None]
+    for (kind, w, b, _, _), peak, after in zip(net.layers, peaks, consumers):
+        depthwise_next = after is not None and after.shape[3] == 1
+        s = np.where(peak > 0, (6.0 / np.maximum(peak, 1e-12)) ** (EQUALISE_DW if depthwise_next else
+                                                                    EQUALISE_CONV), 1.0)
+        s = np.clip(s, 1.0, MAX_SCALE).astype(np.float32)
+        # Layouts: a convolution's weights are HWIO (output channels last), a depthwise one's [H, W, C, 1].
+        w.assign(w.numpy() * (s[:, None] if kind == "depthwise" else s))
+        b.assign(b.numpy() * s)
+        for nxt in [after] if after is not None else [hw for hw, _ in net.heads]:
+            nxt.assign(nxt.numpy() / s[:, None])  # input channels: axis 2 of HWIO and of [H, W, C, 1] alike
+    export_savedmodel(net, folder, {"output_stride": 16})
+    return folder
+
+
+def fidelity(net: PoseNet, float_net: PoseNet, inputs: list[np.ndarray]) -> tuple[float, float]:
+    """How closely `net` follows float32 on network `inputs`: the heatmaps' mean absolute difference, and
+    the offsets' (px) where float32's heatmap is over 0.5."""
+    heat, offsets = [], []
+    for x in inputs:
+        got, want = net.runner(x), float_net.runner(x)
+        heat.append(float(np.abs(got["heatmap_scores"] - want["heatmap_scores"]).mean()))
+        seen = want["heatmap_scores"] > 0.5  # [1, h, w, 17]; offsets hold 17 y then 17 x channels
+        for part in (slice(0, 17), slice(17, 34)):
+            offsets += list(np.abs(got["offsets"][..., part][seen] - want["offsets"][..., part][seen]))
+    return statistics.fmean(heat), float(np.mean(offsets))
+
+
 def make(savedmodel: Path, data: Data, ids: list[int], recipe: Recipe, metadata: dict[str, Any]) -> PoseNet:
     """The recipe's int8 model calibrated on photos `ids` (cached by recipe and photos)."""
     key = hashlib.sha256(repr((recipe.edges, recipe.flip, recipe.layers, recipe.int16, ids)
-                              + ((recipe.ranges,) if recipe.ranges != "minmax" else ())).encode()).hexdigest()
+                              + ((recipe.ranges,) if recipe.ranges != "minmax" else ())
+                              + (("equalise", EQUALISE_DW, EQUALISE_CONV, MAX_SCALE) if recipe.equalise else ())
+                              ).encode()).hexdigest()
     path = CACHE / "int8" / f"{key[:16]}.tflite"
     if not path.is_file():
         inputs = calibration(data, ids, recipe)
+        if recipe.equalise:
+            savedmodel = equalised_savedmodel(inputs, CACHE / "int8" / f"{key[:16]}-savedmodel")
         layers = recipe.layers
         if isinstance(layers, str):
             layers = sensitive_layers(savedmodel, inputs, int(layers.split(":")[1]))
@@ -255,7 +324,8 @@ def cpu_ms(net: PoseNet, calls: int = 10) -> float:
     return statistics.median(times)
 
 
-def run() -> list[dict[str, Any]]:
+def run(words: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """A row per recipe (those whose names contain one of `words`; all without)."""
     data = load_data()
     float_net = bench_net(MODEL, 16, "litert")[0]
     savedmodel = Path(float_net.runner.metadata["savedmodel"])
@@ -264,7 +334,8 @@ def run() -> list[dict[str, Any]]:
     rows = [{"model": "LiteRT float32", "AP on B (cal. A)": f"{base[1]:.3f}", "AP on A (cal. B)": f"{base[0]:.3f}",
              "CPU ms/image": f"{base_cpu:.1f}"}]
     print(rows[-1], flush=True)
-    for recipe in RECIPES:
+    held_out = [calibration(data, data.halves[1 - k], Recipe("")) for k in (0, 1)]  # the other half, at 721
+    for recipe in [r for r in RECIPES if not words or any(w in r.name for w in words)]:
         try:
             nets = [make(savedmodel, data, data.halves[k], recipe, float_net.runner.metadata) for k in (0, 1)]
         except Exception as e:  # noqa: BLE001 - a recipe the converter cannot make is a row too
@@ -273,10 +344,13 @@ def run() -> list[dict[str, Any]]:
             continue
         got = [ap(nets[0], data, data.halves[1]), ap(nets[1], data, data.halves[0])]
         delta = [got[0] - base[1], got[1] - base[0]]
+        close = [fidelity(net, float_net, inputs) for net, inputs in zip(nets, held_out)]
         ms = cpu_ms(nets[0])  # float32 timed again right after, so the machine's load weighs on both alike
         rows.append({"model": recipe.name, "AP on B (cal. A)": f"{got[0]:.3f} ({delta[0]:+.3f})",
                      "AP on A (cal. B)": f"{got[1]:.3f} ({delta[1]:+.3f})",
                      "mean change": f"{statistics.mean(delta):+.3f}",
+                     "heatmap diff B / A": f"{close[0][0]:.4f} / {close[1][0]:.4f}",
+                     "offset diff px B / A": f"{close[0][1]:.2f} / {close[1][1]:.2f}",
                      "CPU ms/image": f"{ms:.1f}", "CPU speed-up": f"{cpu_ms(float_net) / ms:.2f}x"})
         print(rows[-1], flush=True)
     return rows
@@ -285,4 +359,4 @@ def run() -> list[dict[str, Any]]:
 if __name__ == "__main__":
     from benchmarks.common import print_table
 
-    print_table("int8 on held-out photos (coco-keypoints halves A/B)", run())
+    print_table("int8 on held-out photos (coco-keypoints halves A/B)", run(sys.argv[1:]))
