@@ -264,6 +264,63 @@ def test_litert_workers_share_out_the_threads(posenet_factory):
         assert one.workers() is one.workers()  # made once, kept
 
 
+def test_litert_workers_take_the_stride_they_were_given(posenet_factory, tmp_path: Path):
+    """A `.tflite` without metadata has its stride probed once, by the runner; its workers are told it and
+    keep no probe's interpreter allocated (each holds at most MAX_SHAPES)."""
+    source = posenet_factory("mobilenet-v1-075", 16, "litert").runner
+    bare = tmp_path / "model.tflite"
+    bare.write_bytes(Path(source.path).read_bytes())  # no posenet.json beside it
+    runner = LiteRTRunner(bare, 2)
+    assert runner.output_stride == 16 and runner._interpreters  # probed
+    assert all(w.output_stride == 16 and not w._interpreters for w in runner.workers())
+
+
+class _Interpreter:
+    """Stands in for a LiteRT interpreter: counts the calls running at once."""
+
+    def __init__(self) -> None:
+        self.running = self.most = 0
+
+    def set_tensor(self, index: int, value: np.ndarray) -> None:
+        pass
+
+    def invoke(self) -> None:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        time.sleep(0.01)
+        self.running -= 1
+
+    def get_tensor(self, index: int) -> np.ndarray:
+        return np.zeros(1)
+
+
+def test_a_litert_runner_runs_one_call_at_a_time(posenet_factory, monkeypatch):
+    """Threads that share a runner (a stopped pipeline's call still running as the next one starts) take
+    turns: an interpreter is not thread-safe."""
+    source = posenet_factory("mobilenet-v1-075", 16, "litert").runner
+    runner = LiteRTRunner(source.path, 1, source.metadata)
+    fake = _Interpreter()
+    monkeypatch.setattr(runner, "_interpreter_for", lambda shape: fake)
+    threads = [threading.Thread(target=runner, args=(np.zeros((1, 33, 33, 3), np.float32),)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert fake.most == 1
+
+
+def test_a_runner_without_workers_runs_the_pipeline_alone():
+    """A user's own runner written before `workers` joined the Runner protocol still runs a Pipeline."""
+
+    class Plain(_FakeRunner):
+        workers = None  # type: ignore[assignment]
+
+    net = PoseNet(runner=Plain())  # type: ignore[arg-type]
+    pipeline = Pipeline(net, SizingOptions(long_edge=97), batch_size=2)
+    assert pipeline.runners == [net.runner]
+    assert [f.index for f, _ in pipeline.run(_frames(5))] == list(range(5))
+
+
 def test_images_pipelined_equal_one_at_a_time(shared: Path, posenet_factory):
     """Pipeline.estimate_images gives, image by image, what PoseNet.estimate gives on each alone."""
     net = posenet_factory("mobilenet-v1-075", 16, "litert")

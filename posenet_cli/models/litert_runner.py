@@ -126,6 +126,9 @@ class LiteRTRunner:
         self._outputs = {name: outputs[name]["index"] for name in OUTPUT_NAMES}
         self._spare: Any = interpreter  # made before any shape is known: the first shape takes it
         self._workers: list[LiteRTRunner] | None = None
+        # One call at a time: an interpreter is not thread-safe, and a pipeline stopped mid-call may leave a
+        # call running on a worker that the next pipeline over the same runner hands frames to.
+        self._calling = threading.Lock()
         self.metadata = dict(metadata if metadata is not None else read_model_metadata(self.path.parent))
         self.metadata.setdefault("path", str(self.path))
         self.output_stride = output_stride(self, self.metadata, LiteRTError)
@@ -165,14 +168,16 @@ class LiteRTRunner:
             return [self]
         if self._workers is None:
             shares = [self.threads // count + (i < self.threads % count) for i in range(count)]
-            self._workers = [LiteRTRunner(self.path, n, self.metadata) for n in shares]
+            metadata = {**self.metadata, "output_stride": self.output_stride}  # known: no probe per worker
+            self._workers = [LiteRTRunner(self.path, n, metadata) for n in shares]
         return self._workers
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """The four outputs for float32 images [b, h, w, 3] (or one [h, w, 3], run as a batch of 1)."""
         images = as_batch(images)
-        interpreter = self._interpreter_for(images.shape)
-        interpreter.set_tensor(self._input, np.ascontiguousarray(images))
-        interpreter.invoke()
-        return {name: interpreter.get_tensor(index) for name, index in self._outputs.items()}
+        with self._calling:
+            interpreter = self._interpreter_for(images.shape)
+            interpreter.set_tensor(self._input, np.ascontiguousarray(images))
+            interpreter.invoke()
+            return {name: interpreter.get_tensor(index) for name, index in self._outputs.items()}
 

@@ -289,7 +289,9 @@ class Pipeline:
         self.batch_size = batch_size
         self.queue_batches = queue_batches
         self.drop_stale = drop_stale
-        self.runners = net.runner.workers() if parallel else [net.runner]
+        # A runner of the user's own may lack `workers` (it came later to the Runner protocol): itself alone.
+        workers = getattr(net.runner, "workers", None)
+        self.runners = workers() if parallel and workers is not None else [net.runner]
         self.dropped = 0
         self._plans: dict[tuple[int, int], Plans] = {}
 
