@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -46,15 +47,30 @@ def xvfb(tmp_path):
                                    "-nolisten", "tcp"], pass_fds=(write_end,),
                                   stdout=subprocess.DEVNULL, stderr=server_stderr)
     os.close(write_end)
-    with os.fdopen(read_end) as numbers:
-        number = numbers.readline().strip()  # empty when the server ended without opening a display
-    if not number:
+    try:
+        number = _display_number(read_end, XVFB_START_S)
+        if not number:
+            pytest.fail(f"Xvfb gave no display within {XVFB_START_S} s: {log.read_text().strip()}")
+        yield f":{number}"
+    finally:
+        os.close(read_end)
         server.kill()
         server.wait()
-        pytest.fail(f"Xvfb did not start: {log.read_text().strip()}")
-    yield f":{number}"
-    server.terminate()
-    server.wait()
+
+
+XVFB_START_S = 15  # a server that has not given its display number by then never will: fail, not hang
+
+
+def _display_number(fd: int, seconds: float) -> str:
+    """The display number Xvfb writes to `fd` (a line), or "" when it ends or stays silent for `seconds`."""
+    deadline, text = time.monotonic() + seconds, b""
+    while b"\n" not in text:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(fd, 64) if ready else b""
+        if not chunk:
+            return ""
+        text += chunk
+    return text.decode().strip()
 
 
 def test_the_window_fits_the_video_and_qt_stays_quiet(model_env, shared, tmp_path, xvfb):
@@ -69,11 +85,13 @@ def test_the_window_fits_the_video_and_qt_stays_quiet(model_env, shared, tmp_pat
     proc = subprocess.Popen([sys.executable, "-m", "posenet_cli", "webcam", "--device", str(clip),
                              "--out", str(out), "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    sizes = set()
-    while proc.poll() is None:
+    sizes, deadline = set(), time.monotonic() + 120  # the clip shows for seconds: a run this long is stuck
+    while proc.poll() is None and time.monotonic() < deadline:
         tree = subprocess.run(["xwininfo", "-display", xvfb, "-root", "-tree"], capture_output=True, text=True).stdout
         sizes |= set(re.findall(r'"posenet".*?\s(\d+x\d+)\+', tree))
         time.sleep(0.05)
+    if proc.poll() is None:
+        proc.kill()
     stdout, stderr = proc.communicate()
     assert proc.returncode == 0, stderr
     assert stderr == "" and stdout == ""  # no Qt font warnings, no JSON on stdout
