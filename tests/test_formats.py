@@ -243,6 +243,28 @@ def test_jsonl_writer_flushes_each_line(tmp_path):
         frames_writer(tmp_path / "no" / "x.jsonl")
 
 
+def test_a_file_of_frames_is_headed_once_whatever_the_first_run_wrote(tmp_path):
+    """Settings that say how the source is timed head a file of frames once: a continued file keeps the
+    first run's header, and one whose first run wrote only errors gets it with its first frame."""
+    settings = {**SETTINGS, "source": {"width": 640, "height": 480, "time_base": "1/600", "fps": 30.0}}
+
+    def headers(path: Path) -> list[int]:
+        return [r["frame"] for r in map(json.loads, path.read_text().splitlines()) if "settings" in r]
+
+    for first in ("frame", "error"):
+        path = tmp_path / f"{first}.jsonl"
+        with open_writer("jsonl", path, kind=VIDEO, settings=settings) as writer:
+            if first == "frame":
+                writer.write(0, [pose()], width=640, height=480, time_ms=0.0)
+            else:
+                writer.error(0, "broken frame")
+        read_jsonl_resume(path)
+        with open_writer("jsonl", path, kind=VIDEO, settings=settings, append=True) as writer:
+            writer.write(1, [pose()], width=640, height=480, time_ms=33.3)
+            writer.write(2, [pose()], width=640, height=480, time_ms=66.7)
+        assert headers(path) == ([0] if first == "frame" else [1]), path.read_text()
+
+
 def test_resume_drops_a_cut_off_last_line(tmp_path):
     path = tmp_path / "poses.jsonl"
     with frames_writer(path) as writer:

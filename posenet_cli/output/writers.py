@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -117,12 +118,14 @@ class _LineWriter(Writer):
 
 class JsonLinesWriter(_LineWriter):
     """One compact JSON record per line; failures as {"image"|"frame", "error"} records in their place.
-    A new file of frames whose settings say how the source is timed ("source") is headed by them: its first
-    frame record carries "settings", so the file alone is enough to re-sync (a continued file has them)."""
+    A file of frames whose settings say how the source is timed ("source") is headed by them once: its first
+    frame record carries "settings", so the file alone is enough to re-sync (a continued file has them,
+    unless the run it continues wrote nothing but errors)."""
 
     def __init__(self, path: Path | None, **kwargs: Any) -> None:
         super().__init__(path, **kwargs)
-        self.headed = self.kind == VIDEO and "source" in self.settings and not self.appending
+        self.headed = (self.kind == VIDEO and "source" in self.settings
+                       and not (self.appending and path is not None and _has_header(path)))
 
     def add(self, item: str | int, poses: list[Pose], width: int, height: int, time_ms: float) -> None:
         header = self.headed and self.count == 0  # the first frame record (failures are not counted)
@@ -132,6 +135,13 @@ class JsonLinesWriter(_LineWriter):
 
     def error(self, item: str | int, message: str) -> None:
         self.emit(records.dumps(records.error_record(item, message)) + "\n")
+
+
+def _has_header(path: Path) -> bool:
+    """Whether a JSON lines file already holds a record with the run's "settings" (read back whole: only
+    when a run is continued)."""
+    with open(path, "rb") as f:  # the lines are whole JSON objects: resuming checked them (resume.py)
+        return any(b'"settings"' in line and "settings" in json.loads(line) for line in f)
 
 
 class CsvWriter(_LineWriter):
