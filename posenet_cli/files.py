@@ -21,7 +21,7 @@ from .errors import PoseNetError, WriteError
 
 TEMP_SUFFIX = ".tmp"
 # The names `temp_path` and `part_path` make, as globs: what an interrupted run leaves (`remove_leftovers`).
-LEFTOVERS = (f".*{TEMP_SUFFIX}", ".*.part*of*")
+LEFTOVERS = (f".*{TEMP_SUFFIX}", ".*.part*of*", ".*.part.*")  # the last: a video's (media/video.py)
 
 
 def temp_path(path: Path, suffix: str = TEMP_SUFFIX) -> Path:

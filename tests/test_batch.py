@@ -217,7 +217,8 @@ def test_leftovers_are_the_names_temp_files_and_parts_get(tmp_path):
     """An interrupted run's temporary files and parts are what remove_leftovers removes, and nothing else:
     not complete outputs, nor hidden files of other tools."""
     target = tmp_path / "clip.jsonl"
-    leftovers = [temp_path(target), temp_path(target, ".tmp"), part_path(target, 0, 2), part_path(target, 1, 2)]
+    leftovers = [temp_path(target), temp_path(target, ".tmp"), part_path(target, 0, 2), part_path(target, 1, 2),
+                 temp_path(target, ".part.webm")]  # an annotated video in the making (media/video.py)
     kept = [target, tmp_path / "photo.json", tmp_path / ".hidden", tmp_path / "manifest.json"]
     for path in leftovers + kept:
         path.write_text("x")
@@ -413,6 +414,8 @@ def test_draw_writes_annotated_images_and_videos(module_env, shared, tmp_path):
     import cv2
 
     out, drawn = tmp_path / "out", tmp_path / "drawn"
+    drawn.mkdir()
+    temp_path(drawn / "clip.webm", ".part.webm").write_bytes(b"a killed run's drawing")  # removed: a leftover
     code, _, err = posenet("batch", shared / PHOTOS[0], shared / CLIPS[1], "--out-dir", out, "--draw", drawn,
                         "--workers", "1", "--quiet")
     assert code == 0, err

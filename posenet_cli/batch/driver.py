@@ -194,8 +194,9 @@ def run_batch(job: BatchJob, backend: Backend, *, resume: bool = False,
     freed, --resume does only what is missing."""
     t0 = clock()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    out = _make_folders(job)
-    remove_leftovers(out)
+    folders = _make_folders(job)
+    for folder in folders:
+        remove_leftovers(folder)
     run = _JobRun(job, backend, resume, on_progress)
     ending: BaseException | None = None
     try:
@@ -212,7 +213,8 @@ def run_batch(job: BatchJob, backend: Backend, *, resume: bool = False,
         report = run.report
         report.stopped = stop() or run.failure is not None or any(r.status == "pending" for r in report.items)
         if not report.stopped or run.failure is not None:
-            remove_leftovers(out)  # parts of a video that failed (write_by="workers"); space, after a failure
+            for folder in folders:  # parts of a video that failed (write_by="workers"); space, after a failure
+                remove_leftovers(folder)
         report.seconds = clock() - t0
         close_all((_Manifest(job, report, started),), ending)  # the manifest's own failure added to the ending's
     if run.failure is not None:
@@ -220,16 +222,15 @@ def run_batch(job: BatchJob, backend: Backend, *, resume: bool = False,
     return report
 
 
-def _make_folders(job: BatchJob) -> Path:
-    """The job's results folder (returned) and drawings folder, made if missing."""
-    out = Path(job.out_dir)
-    for folder in (out, Path(job.draw_dir) if job.draw_dir else None):
+def _make_folders(job: BatchJob) -> list[Path]:
+    """The job's results folder and drawings folder (when it draws), made if missing."""
+    folders = [Path(job.out_dir), *([Path(job.draw_dir)] if job.draw_dir else [])]
+    for folder in folders:
         try:
-            if folder is not None:
-                folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise write_error(folder, e) from None
-    return out
+    return folders
 
 
 class _JobRun:
