@@ -246,40 +246,38 @@ def equalised_savedmodel(inputs: list[np.ndarray], folder: Path) -> Path:
     in calibration."""
     import tensorflow as tf
 
-    from posenet_cli.models.network import build_mobilenet_v1, depthwise_conv
+    from posenet_cli.models.network import build_mobilenet_v1, normalize_input
     from posenet_cli.models.savedmodel import export_savedmodel
     from posenet_cli.models.weights import read_checkpoint
 
     net = build_mobilenet_v1(read_checkpoint(lambda rel: shared_dir() / WEIGHTS / rel), 16)
     peaks = [np.zeros(int(b.shape[0]), np.float32) for _, _, b, _, _ in net.layers]
-    for x in inputs:  # the forward pass of MobileNetV1.forward, keeping each layer's per-channel maximum
-        a = tf.constant(x) / 127.5 - 1.0
-        for k, (kind, w, b, stride, rate) in enumerate(net.layers):
-            a = (depthwise_conv(a, w, (stride, stride), "SAME", (rate, rate)) if kind == "depthwise"
-                 else tf.nn.conv2d(a, w, stride, "SAME"))
-            a = tf.nn.relu6(tf.nn.bias_add(a, b))
+    for x in inputs:
+        layers = net.layer_outputs(normalize_input(tf.constant(x), net.architecture))
+        for k, a in enumerate(layers):
             peaks[k] = np.maximum(peaks[k], tf.reduce_max(a, axis=(0, 1, 2)).numpy())
-    consumers = [layer[1] for layer in net.layers[1:]] + [None]
-    for (kind, w, b, _, _), peak, after in zip(net.layers, peaks, consumers):
-        depthwise_next = after is not None and after.shape[3] == 1
-        s = np.where(peak > 0, (6.0 / np.maximum(peak, 1e-12)) ** (EQUALISE_DW if depthwise_next else
-                                                                    EQUALISE_CONV), 1.0)
+    # What reads each layer's output: the next layer (its kind and weights), or the heads after the last.
+    consumers = [(kind, [w]) for kind, w, *_ in net.layers[1:]] + [("heads", [w for w, _ in net.heads])]
+    for (kind, w, b, _, _), peak, (next_kind, next_weights) in zip(net.layers, peaks, consumers):
+        exponent = EQUALISE_DW if next_kind == "depthwise" else EQUALISE_CONV
+        s = np.where(peak > 0, (6.0 / np.maximum(peak, 1e-12)) ** exponent, 1.0)
         s = np.clip(s, 1.0, MAX_SCALE).astype(np.float32)
         # Layouts: a convolution's weights are HWIO (output channels last), a depthwise one's [H, W, C, 1].
         w.assign(w.numpy() * (s[:, None] if kind == "depthwise" else s))
         b.assign(b.numpy() * s)
-        for nxt in [after] if after is not None else [hw for hw, _ in net.heads]:
+        for nxt in next_weights:
             nxt.assign(nxt.numpy() / s[:, None])  # input channels: axis 2 of HWIO and of [H, W, C, 1] alike
     export_savedmodel(net, folder, {"output_stride": 16})
     return folder
 
 
-def fidelity(net: PoseNet, float_net: PoseNet, inputs: list[np.ndarray]) -> tuple[float, float]:
-    """How closely `net` follows float32 on network `inputs`: the heatmaps' mean absolute difference, and
-    the offsets' (px) where float32's heatmap is over 0.5."""
+def fidelity(net: PoseNet, inputs: list[np.ndarray], float_outputs: list[dict[str, np.ndarray]]
+             ) -> tuple[float, float]:
+    """How closely `net` follows float32 on network `inputs` (`float_outputs`: float32's on them): the
+    heatmaps' mean absolute difference, and the offsets' (px) where float32's heatmap is over 0.5."""
     heat, offsets = [], []
-    for x in inputs:
-        got, want = net.runner(x), float_net.runner(x)
+    for x, want in zip(inputs, float_outputs):
+        got = net.runner(x)
         heat.append(float(np.abs(got["heatmap_scores"] - want["heatmap_scores"]).mean()))
         seen = want["heatmap_scores"] > 0.5  # [1, h, w, 17]; offsets hold 17 y then 17 x channels
         for part in (slice(0, 17), slice(17, 34)):
@@ -335,6 +333,7 @@ def run(words: Sequence[str] = ()) -> list[dict[str, Any]]:
              "CPU ms/image": f"{base_cpu:.1f}"}]
     print(rows[-1], flush=True)
     held_out = [calibration(data, data.halves[1 - k], Recipe("")) for k in (0, 1)]  # the other half, at 721
+    held_out_float = [[float_net.runner(x) for x in inputs] for inputs in held_out]
     for recipe in [r for r in RECIPES if not words or any(w in r.name for w in words)]:
         try:
             nets = [make(savedmodel, data, data.halves[k], recipe, float_net.runner.metadata) for k in (0, 1)]
@@ -344,7 +343,7 @@ def run(words: Sequence[str] = ()) -> list[dict[str, Any]]:
             continue
         got = [ap(nets[0], data, data.halves[1]), ap(nets[1], data, data.halves[0])]
         delta = [got[0] - base[1], got[1] - base[0]]
-        close = [fidelity(net, float_net, inputs) for net, inputs in zip(nets, held_out)]
+        close = [fidelity(net, inputs, want) for net, inputs, want in zip(nets, held_out, held_out_float)]
         ms = cpu_ms(nets[0])  # float32 timed again right after, so the machine's load weighs on both alike
         rows.append({"model": recipe.name, "AP on B (cal. A)": f"{got[0]:.3f} ({delta[0]:+.3f})",
                      "AP on A (cal. B)": f"{got[1]:.3f} ({delta[1]:+.3f})",

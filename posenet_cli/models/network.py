@@ -9,6 +9,7 @@ That is the serving signature `savedmodel.export_savedmodel` writes.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -184,13 +185,18 @@ class MobileNetV1(PoseNetModule):
             self.heads.append((_var(_get(weights, f"{head}/weights", (1, 1, channels, k)), f"{head}_weights"),
                                _var(_get(weights, f"{head}/biases", (k,)), f"{head}_biases")))
 
-    def forward(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    def layer_outputs(self, x: tf.Tensor) -> Iterator[tf.Tensor]:
+        """Each backbone layer's output (after its ReLU6), Conv2d_0 first, for a normalized input."""
         for kind, w, b, stride, rate in self.layers:
             if kind == "depthwise":
                 x = depthwise_conv(x, w, (stride, stride), "SAME", (rate, rate))
             else:
                 x = tf.nn.conv2d(x, w, stride, "SAME")
             x = tf.nn.relu6(tf.nn.bias_add(x, b))
+            yield x
+
+    def forward(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        *_, x = self.layer_outputs(x)
         heatmap, offsets, fwd, bwd = (tf.nn.bias_add(tf.nn.conv2d(x, w, 1, "SAME"), b) for w, b in self.heads)
         return heatmap, offsets, fwd, bwd
 
